@@ -1,0 +1,69 @@
+import { Command, Option } from 'commander';
+import { configFromOptions, type ServeOptions } from '../config/from-options.js';
+import { ConfigError } from '../config/load.js';
+import { HTTP_SOURCES } from '../config/schema.js';
+import { createLogger } from '../log.js';
+import { Scaler } from '../scaler.js';
+
+/** Every flag is also an environment variable: SCALER_ + the flag in upper snake case. */
+function flag(flags: string, description: string): Option {
+  const long = /--([a-z-]+)/.exec(flags)?.[1] ?? '';
+  return new Option(flags, description).env(`SCALER_${long.replace(/-/g, '_').toUpperCase()}`);
+}
+
+export function serveCommand(): Command {
+  return new Command('serve')
+    .description('run the external scaler (gRPC for KEDA, HTTP for probes, metrics and the pools API)')
+    .addOption(flag('-c, --config <file>', 'YAML configuration file with the pools'))
+    .addOption(flag('--host <host>', 'gRPC listen address (default 0.0.0.0)'))
+    .addOption(flag('--port <port>', 'gRPC port (default 9090)'))
+    .addOption(flag('--http-host <host>', 'HTTP listen address (default 0.0.0.0)'))
+    .addOption(flag('--http-port <port>', 'HTTP port for /healthz, /readyz, /metrics, /api/v1 (default 8080)'))
+    .addOption(flag('--check-interval <duration>', 'collection period, e.g. 1s, 500ms or seconds as a number (default 1s)'))
+    .addOption(flag('--cache-ttl <duration>', 'a sample older than this is stale (default 5s)'))
+    .addOption(flag('--scrape-timeout <duration>', 'per-worker request timeout (default 2s)'))
+    .addOption(flag('--scrape-concurrency <n>', 'scrapes in flight at once, over all pools (default 64)'))
+    .addOption(flag('--max-body-bytes <n>', 'largest /metrics body accepted (default 8 MiB)'))
+    .addOption(flag('--threshold <number>', 'default target when trigger metadata has none'))
+    .addOption(flag('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent (default info)'))
+    .addOption(flag('--pool-name <name>', 'name of the default pool built from --targets/--dns (default "default")'))
+    .addOption(flag('--source <kind>', `default pool's source: ${HTTP_SOURCES.join(', ')} (default vllm)`))
+    .addOption(flag('--targets <list>', "default pool's workers, comma-separated host:port[/path]"))
+    .addOption(flag('--dns <name>', "default pool's DNS name (headless Service), re-resolved every interval"))
+    .addOption(flag('--dns-port <port>', "default pool's metrics port with --dns"))
+    .addOption(flag('--model <name>', "default pool's model filter (model_name label)"))
+    .addOption(flag('--metric <signal>', "default pool's signal when trigger metadata has no 'metric'"))
+    .action(async (options: ServeOptions) => {
+      await serve(options);
+    });
+}
+
+async function serve(options: ServeOptions): Promise<void> {
+  let config;
+  try {
+    config = await configFromOptions(options);
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`keda-llm-scaler: ${error.message}\n`);
+      process.exit(2);
+    }
+    throw error;
+  }
+  const log = createLogger(config.logLevel);
+  const scaler = await Scaler.start(config, { log, processMetrics: true });
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'shutting down');
+    scaler.stop().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        log.error({ err: error }, 'error during shutdown');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}

@@ -1,0 +1,76 @@
+import { readFile } from 'node:fs/promises';
+import { parse as parseYaml } from 'yaml';
+import type { z } from 'zod';
+import { configSchema, type ScalerConfig } from './schema.js';
+
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Reads a YAML configuration file into a plain object (not yet validated). */
+export async function readConfigFile(path: string): Promise<Record<string, unknown>> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (error) {
+    throw new ConfigError(`cannot read configuration file ${path}: ${(error as Error).message}`);
+  }
+  let parsed: unknown;
+  try {
+    parsed = parseYaml(text);
+  } catch (error) {
+    throw new ConfigError(`configuration file ${path} is not valid YAML: ${(error as Error).message}`);
+  }
+  if (parsed === null || parsed === undefined) return {};
+  if (typeof parsed !== 'object' || Array.isArray(parsed)) {
+    throw new ConfigError(`configuration file ${path} must hold a mapping of keys, not ${Array.isArray(parsed) ? 'a list' : typeof parsed}`);
+  }
+  return parsed as Record<string, unknown>;
+}
+
+/** Validates raw configuration; the error names every offending key, its value and what is accepted. */
+export function validateConfig(raw: unknown): ScalerConfig {
+  const result = configSchema.safeParse(raw);
+  if (result.success) return result.data;
+  throw new ConfigError(`invalid configuration:\n${formatIssues(result.error.issues, raw)}`);
+}
+
+function formatIssues(issues: readonly z.core.$ZodIssue[], raw: unknown): string {
+  return issues
+    .map((issue) => {
+      const path = issue.path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('').replace(/^\./, '');
+      const value = valueAt(raw, issue.path);
+      const shown = value === undefined ? '' : ` (got ${JSON.stringify(value)})`;
+      const message = issue.code === 'unrecognized_keys' ? `unknown key(s) ${issue.keys.map((k) => `'${k}'`).join(', ')}` : issue.message;
+      return `  - ${path || '(top level)'}: ${message}${issue.code === 'unrecognized_keys' ? '' : shown}`;
+    })
+    .join('\n');
+}
+
+function valueAt(raw: unknown, path: readonly PropertyKey[]): unknown {
+  let node = raw;
+  for (const key of path) {
+    if (node === null || typeof node !== 'object') return undefined;
+    node = (node as Record<PropertyKey, unknown>)[key];
+  }
+  return typeof node === 'object' ? undefined : node;
+}
+
+/** Deep-merges `override` into `base`; arrays and scalars replace, objects merge. */
+export function mergeConfig(base: Record<string, unknown>, override: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...base };
+  for (const [key, value] of Object.entries(override)) {
+    if (value === undefined) continue;
+    const current = out[key];
+    out[key] =
+      isPlainObject(current) && isPlainObject(value) ? mergeConfig(current, value) : value;
+  }
+  return out;
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}

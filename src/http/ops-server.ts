@@ -1,0 +1,48 @@
+import Fastify, { type FastifyInstance } from 'fastify';
+import type { PoolRuntime, Trigger } from '../policies/trigger.js';
+import type { ScalerMetrics } from './metrics.js';
+import { poolReport, poolSummary } from './pool-report.js';
+
+export interface OpsState {
+  readonly pools: ReadonlyMap<string, { runtime: PoolRuntime; source: string }>;
+  readonly metrics: ScalerMetrics;
+  live(): boolean;
+  /** Undefined when ready; otherwise why not. */
+  notReadyReason(): string | undefined;
+  triggers(): readonly Trigger[];
+}
+
+/** The HTTP side for operators: probes, Prometheus metrics and the "why this value" API. */
+export function createOpsServer(state: OpsState): FastifyInstance {
+  const app = Fastify({ logger: false });
+
+  app.get('/healthz', async (_request, reply) => {
+    if (state.live()) return { status: 'ok' };
+    return reply.code(503).send({ status: 'not live' });
+  });
+
+  app.get('/readyz', async (_request, reply) => {
+    const reason = state.notReadyReason();
+    if (reason === undefined) return { status: 'ready' };
+    return reply.code(503).send({ status: 'not ready', reason });
+  });
+
+  app.get('/metrics', async (_request, reply) => {
+    const body = await state.metrics.registry.metrics();
+    return reply.type(state.metrics.registry.contentType).send(body);
+  });
+
+  app.get('/api/v1/pools', async () => ({
+    pools: [...state.pools.values()].map(({ runtime, source }) => poolSummary(runtime, source)),
+  }));
+
+  app.get<{ Params: { name: string } }>('/api/v1/pools/:name', async (request, reply) => {
+    const pool = state.pools.get(request.params.name);
+    if (!pool) {
+      return reply.code(404).send({ error: `unknown pool '${request.params.name}'`, pools: [...state.pools.keys()] });
+    }
+    return poolReport(pool.runtime, pool.source, state.triggers());
+  });
+
+  return app;
+}

@@ -1,0 +1,162 @@
+import type { FastifyInstance } from 'fastify';
+import type { ActivationConfig, PoolConfig, ScalerConfig } from './config/schema.js';
+import { ConfigError } from './config/load.js';
+import { createDiscovery } from './discovery/create-discovery.js';
+import { GrpcServer } from './grpc/server.js';
+import { ScalerMetrics } from './http/metrics.js';
+import { createOpsServer } from './http/ops-server.js';
+import { FailureLog, silentLogger, type Logger } from './log.js';
+import type { ActivationRuntime, PoolRuntime } from './policies/trigger.js';
+import { TriggerRegistry } from './policies/trigger-registry.js';
+import { findSignal, signalNames } from './signals/catalogue.js';
+import { PoolStore } from './store/pool-store.js';
+import { HttpSource } from './sources/http/http-source.js';
+import { ScrapeClient } from './sources/http/scrape-client.js';
+import type { Source } from './sources/source.js';
+
+export interface ScalerOptions {
+  log?: Logger;
+  /** Export Node's process metrics too (on for the service, off for embedded use and tests). */
+  processMetrics?: boolean;
+}
+
+interface PoolEntry {
+  readonly config: PoolConfig;
+  readonly runtime: PoolRuntime;
+  readonly source: string;
+}
+
+/**
+ * The whole service: sources fill per-pool stores in the background; the gRPC server and the
+ * ops HTTP server only read them.
+ */
+export class Scaler {
+  private readonly sources: Source[] = [];
+  private readonly stores: PoolStore[] = [];
+  private readonly pools = new Map<string, PoolEntry>();
+  private readonly client: ScrapeClient;
+  private readonly grpc: GrpcServer;
+  private readonly ops: FastifyInstance;
+  private readonly registry: TriggerRegistry;
+  private ticker?: NodeJS.Timeout;
+  private stopped = false;
+  readonly metrics: ScalerMetrics;
+  grpcPort = 0;
+  httpPort = 0;
+
+  private constructor(
+    readonly config: ScalerConfig,
+    private readonly log: Logger,
+    processMetrics: boolean,
+  ) {
+    this.metrics = new ScalerMetrics({ defaultMetrics: processMetrics });
+    this.client = new ScrapeClient({
+      timeoutMs: config.scrape.timeout,
+      maxBodyBytes: config.scrape.maxBodyBytes,
+      concurrency: config.scrape.concurrency,
+    });
+    const failures = new FailureLog(log);
+    for (const pool of config.pools) {
+      const store = this.addSource(pool.name, pool, failures);
+      const activation = pool.activation ? this.activationRuntime(pool, pool.activation, failures) : undefined;
+      this.pools.set(pool.name, { config: pool, source: pool.source, runtime: { name: pool.name, store, activation } });
+    }
+    this.registry = new TriggerRegistry(new Map([...this.pools].map(([name, p]) => [name, { runtime: p.runtime, config: p.config }])), config.defaultTarget);
+    this.metrics.watchPools(() => [...this.pools.values()].map((p) => p.runtime));
+    this.grpc = new GrpcServer(this.registry, this.metrics, log);
+    this.ops = createOpsServer({
+      pools: this.pools,
+      metrics: this.metrics,
+      live: () => !this.stopped,
+      notReadyReason: () => this.notReadyReason(),
+      triggers: () => this.registry.triggers(),
+    });
+  }
+
+  static async start(config: ScalerConfig, options: ScalerOptions = {}): Promise<Scaler> {
+    const scaler = new Scaler(config, options.log ?? silentLogger(), options.processMetrics ?? false);
+    try {
+      await scaler.listen();
+    } catch (error) {
+      await scaler.stop();
+      throw error;
+    }
+    scaler.run();
+    return scaler;
+  }
+
+  private addSource(name: string, pool: Pick<PoolConfig, 'source' | 'targets' | 'discovery' | 'model'> & { scheme?: 'http' | 'https' }, failures: FailureLog): PoolStore {
+    const store = new PoolStore(name, this.config.cacheTtl, this.config.historySize);
+    this.stores.push(store);
+    this.sources.push(
+      new HttpSource({
+        pool: name,
+        kind: pool.source,
+        model: pool.model,
+        store,
+        discovery: createDiscovery({ targets: pool.targets, discovery: pool.discovery, scheme: pool.scheme ?? 'http' }),
+        intervalMs: this.config.checkInterval,
+        client: this.client,
+        metrics: this.metrics,
+        log: this.log,
+        failures,
+      }),
+    );
+    return store;
+  }
+
+  private activationRuntime(pool: PoolConfig, activation: ActivationConfig, failures: FailureLog): ActivationRuntime {
+    const signal = findSignal(activation.metric);
+    if (!signal) {
+      throw new ConfigError(`invalid configuration:\n  - pools[${pool.name}].activation.metric: unknown signal '${activation.metric}'; accepted signals are ${signalNames().join(', ')}`);
+    }
+    const store = this.addSource(`${pool.name}/activation`, { ...activation, scheme: pool.scheme }, failures);
+    return { store, signal, threshold: activation.threshold, model: activation.model };
+  }
+
+  private async listen(): Promise<void> {
+    const { grpc, http } = this.config;
+    this.grpcPort = await this.grpc.listen(grpc.host, grpc.port);
+    try {
+      await this.ops.listen({ host: http.host, port: http.port });
+    } catch (error) {
+      throw new Error(`cannot listen for HTTP on ${http.host}:${http.port}: ${(error as Error).message}`);
+    }
+    const address = this.ops.server.address();
+    this.httpPort = typeof address === 'object' && address ? address.port : http.port;
+    this.log.info({ grpcPort: this.grpcPort, httpPort: this.httpPort, pools: [...this.pools.keys()] }, 'keda-llm-scaler listening');
+  }
+
+  private run(): void {
+    for (const source of this.sources) source.start();
+    // Between collections nothing is written, yet samples can expire: re-check readiness and
+    // wake StreamIsActive watchers once per interval so TTL expiry is observed promptly.
+    this.ticker = setInterval(() => {
+      this.grpc.setReady(this.notReadyReason() === undefined);
+      for (const store of this.stores) store.notify();
+    }, Math.min(this.config.checkInterval, 1000));
+  }
+
+  /** Undefined when every pool has been collected and none that should have workers lacks fresh data. */
+  notReadyReason(): string | undefined {
+    const reasons: string[] = [];
+    for (const store of this.stores) {
+      const snapshot = store.snapshot();
+      if (!snapshot.collected) reasons.push(`${store.pool}: first collection not finished`);
+      else if (snapshot.workers.length > 0 && snapshot.fresh.length === 0) reasons.push(`${store.pool}: no worker has fresh data`);
+    }
+    return reasons.length > 0 ? reasons.join('; ') : undefined;
+  }
+
+  /** Graceful stop: streams end with OK, in-flight calls finish, collection stops, sockets close. */
+  async stop(graceMs = 5000): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    clearInterval(this.ticker);
+    await this.grpc.shutdown(graceMs);
+    await Promise.all(this.sources.map((s) => s.stop()));
+    await this.ops.close();
+    await this.client.close();
+    this.log.info('keda-llm-scaler stopped');
+  }
+}

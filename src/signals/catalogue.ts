@@ -1,0 +1,116 @@
+import type { FreshWorker } from '../store/pool-store.js';
+import type { WorkerSample } from '../store/sample.js';
+
+/**
+ * How a fleet value maps to what KEDA's default AverageValue HPA divides by the replica count:
+ * extensive signals are fleet totals; intensive ones are per-worker levels and are multiplied by
+ * the number of ready workers so that HPA scales proportionally.
+ */
+export type SignalKind = 'extensive' | 'intensive';
+
+export interface Contribution {
+  readonly worker: string;
+  /** The worker's own value of the signal, when it has one. */
+  readonly value?: number;
+  /** Why the worker was left out of this signal. */
+  readonly excluded?: string;
+}
+
+export type SignalOutcome =
+  | { readonly ok: true; readonly value: number; readonly contributors: number; readonly contributions: readonly Contribution[] }
+  | { readonly ok: false; readonly reason: string; readonly contributions: readonly Contribution[] };
+
+export interface SignalDefinition {
+  readonly name: string;
+  readonly kind: SignalKind;
+  readonly unit: string;
+  readonly description: string;
+  compute(workers: readonly FreshWorker[]): SignalOutcome;
+}
+
+type Pick = (sample: WorkerSample) => number | undefined;
+
+/** Per-worker values of one field; workers without it are listed as excluded, never counted as 0. */
+function collect(workers: readonly FreshWorker[], pick: Pick, missing: string): { values: number[]; contributions: Contribution[] } {
+  const values: number[] = [];
+  const contributions: Contribution[] = [];
+  for (const { id, sample } of workers) {
+    const value = pick(sample);
+    if (value === undefined || !Number.isFinite(value)) {
+      contributions.push({ worker: id, excluded: missing });
+    } else {
+      values.push(value);
+      contributions.push({ worker: id, value });
+    }
+  }
+  return { values, contributions };
+}
+
+function aggregate(name: string, reduce: 'sum' | 'mean', pick: Pick, what: string) {
+  return (workers: readonly FreshWorker[]): SignalOutcome => {
+    const { values, contributions } = collect(workers, pick, `does not report ${what}`);
+    if (values.length === 0) return { ok: false, reason: `no fresh worker reports ${what} (${name})`, contributions };
+    const total = values.reduce((a, b) => a + b, 0);
+    return { ok: true, value: reduce === 'sum' ? total : total / values.length, contributors: values.length, contributions };
+  };
+}
+
+const kvBlocksUsagePercent = (workers: readonly FreshWorker[]): SignalOutcome => {
+  let used = 0;
+  let total = 0;
+  let contributors = 0;
+  const contributions: Contribution[] = [];
+  for (const { id, sample } of workers) {
+    if (sample.kvBlocksUsed === undefined || sample.kvBlocksTotal === undefined || sample.kvBlocksTotal <= 0) {
+      contributions.push({ worker: id, excluded: 'does not report its KV block count' });
+      continue;
+    }
+    used += sample.kvBlocksUsed;
+    total += sample.kvBlocksTotal;
+    contributors += 1;
+    contributions.push({ worker: id, value: (100 * sample.kvBlocksUsed) / sample.kvBlocksTotal });
+  }
+  if (contributors === 0) return { ok: false, reason: 'no fresh worker reports its KV block count (kv_blocks_usage_percent)', contributions };
+  return { ok: true, value: (100 * used) / total, contributors, contributions };
+};
+
+const SIGNALS: readonly SignalDefinition[] = [
+  {
+    name: 'kv_cache_usage',
+    kind: 'intensive',
+    unit: 'fraction',
+    description: 'mean KV-cache usage (0..1) over fresh workers',
+    compute: aggregate('kv_cache_usage', 'mean', (s) => s.kvUsage, 'KV-cache usage'),
+  },
+  {
+    name: 'kv_blocks_usage_percent',
+    kind: 'intensive',
+    unit: 'percent',
+    description: '100 × Σ used KV blocks / Σ total KV blocks',
+    compute: kvBlocksUsagePercent,
+  },
+  {
+    name: 'queue_depth',
+    kind: 'extensive',
+    unit: 'requests',
+    description: 'Σ requests waiting',
+    compute: aggregate('queue_depth', 'sum', (s) => s.waiting, 'waiting requests'),
+  },
+  {
+    name: 'running_requests',
+    kind: 'extensive',
+    unit: 'requests',
+    description: 'Σ requests running',
+    compute: aggregate('running_requests', 'sum', (s) => s.running, 'running requests'),
+  },
+];
+
+const BY_NAME = new Map(SIGNALS.map((s) => [s.name, s]));
+
+export function findSignal(name: string): SignalDefinition | undefined {
+  return BY_NAME.get(name.toLowerCase());
+}
+
+export function signalNames(): string[] {
+  return SIGNALS.map((s) => s.name);
+}

@@ -1,0 +1,248 @@
+import NodeCache from 'node-cache';
+import type { CounterName, WorkerSample } from './sample.js';
+
+/** Why the last attempt to read a worker failed. Stable strings: they label metrics and logs. */
+export type FailureCause =
+  | 'connect'
+  | 'timeout'
+  | 'http_status'
+  | 'body_too_large'
+  | 'parse'
+  | 'no_metrics'
+  | 'model_mismatch'
+  | 'error';
+
+export interface WorkerFailure {
+  readonly cause: FailureCause;
+  readonly message: string;
+  readonly at: number;
+}
+
+/** Everything the store knows about one discovered worker. */
+export interface WorkerRecord {
+  readonly id: string;
+  /** Last good sample, kept (even when stale) so operators can see what the worker said last. */
+  last?: WorkerSample;
+  /** Recent good samples, oldest first, for rates and histogram deltas over a window. */
+  readonly history: WorkerSample[];
+  /** Set while the most recent attempt failed; cleared by the next good sample. */
+  failure?: WorkerFailure;
+  /** How often this worker's counters went backwards (a restart). */
+  counterResets: number;
+}
+
+export type WorkerState = 'fresh' | 'stale' | 'failing' | 'pending';
+
+export interface WorkerView {
+  readonly id: string;
+  readonly state: WorkerState;
+  readonly sample?: WorkerSample;
+  readonly failure?: WorkerFailure;
+  readonly counterResets: number;
+  /** A human-readable reason when the worker is not fresh. */
+  readonly reason?: string;
+}
+
+/** An immutable picture of a pool at one moment: what signals are computed from. */
+export interface PoolSnapshot {
+  readonly pool: string;
+  readonly at: number;
+  /** Increases with every rebuilt snapshot; lets readers memoise work per snapshot. */
+  readonly version: number;
+  readonly workers: readonly WorkerView[];
+  readonly fresh: readonly FreshWorker[];
+  /** True once every discovered worker has been attempted at least once. */
+  readonly collected: boolean;
+}
+
+export interface FreshWorker {
+  readonly id: string;
+  readonly sample: WorkerSample;
+}
+
+const COUNTER_NAMES: readonly CounterName[] = ['promptTokens', 'generationTokens', 'requestSuccess', 'preemptions'];
+
+/**
+ * Latest sample per worker with TTL expiry (node-cache), plus a short history per worker.
+ *
+ * A worker is fresh while its last good sample is younger than the TTL and its latest
+ * attempt did not fail. Workers that leave discovery are forgotten at once, so no stale
+ * series of a deleted pod lingers in a signal.
+ */
+export class PoolStore {
+  private readonly freshSamples: NodeCache;
+  private readonly records = new Map<string, WorkerRecord>();
+  private version = 0;
+  private discoveryDone = false;
+  private cached?: PoolSnapshot;
+  private cachedFor = -1;
+  private cachedExpiry = 0;
+  private rebuilds = 0;
+  private readonly listeners = new Set<() => void>();
+  private notifyScheduled = false;
+
+  constructor(
+    readonly pool: string,
+    private readonly ttlMs: number,
+    private readonly historySize: number,
+    private readonly now: () => number = Date.now,
+  ) {
+    // No check timer: expiry is evaluated on read, so the store never keeps the process alive.
+    this.freshSamples = new NodeCache({ stdTTL: ttlMs / 1000, checkperiod: 0, useClones: false });
+  }
+
+  /** Replaces the set of workers the pool should have. Returns the ids that were removed. */
+  setWorkers(ids: Iterable<string>): string[] {
+    const wanted = new Set(ids);
+    const removed: string[] = [];
+    for (const id of this.records.keys()) {
+      if (!wanted.has(id)) {
+        this.records.delete(id);
+        this.freshSamples.del(id);
+        removed.push(id);
+      }
+    }
+    let added = false;
+    for (const id of wanted) {
+      if (!this.records.has(id)) {
+        this.records.set(id, { id, history: [], counterResets: 0 });
+        added = true;
+      }
+    }
+    if (removed.length > 0 || added || !this.discoveryDone) this.touch();
+    this.discoveryDone = true;
+    return removed;
+  }
+
+  /** Adds a worker if unknown (for sources where workers announce themselves). */
+  ensureWorker(id: string): void {
+    if (this.records.has(id)) return;
+    this.records.set(id, { id, history: [], counterResets: 0 });
+    this.touch();
+  }
+
+  removeWorker(id: string): void {
+    if (this.records.delete(id)) {
+      this.freshSamples.del(id);
+      this.touch();
+    }
+  }
+
+  /** Records a good sample. Returns true when the worker's counters went backwards (a restart). */
+  recordSample(id: string, sample: WorkerSample): boolean {
+    const record = this.records.get(id);
+    if (!record) return false; // left discovery while the scrape was in flight
+    const reset = record.last !== undefined && countersWentBack(record.last, sample);
+    if (reset) {
+      record.counterResets += 1;
+      // Deltas across a restart are meaningless: start the history again from this sample.
+      record.history.length = 0;
+    }
+    record.history.push(sample);
+    if (record.history.length > this.historySize) record.history.splice(0, record.history.length - this.historySize);
+    record.last = sample;
+    record.failure = undefined;
+    this.freshSamples.set(id, sample);
+    this.touch();
+    return reset;
+  }
+
+  recordFailure(id: string, cause: FailureCause, message: string): void {
+    const record = this.records.get(id);
+    if (!record) return;
+    record.failure = { cause, message, at: this.now() };
+    this.freshSamples.del(id);
+    this.touch();
+  }
+
+  get size(): number {
+    return this.records.size;
+  }
+
+  record(id: string): WorkerRecord | undefined {
+    return this.records.get(id);
+  }
+
+  /** The current snapshot; rebuilt only after a change or when a sample may have expired. */
+  snapshot(): PoolSnapshot {
+    const now = this.now();
+    if (this.cached && this.cachedFor === this.version && now < this.cachedExpiry) return this.cached;
+    const workers: WorkerView[] = [];
+    const fresh: FreshWorker[] = [];
+    let nextExpiry = Number.POSITIVE_INFINITY;
+    let collected = this.discoveryDone;
+    for (const record of this.records.values()) {
+      const sample = this.freshSamples.get<WorkerSample>(record.id);
+      if (sample && now - sample.at < this.ttlMs) {
+        fresh.push({ id: record.id, sample });
+        workers.push({ id: record.id, state: 'fresh', sample, counterResets: record.counterResets });
+        nextExpiry = Math.min(nextExpiry, sample.at + this.ttlMs);
+        continue;
+      }
+      if (record.failure) {
+        workers.push({
+          id: record.id,
+          state: 'failing',
+          sample: record.last,
+          failure: record.failure,
+          counterResets: record.counterResets,
+          reason: `${record.failure.cause}: ${record.failure.message}`,
+        });
+      } else if (record.last) {
+        workers.push({
+          id: record.id,
+          state: 'stale',
+          sample: record.last,
+          counterResets: record.counterResets,
+          reason: `no sample for ${Math.round((now - record.last.at) / 100) / 10}s (cache TTL ${this.ttlMs / 1000}s)`,
+        });
+      } else {
+        collected = false;
+        workers.push({ id: record.id, state: 'pending', counterResets: record.counterResets, reason: 'not collected yet' });
+      }
+    }
+    this.rebuilds += 1;
+    this.cached = { pool: this.pool, at: now, version: this.rebuilds, workers, fresh, collected };
+    this.cachedFor = this.version;
+    this.cachedExpiry = nextExpiry;
+    return this.cached;
+  }
+
+  /** Change counter: bumps on every write, so observers can tell whether to re-evaluate. */
+  get changes(): number {
+    return this.version;
+  }
+
+  /**
+   * Calls `listener` after changes, at most once per event-loop turn however many writes a
+   * collection round made. Returns the function that unsubscribes.
+   */
+  onChange(listener: () => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** Lets observers re-check time-based state (TTL expiry) even when nothing was written. */
+  notify(): void {
+    if (this.notifyScheduled || this.listeners.size === 0) return;
+    this.notifyScheduled = true;
+    setImmediate(() => {
+      this.notifyScheduled = false;
+      for (const listener of this.listeners) listener();
+    });
+  }
+
+  private touch(): void {
+    this.version += 1;
+    this.notify();
+  }
+}
+
+function countersWentBack(previous: WorkerSample, next: WorkerSample): boolean {
+  for (const name of COUNTER_NAMES) {
+    const before = previous.counters[name];
+    const after = next.counters[name];
+    if (before !== undefined && after !== undefined && after < before) return true;
+  }
+  return false;
+}

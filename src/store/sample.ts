@@ -1,0 +1,49 @@
+/**
+ * What one scrape or message says about one worker at one moment.
+ *
+ * Every gauge is optional on purpose: an engine that does not report a value leaves it
+ * undefined, and signals treat undefined as "unknown", never as zero.
+ */
+export interface WorkerSample {
+  /** Wall-clock time (ms since epoch) the sample was observed by the scaler. */
+  readonly at: number;
+  /** Model names the worker reported (after the pool's model filter). */
+  readonly models: readonly string[];
+  /** Requests waiting for prefill, summed over the worker's engines. */
+  readonly waiting?: number;
+  /** Requests being executed, summed over the worker's engines. */
+  readonly running?: number;
+  /** KV-cache usage as a fraction 0..1, averaged over the worker's engines. */
+  readonly kvUsage?: number;
+  /** KV blocks in use (Σ over engines of usage × blocks), when the engine reports its block count. */
+  readonly kvBlocksUsed?: number;
+  /** KV blocks available in total, summed over engines. */
+  readonly kvBlocksTotal?: number;
+  /** Monotonic counters, summed over engines; used for rates and reset detection. */
+  readonly counters: Readonly<Partial<Record<CounterName, number>>>;
+  /** Cumulative histograms, merged over engines; used for windowed quantiles. */
+  readonly histograms: Readonly<Partial<Record<HistogramName, CumulativeHistogram>>>;
+}
+
+export type CounterName = 'promptTokens' | 'generationTokens' | 'requestSuccess' | 'preemptions';
+
+export type HistogramName =
+  | 'ttft'
+  | 'itl'
+  | 'e2eLatency'
+  | 'queueTime'
+  | 'requestPromptTokens'
+  | 'requestGenerationTokens';
+
+/**
+ * A Prometheus histogram as exposed: cumulative bucket counts by upper bound.
+ * Bounds come from the `le` labels of the exposition and are never assumed.
+ */
+export interface CumulativeHistogram {
+  /** Upper bounds in ascending order; the last is +Inf when the exposition had it. */
+  readonly bounds: readonly number[];
+  /** Cumulative counts, same length as `bounds`. */
+  readonly counts: readonly number[];
+  readonly sum: number;
+  readonly count: number;
+}
