@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { ActivationConfig, PoolConfig, ScalerConfig } from './config/schema.js';
 import { ConfigError } from './config/load.js';
-import { createDiscovery } from './discovery/create-discovery.js';
+import { createDiscovery } from './discovery/discovery.js';
 import { GrpcServer } from './grpc/server.js';
 import { ScalerMetrics } from './http/metrics.js';
 import { createOpsServer } from './http/ops-server.js';

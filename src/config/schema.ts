@@ -32,6 +32,8 @@ const discovery = z.strictObject({
   dns: z.string().min(1, 'must name a DNS name, e.g. a headless Service'),
   port: port,
   path: z.string().startsWith('/').default('/metrics'),
+  /** Ask this DNS server (host:port) instead of the system resolver. */
+  server: z.string().regex(/^[^\s:]+:\d{1,5}$|^\[[0-9a-fA-F:.]+\]:\d{1,5}$/, 'must be host:port of a DNS server').optional(),
 });
 
 const activation = z.strictObject({
