@@ -81,11 +81,17 @@ export class HttpSource implements Source {
     this.timer = setTimeout(() => {
       this.timer = undefined;
       const started = performance.now();
-      this.loop = this.round().then(() => {
-        this.loop = undefined;
-        // Only discovery is awaited, so rounds keep their pace however slow the workers are.
-        if (this.running) this.schedule(Math.max(0, this.options.intervalMs - (performance.now() - started)));
-      });
+      this.loop = this.round()
+        .then(
+          () => undefined,
+          // Unreachable by design (a round catches its own failures), but the loop must outlive bugs.
+          (error: unknown) => this.options.log.error({ pool: this.options.pool, err: error }, 'collection round failed'),
+        )
+        .then(() => {
+          this.loop = undefined;
+          // Only discovery is awaited, so rounds keep their pace however slow the workers are.
+          if (this.running) this.schedule(Math.max(0, this.options.intervalMs - (performance.now() - started)));
+        });
     }, delayMs);
   }
 
