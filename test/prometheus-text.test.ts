@@ -227,6 +227,29 @@ describe('parsePrometheusText syntax', () => {
     expect(plain(p, 'h_bucket')).toEqual([{ labels: { le: '0.5' }, value: 3 }]);
   });
 
+  it('reads names that extend, shorten or equal the previous line’s names', () => {
+    const p = parsePrometheusText(
+      [
+        'foo{le="1",x="a"} 1',
+        'foo_bar{len="2",x="a"} 2',
+        'foo{l="3"} 3',
+        'fo{le="4",y="b"} 4',
+        'foo{le="5",x="a",z="c"} 5',
+        'foo{le="6"x="a"} 6', // invalid: no comma
+        'foo 7',
+      ].join('\n'),
+    );
+    expect(plain(p, 'foo')).toEqual([
+      { labels: { le: '1', x: 'a' }, value: 1 },
+      { labels: { l: '3' }, value: 3 },
+      { labels: { le: '5', x: 'a', z: 'c' }, value: 5 },
+      { labels: {}, value: 7 },
+    ]);
+    expect(plain(p, 'foo_bar')).toEqual([{ labels: { len: '2', x: 'a' }, value: 2 }]);
+    expect(plain(p, 'fo')).toEqual([{ labels: { le: '4', y: 'b' }, value: 4 }]);
+    expect(p.invalidLines).toBe(1);
+  });
+
   it('keeps duplicate series', () => {
     const p = parsePrometheusText('m{a="1"} 1\nm{a="1"} 2\n');
     expect(values(p, 'm')).toEqual([1, 2]);

@@ -283,8 +283,8 @@ function mean(values: Iterable<number>): number | undefined {
 }
 
 /**
- * KV blocks as Σ over engines. The V0 info gauge has no `engine` label while it describes the
- * one engine, so a single block entry pairs with a single KV entry whatever their keys.
+ * KV blocks as Σ over engines. An entry without `engine` label (V0's info gauge) describes the
+ * worker's single engine, so it pairs with the single entry on the other side whatever its key.
  */
 function kvBlocks(
   kv: ReadonlyMap<string, number>,
@@ -293,7 +293,8 @@ function kvBlocks(
   if (blocks.size === 0) return {};
   let total = 0;
   let used: number | undefined = 0;
-  const onlyKv = kv.size === 1 && blocks.size === 1 ? kv.values().next().value : undefined;
+  const single = kv.size === 1 && blocks.size === 1 && (kv.has('') || blocks.has(''));
+  const onlyKv = single ? kv.values().next().value : undefined;
   for (const [key, b] of blocks) {
     total += b;
     const k = onlyKv ?? kv.get(key);
@@ -334,7 +335,9 @@ export function extractWorkerSample(
     return {
       ok: false,
       cause: 'model_mismatch',
-      message: `worker serves ${JSON.stringify([...seen.models].sort())}, not ${JSON.stringify(options.model)}`,
+      message:
+        `worker serves ${JSON.stringify([...seen.models].sort())}, ` +
+        `not ${JSON.stringify(options.model)}`,
     };
   }
 
