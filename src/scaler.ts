@@ -1,7 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { ActivationConfig, PoolConfig, ScalerConfig } from './config/schema.js';
 import { ConfigError } from './config/load.js';
-import { createDiscovery } from './discovery/discovery.js';
 import { GrpcServer } from './grpc/server.js';
 import { ScalerMetrics } from './http/metrics.js';
 import { createOpsServer } from './http/ops-server.js';
@@ -10,7 +9,7 @@ import type { ActivationRuntime, PoolRuntime } from './policies/trigger.js';
 import { TriggerRegistry } from './policies/trigger-registry.js';
 import { findSignal, signalNames } from './signals/catalogue.js';
 import { PoolStore } from './store/pool-store.js';
-import { HttpSource } from './sources/http/http-source.js';
+import { createSource, type SourceConfig, type SourceContext } from './sources/create-source.js';
 import { ScrapeClient } from './sources/http/scrape-client.js';
 import type { Source } from './sources/source.js';
 
@@ -55,10 +54,10 @@ export class Scaler {
       maxBodyBytes: config.scrape.maxBodyBytes,
       concurrency: config.scrape.concurrency,
     });
-    const failures = new FailureLog(log);
+    const context: SourceContext = { config, client: this.client, metrics: this.metrics, log, failures: new FailureLog(log) };
     for (const pool of config.pools) {
-      const store = this.addSource(pool.name, pool, failures);
-      const activation = pool.activation ? this.activationRuntime(pool, pool.activation, failures) : undefined;
+      const store = this.addSource(pool.name, pool, context);
+      const activation = pool.activation ? this.activationRuntime(pool, pool.activation, context) : undefined;
       this.pools.set(pool.name, { config: pool, source: pool.source, runtime: { name: pool.name, store, activation } });
     }
     this.registry = new TriggerRegistry(new Map([...this.pools].map(([name, p]) => [name, { runtime: p.runtime, config: p.config }])), config.defaultTarget);
@@ -85,32 +84,19 @@ export class Scaler {
     return scaler;
   }
 
-  private addSource(name: string, pool: Pick<PoolConfig, 'source' | 'targets' | 'discovery' | 'model'> & { scheme?: 'http' | 'https' }, failures: FailureLog): PoolStore {
+  private addSource(name: string, pool: SourceConfig, context: SourceContext): PoolStore {
     const store = new PoolStore(name, this.config.cacheTtl, this.config.historySize);
     this.stores.push(store);
-    this.sources.push(
-      new HttpSource({
-        pool: name,
-        kind: pool.source,
-        model: pool.model,
-        store,
-        discovery: createDiscovery({ targets: pool.targets, discovery: pool.discovery, scheme: pool.scheme ?? 'http' }),
-        intervalMs: this.config.checkInterval,
-        client: this.client,
-        metrics: this.metrics,
-        log: this.log,
-        failures,
-      }),
-    );
+    this.sources.push(createSource(name, pool, store, context));
     return store;
   }
 
-  private activationRuntime(pool: PoolConfig, activation: ActivationConfig, failures: FailureLog): ActivationRuntime {
+  private activationRuntime(pool: PoolConfig, activation: ActivationConfig, context: SourceContext): ActivationRuntime {
     const signal = findSignal(activation.metric);
     if (!signal) {
       throw new ConfigError(`invalid configuration:\n  - pools[${pool.name}].activation.metric: unknown signal '${activation.metric}'; accepted signals are ${signalNames().join(', ')}`);
     }
-    const store = this.addSource(`${pool.name}/activation`, { ...activation, scheme: pool.scheme }, failures);
+    const store = this.addSource(`${pool.name}/activation`, { ...activation, scheme: pool.scheme }, context);
     return { store, signal, threshold: activation.threshold, model: activation.model };
   }
 
@@ -142,7 +128,8 @@ export class Scaler {
     const reasons: string[] = [];
     for (const store of this.stores) {
       const snapshot = store.snapshot();
-      if (!snapshot.collected) reasons.push(`${store.pool}: first collection not finished`);
+      if (snapshot.sourceProblem !== undefined) reasons.push(`${store.pool}: ${snapshot.sourceProblem}`);
+      else if (!snapshot.collected) reasons.push(`${store.pool}: first collection not finished`);
       else if (snapshot.workers.length > 0 && snapshot.fresh.length === 0) reasons.push(`${store.pool}: no worker has fresh data`);
     }
     return reasons.length > 0 ? reasons.join('; ') : undefined;

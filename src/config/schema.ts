@@ -1,9 +1,15 @@
 import { z } from 'zod';
 import { parseDuration } from './duration.js';
 
-/** HTTP sources implemented today; later sources extend this list. */
-export const HTTP_SOURCES = ['vllm', 'sglang', 'trtllm'] as const;
+/** Sources scraped over HTTP (Prometheus text), each with its engine's metric names. */
+export const HTTP_SOURCES = ['vllm', 'sglang', 'trtllm', 'dynamo-http'] as const;
 export type HttpSourceKind = (typeof HTTP_SOURCES)[number];
+/** Every source a pool can have. */
+export const SOURCES = [...HTTP_SOURCES, 'dynamo-nats'] as const;
+export type SourceKind = (typeof SOURCES)[number];
+/** How Dynamo workers publish load over NATS; `auto` detects it (SPEC §5). */
+export const DYNAMO_NATS_MODES = ['auto', 'stats', 'kv-metrics', 'event-plane'] as const;
+export type DynamoNatsMode = (typeof DYNAMO_NATS_MODES)[number];
 
 const duration = (what: string) =>
   z.union([z.string(), z.number()]).transform((value, ctx) => {
@@ -45,20 +51,44 @@ const activation = z.strictObject({
   model: z.string().optional(),
 });
 
+const nats = z.strictObject({
+  url: z.string().regex(/^(nats|tls|wss?):\/\/[^\s]+$/, 'must be a NATS URL such as nats://127.0.0.1:4222').default('nats://127.0.0.1:4222'),
+  user: z.string().optional(),
+  pass: z.string().optional(),
+  token: z.string().optional(),
+  /** A NATS .creds file (JWT + NKey seed). */
+  credsFile: z.string().optional(),
+  tls: z
+    .strictObject({ ca: z.string().optional(), cert: z.string().optional(), key: z.string().optional() })
+    .optional(),
+});
+
 const poolName = z
   .string()
   .regex(/^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/, 'must be lowercase letters, digits and dashes (it becomes part of metric names)');
 
 const pool = z.strictObject({
   name: poolName,
-  source: z.enum(HTTP_SOURCES, { error: `must be one of ${HTTP_SOURCES.join(', ')}` }),
+  source: z.enum(SOURCES, { error: `must be one of ${SOURCES.join(', ')}` }),
   targets: z.array(hostPort).optional(),
   discovery: discovery.optional(),
   model: z.string().min(1).optional(),
   scheme: z.enum(['http', 'https']).default('http'),
   activation: activation.optional(),
   defaultMetric: z.string().optional(),
+  // dynamo-nats only:
+  nats: nats.optional(),
+  namespace: z.string().min(1).optional(),
+  component: z.string().min(1).optional(),
+  endpoint: z.string().min(1).optional(),
+  mode: z.enum(DYNAMO_NATS_MODES, { error: `must be one of ${DYNAMO_NATS_MODES.join(', ')}` }).optional(),
+  /** How long to gather `$SRV.STATS` replies each round (stats mode). */
+  statsWindow: duration('statsWindow').optional(),
+  /** A push worker silent for this long is considered gone (push topics are silent while idle). */
+  workerTtl: duration('workerTtl').optional(),
 });
+
+const NATS_ONLY_KEYS = ['nats', 'namespace', 'component', 'endpoint', 'mode', 'statsWindow', 'workerTtl'] as const;
 
 export const configSchema = z
   .strictObject({
@@ -84,8 +114,14 @@ export const configSchema = z
       if (seen.has(p.name)) ctx.addIssue({ code: 'custom', path: ['pools', index, 'name'], message: `pool '${p.name}' is declared twice` });
       seen.add(p.name);
       const where = (p.targets ? 1 : 0) + (p.discovery ? 1 : 0);
-      if (where !== 1) {
-        ctx.addIssue({ code: 'custom', path: ['pools', index], message: 'needs exactly one of targets or discovery' });
+      if (p.source === 'dynamo-nats') {
+        if (where !== 0) ctx.addIssue({ code: 'custom', path: ['pools', index], message: 'a dynamo-nats pool finds its workers over NATS; remove targets/discovery' });
+        if (!p.component) ctx.addIssue({ code: 'custom', path: ['pools', index, 'component'], message: 'required for a dynamo-nats pool (e.g. backend)' });
+      } else {
+        if (where !== 1) ctx.addIssue({ code: 'custom', path: ['pools', index], message: 'needs exactly one of targets or discovery' });
+        for (const key of NATS_ONLY_KEYS) {
+          if (p[key] !== undefined) ctx.addIssue({ code: 'custom', path: ['pools', index, key], message: `only applies to dynamo-nats pools, not ${p.source}` });
+        }
       }
       if (p.activation && (p.activation.targets ? 1 : 0) + (p.activation.discovery ? 1 : 0) !== 1) {
         ctx.addIssue({ code: 'custom', path: ['pools', index, 'activation'], message: 'needs exactly one of targets or discovery' });

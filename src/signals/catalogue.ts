@@ -74,6 +74,18 @@ const kvBlocksUsagePercent = (workers: readonly FreshWorker[]): SignalOutcome =>
   return { ok: true, value: (100 * used) / total, contributors, contributions };
 };
 
+/**
+ * Dynamo's `llm_load_std`: population standard deviation of active KV blocks over workers
+ * (lib/llm/src/kv_router/scoring.rs), here over fresh workers only.
+ */
+const loadStd = (workers: readonly FreshWorker[]): SignalOutcome => {
+  const { values, contributions } = collect(workers, (s) => s.kvBlocksUsed, 'does not report active KV blocks');
+  if (values.length === 0) return { ok: false, reason: 'no fresh worker reports active KV blocks (load_std)', contributions };
+  const mean = values.reduce((a, b) => a + b, 0) / values.length;
+  const variance = values.reduce((a, v) => a + (v - mean) ** 2, 0) / values.length;
+  return { ok: true, value: Math.sqrt(variance), contributors: values.length, contributions };
+};
+
 const SIGNALS: readonly SignalDefinition[] = [
   {
     name: 'kv_cache_usage',
@@ -88,6 +100,20 @@ const SIGNALS: readonly SignalDefinition[] = [
     unit: 'percent',
     description: '100 × Σ used KV blocks / Σ total KV blocks',
     compute: kvBlocksUsagePercent,
+  },
+  {
+    name: 'load_avg',
+    kind: 'intensive',
+    unit: 'blocks',
+    description: "mean active KV blocks per worker (Dynamo's llm_load_avg)",
+    compute: aggregate('load_avg', 'mean', (s) => s.kvBlocksUsed, 'active KV blocks'),
+  },
+  {
+    name: 'load_std',
+    kind: 'intensive',
+    unit: 'blocks',
+    description: "population standard deviation of active KV blocks (Dynamo's llm_load_std)",
+    compute: loadStd,
   },
   {
     name: 'queue_depth',

@@ -20,6 +20,9 @@ export type FleetEvaluation =
  * whose workers should exist but have no fresh data is unavailable: missing data is never zero.
  */
 export function evaluateSignal(snapshot: PoolSnapshot, signal: SignalDefinition, model?: string): FleetEvaluation {
+  if (snapshot.sourceProblem !== undefined) {
+    return { ok: false, reason: `pool '${snapshot.pool}' cannot be observed: ${snapshot.sourceProblem}`, contributions: [] };
+  }
   const discovered = snapshot.workers.length;
   // A worker that answers for another model is known, not missing: it just is not in this fleet.
   const servesOtherModel = (w: PoolSnapshot['workers'][number]) => w.failure?.cause === 'model_mismatch';

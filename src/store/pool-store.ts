@@ -29,6 +29,8 @@ export interface WorkerRecord {
   failure?: WorkerFailure;
   /** How often this worker's counters went backwards (a restart). */
   counterResets: number;
+  /** When the worker was last known alive, if later than its last sample (see `confirmAlive`). */
+  aliveAt?: number;
 }
 
 export type WorkerState = 'fresh' | 'stale' | 'failing' | 'pending';
@@ -53,6 +55,11 @@ export interface PoolSnapshot {
   readonly fresh: readonly FreshWorker[];
   /** True once every discovered worker has been attempted at least once. */
   readonly collected: boolean;
+  /**
+   * Set while the source itself cannot observe the workers (e.g. NATS is down): then nothing
+   * in the snapshot can be trusted, not even "zero workers".
+   */
+  readonly sourceProblem?: string;
 }
 
 export interface FreshWorker {
@@ -78,6 +85,7 @@ export class PoolStore {
   private cachedFor = -1;
   private cachedExpiry = 0;
   private rebuilds = 0;
+  private sourceProblem?: string;
   private readonly listeners = new Set<() => void>();
   private notifyScheduled = false;
 
@@ -141,10 +149,23 @@ export class PoolStore {
     record.history.push(sample);
     if (record.history.length > this.historySize) record.history.splice(0, record.history.length - this.historySize);
     record.last = sample;
+    record.aliveAt = undefined;
     record.failure = undefined;
     this.freshSamples.set(id, sample);
     this.touch();
     return reset;
+  }
+
+  /**
+   * Keeps a silent worker's last sample fresh. Push transports (Dynamo's kv_metrics) publish only
+   * on change, so an idle worker says nothing; its source vouches that it is still there.
+   */
+  confirmAlive(id: string, at: number = this.now()): void {
+    const record = this.records.get(id);
+    if (!record?.last || record.failure) return;
+    record.aliveAt = at;
+    this.freshSamples.set(id, record.last);
+    this.touch();
   }
 
   recordFailure(id: string, cause: FailureCause, message: string): void {
@@ -152,6 +173,13 @@ export class PoolStore {
     if (!record) return;
     record.failure = { cause, message, at: this.now() };
     this.freshSamples.del(id);
+    this.touch();
+  }
+
+  /** Marks the whole pool unobservable (reason) or observable again (undefined). */
+  setSourceProblem(reason: string | undefined): void {
+    if (reason === this.sourceProblem) return;
+    this.sourceProblem = reason;
     this.touch();
   }
 
@@ -173,10 +201,11 @@ export class PoolStore {
     let collected = this.discoveryDone;
     for (const record of this.records.values()) {
       const sample = this.freshSamples.get<WorkerSample>(record.id);
-      if (sample && now - sample.at < this.ttlMs) {
+      const seenAt = sample ? Math.max(sample.at, record.aliveAt ?? 0) : 0;
+      if (sample && now - seenAt < this.ttlMs) {
         fresh.push({ id: record.id, sample });
         workers.push({ id: record.id, state: 'fresh', sample, counterResets: record.counterResets });
-        nextExpiry = Math.min(nextExpiry, sample.at + this.ttlMs);
+        nextExpiry = Math.min(nextExpiry, seenAt + this.ttlMs);
         continue;
       }
       if (record.failure) {
@@ -189,12 +218,13 @@ export class PoolStore {
           reason: `${record.failure.cause}: ${record.failure.message}`,
         });
       } else if (record.last) {
+        const silentFor = now - Math.max(record.last.at, record.aliveAt ?? 0);
         workers.push({
           id: record.id,
           state: 'stale',
           sample: record.last,
           counterResets: record.counterResets,
-          reason: `no sample for ${Math.round((now - record.last.at) / 100) / 10}s (cache TTL ${this.ttlMs / 1000}s)`,
+          reason: `no sample for ${Math.round(silentFor / 100) / 10}s (cache TTL ${this.ttlMs / 1000}s)`,
         });
       } else {
         collected = false;
@@ -202,7 +232,7 @@ export class PoolStore {
       }
     }
     this.rebuilds += 1;
-    this.cached = { pool: this.pool, at: now, version: this.rebuilds, workers, fresh, collected };
+    this.cached = { pool: this.pool, at: now, version: this.rebuilds, workers, fresh, collected, sourceProblem: this.sourceProblem };
     this.cachedFor = this.version;
     this.cachedExpiry = nextExpiry;
     return this.cached;

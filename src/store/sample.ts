@@ -19,6 +19,11 @@ export interface WorkerSample {
   readonly kvBlocksUsed?: number;
   /** KV blocks available in total, summed over engines. */
   readonly kvBlocksTotal?: number;
+  /** Request slots in use and available (Dynamo's request_active_slots / request_total_slots). */
+  readonly activeSlots?: number;
+  readonly totalSlots?: number;
+  /** Prompt tokens waiting for prefill, when the engine reports them exactly (Dynamo forward-pass metrics). */
+  readonly queuedPrefillTokens?: number;
   /** Monotonic counters, summed over engines; used for rates and reset detection. */
   readonly counters: Readonly<Partial<Record<CounterName, number>>>;
   /** Cumulative histograms, merged over engines; used for windowed quantiles. */
