@@ -103,6 +103,14 @@ export const configSchema = z
         maxBodyBytes: z.coerce.number().int().min(1024, 'must be ≥ 1024').default(8 * 1024 * 1024),
       })
       .default({ timeout: 2000, concurrency: 64, maxBodyBytes: 8 * 1024 * 1024 }),
+    /** gRPC TLS: server certificate and key (PEM files); with `clientCa`, clients must present a certificate (mTLS). */
+    tls: z
+      .strictObject({
+        cert: z.string().min(1, 'must name the server certificate PEM file'),
+        key: z.string().min(1, 'must name the server private key PEM file'),
+        clientCa: z.string().min(1).optional(),
+      })
+      .optional(),
     historySize: z.coerce.number().int().min(2, 'must be ≥ 2').default(120),
     defaultTarget: z.coerce.number().positive('must be > 0').optional(),
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -136,3 +144,4 @@ export type ScalerConfig = z.output<typeof configSchema>;
 export type PoolConfig = ScalerConfig['pools'][number];
 export type DiscoveryConfig = z.output<typeof discovery>;
 export type ActivationConfig = z.output<typeof activation>;
+export type TlsConfig = NonNullable<ScalerConfig['tls']>;
