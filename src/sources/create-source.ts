@@ -3,6 +3,13 @@ import { createDiscovery } from '../discovery/discovery.js';
 import type { ScalerMetrics } from '../http/metrics.js';
 import type { FailureLog, Logger } from '../log.js';
 import type { PoolStore } from '../store/pool-store.js';
+import {
+  DEFAULT_ENDPOINT,
+  DEFAULT_NAMESPACE,
+  DEFAULT_WORKER_TTL_MS,
+  DynamoNatsSource,
+  defaultStatsWindow,
+} from './dynamo/dynamo-nats-source.js';
 import { HttpSource } from './http/http-source.js';
 import type { ScrapeClient } from './http/scrape-client.js';
 import type { Source } from './source.js';
@@ -39,6 +46,23 @@ export function createSource(poolName: string, pool: SourceConfig, store: PoolSt
         failures: context.failures,
       });
     case 'dynamo-nats':
-      throw new Error('dynamo-nats source: wiring pending');
+      if (!pool.component) throw new Error(`pools[${poolName}].component: required for a dynamo-nats pool (e.g. backend)`);
+      return new DynamoNatsSource({
+        pool: poolName,
+        store,
+        nats: pool.nats,
+        namespace: pool.namespace ?? DEFAULT_NAMESPACE,
+        component: pool.component,
+        endpoint: pool.endpoint ?? DEFAULT_ENDPOINT,
+        mode: pool.mode ?? 'auto',
+        intervalMs: context.config.checkInterval,
+        cacheTtlMs: context.config.cacheTtl,
+        statsWindowMs: pool.statsWindow ?? defaultStatsWindow(context.config.checkInterval),
+        workerTtlMs: pool.workerTtl ?? DEFAULT_WORKER_TTL_MS,
+        model: pool.model,
+        metrics: context.metrics,
+        log: context.log,
+        failures: context.failures,
+      });
   }
 }

@@ -9,4 +9,9 @@ export interface Source {
    * (a sample or a failure) in the store. Never rejects. Used by start-up readiness and tests.
    */
   collectOnce(): Promise<void>;
+  /**
+   * What the source is connected to and what it has seen, for operators (`/api/v1/pools`), e.g.
+   * `{ transport: 'nats', url, connected, mode, detectedMode, subjects }`. No secrets.
+   */
+  describe?(): Record<string, unknown>;
 }
