@@ -78,7 +78,7 @@ describe('configuration', () => {
       }
       throw new Error('expected a configuration error');
     };
-    expect(error({ pools: [{ name: 'a', source: 'vlm', targets: ['h:1'] }] })).toMatch(/pools\[0\]\.source: must be one of vllm, sglang, trtllm \(got "vlm"\)/);
+    expect(error({ pools: [{ name: 'a', source: 'vlm', targets: ['h:1'] }] })).toMatch(/pools\[0\]\.source: must be one of vllm, sglang, trtllm, dynamo-http, dynamo-nats \(got "vlm"\)/);
     expect(error({ grpc: { port: 'ninety' }, pools: [{ name: 'a', source: 'vllm', targets: ['h:1'] }] })).toMatch(/grpc\.port: .*port/);
     expect(error({ checkInterval: 'often', pools: [{ name: 'a', source: 'vllm', targets: ['h:1'] }] })).toMatch(/checkInterval: 'often' is not a positive duration/);
     expect(error({ pools: [{ name: 'a', source: 'vllm' }] })).toMatch(/pools\[0\]: needs exactly one of targets or discovery/);

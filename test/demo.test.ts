@@ -3,6 +3,8 @@ import { existsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { unpack } from 'msgpackr';
+import { SimulatedDynamoWorker } from '../src/cli/demo/simulated-dynamo.js';
 import {
   loadPattern,
   SimulatedVllmWorker,
@@ -242,5 +244,145 @@ describe('loadPattern', () => {
     expect(loadPattern(30)).toBeCloseTo(1.1, 6);
     expect(loadPattern(60)).toBeCloseTo(0.05, 6);
     expect(loadPattern(15, Math.PI / 2)).toBeCloseTo(1.1, 6);
+  });
+});
+
+const DYNAMO_ROW = /^ {2}(kv_cache_usage|kv_blocks_usage_percent|load_avg) +([0-9.]+) +(?:([0-9.]+) +(\d+) +(yes|no)|- +- +(.+))$/gm;
+
+interface DynamoRow {
+  readonly target: number;
+  readonly value?: number;
+  readonly desired?: number;
+  readonly error?: string;
+}
+
+/** The Dynamo demo's reports: each trigger row, with a value or the error KEDA would get. */
+function parseDynamoReports(stdout: string): Map<string, DynamoRow>[] {
+  return stdout
+    .split(/^\[t=[0-9.]+s\]$/m)
+    .slice(1)
+    .map((block) => {
+      const rows = new Map<string, DynamoRow>();
+      for (const m of block.matchAll(DYNAMO_ROW)) {
+        rows.set(m[1] as string, m[3] === undefined ? { target: Number(m[2]), error: m[6] } : { target: Number(m[2]), value: Number(m[3]), desired: Number(m[4]) });
+      }
+      return rows;
+    })
+    .filter((rows) => rows.size === 3);
+}
+
+function expectRisesAndFalls(reports: Map<string, DynamoRow>[], metric: string): void {
+  const values = reports.map((r) => r.get(metric)?.value ?? NaN);
+  const steps = values.slice(1).map((v, i) => v - (values[i] as number));
+  expect(steps.some((d) => d > 0), `${metric} never rises: ${values.join(', ')}`).toBe(true);
+  expect(steps.some((d) => d < 0), `${metric} never falls: ${values.join(', ')}`).toBe(true);
+}
+
+describe('keda-llm-scaler demo --source dynamo (built CLI)', () => {
+  const runs: Run[] = [];
+  beforeAll(requireBuild);
+  afterAll(() => {
+    for (const run of runs) if (run.child.exitCode === null) run.child.kill('SIGKILL');
+  });
+  const args = ['demo', '--source', 'dynamo', '--port', '0', '--http-port', '0', '--duration', '7', '--print-every', '0.8', '--period', '4', '--interval', '200ms'];
+
+  it('names its path in the banner and shows load_avg, kv_blocks_usage_percent and kv_cache_usage changing', async () => {
+    const run = runCli(args);
+    runs.push(run);
+    const path = await waitFor('the Dynamo path', run, () => /^ {2}Dynamo path +(event plane over NATS|HTTP system port)/m.exec(run.stdout)?.[1]);
+    const httpPort = await waitFor('the HTTP address', run, () => /HTTP \(ops\)\s+http:\/\/127\.0\.0\.1:(\d+)/.exec(run.stdout)?.[1]);
+    expect(run.stdout).toContain('simulated NVIDIA Dynamo workers');
+    // The llm_* gauges are on the scaler's /metrics while it runs.
+    await waitFor('llm_load_avg on /metrics', run, () => (parseDynamoReports(run.stdout).length > 0 ? true : undefined));
+    const metrics = await (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text();
+    expect(metrics).toMatch(/^llm_load_avg\{pool="demo",component="(backend|demo)",endpoint="(load_metrics|generate)"\} [0-9.]+$/m);
+    expect(metrics).toMatch(/^llm_kv_blocks_active\{pool="demo",.*worker_id="[^"]+"\} \d+$/m);
+
+    expect(await run.exited, run.stderr).toBe(0);
+    const reports = parseDynamoReports(run.stdout);
+    expect(reports.length, run.stdout).toBeGreaterThanOrEqual(4);
+    for (const report of reports) {
+      expect(report.get('kv_cache_usage')?.target).toBe(0.7);
+      expect(report.get('kv_blocks_usage_percent')?.target).toBe(70);
+      expect(report.get('load_avg')?.target).toBe(2867);
+    }
+    expectRisesAndFalls(reports, 'load_avg');
+    if (path === 'event plane over NATS') {
+      expect(run.stdout).toMatch(/^ {2}pool +source dynamo-nats, mode event-plane/m);
+      expect(run.stdout).toMatch(/^ {2}nats-server +nats:\/\/127\.0\.0\.1:\d+ \(started by the demo\)$/m);
+      // ActiveLoad carries blocks in use, not capacity: the ratios are unavailable, never invented.
+      for (const report of reports) {
+        expect(report.get('kv_cache_usage')?.error).toMatch(/GetMetrics: UNAVAILABLE/);
+        expect(report.get('kv_blocks_usage_percent')?.error).toMatch(/GetMetrics: UNAVAILABLE/);
+      }
+    } else {
+      expect(run.stdout).toMatch(/^ {2}pool +source dynamo-http$/m);
+      expectRisesAndFalls(reports, 'kv_cache_usage');
+      expectRisesAndFalls(reports, 'kv_blocks_usage_percent');
+    }
+  });
+
+  it('--transport http: reads the workers’ system port, every ratio answered and consistent', async () => {
+    const run = runCli([...args, '--transport', 'http']);
+    runs.push(run);
+    expect(await run.exited, run.stderr).toBe(0);
+    expect(run.stdout).toMatch(/^ {2}Dynamo path +HTTP system port: each worker serves Dynamo \/metrics/m);
+    expect(run.stdout).toMatch(/^ {2}why not NATS +chosen with --transport http$/m);
+    const reports = parseDynamoReports(run.stdout);
+    expect(reports.length, run.stdout).toBeGreaterThanOrEqual(4);
+    for (const metric of ['kv_cache_usage', 'kv_blocks_usage_percent', 'load_avg']) expectRisesAndFalls(reports, metric);
+    for (const report of reports) {
+      for (const row of report.values()) expect(row.desired).toBe(Math.ceil((row.value ?? NaN) / row.target));
+      // Every worker has 4096 blocks: 100 × used/total and the mean usage fraction agree.
+      expect((report.get('kv_blocks_usage_percent')?.value ?? NaN) / 100).toBeCloseTo(report.get('kv_cache_usage')?.value ?? NaN, 2);
+    }
+  });
+
+  it('rejects --transport without --source dynamo', async () => {
+    const run = runCli(['demo', '--transport', 'http', '--duration', '1']);
+    runs.push(run);
+    expect(await run.exited).toBe(2);
+    expect(run.stderr).toContain('--transport: only applies to --source dynamo');
+  });
+});
+
+describe('SimulatedDynamoWorker', () => {
+  const workers: SimulatedDynamoWorker[] = [];
+  afterAll(async () => {
+    await Promise.all(workers.map((w) => w.close()));
+  });
+
+  it('builds 2026 event-plane envelopes around an ActiveLoad', () => {
+    const worker = new SimulatedDynamoWorker({ seed: 5, totalBlocks: 1000, noise: 0 });
+    worker.setLoad(1);
+    const { envelope } = worker.message();
+    const decoded = unpack(envelope) as { publisher_id: bigint; sequence: unknown; published_at: unknown; topic: string; payload: Uint8Array };
+    expect(Object.keys(decoded)).toEqual(['publisher_id', 'sequence', 'published_at', 'topic', 'payload']);
+    expect(decoded.topic).toBe('kv_metrics');
+    expect(Number(decoded.published_at)).toBeGreaterThan(1.7e12);
+    expect(unpack(decoded.payload)).toEqual({
+      worker_id: worker.workerId,
+      dp_rank: 0,
+      active_decode_blocks: 900, // round(0.9 × 1000)
+      active_prefill_tokens: 6 * 512, // round((1 − 0.85) × 40) = 6 waiting
+      kv_used_blocks: 900,
+    });
+    expect(worker.subject).toBe('namespace.dynamo.kv_metrics');
+  });
+
+  it('serves a system-port exposition the dynamo-http profile reads back', async () => {
+    const worker = new SimulatedDynamoWorker({ seed: 2, totalBlocks: 2048 });
+    workers.push(worker);
+    await worker.start('http');
+    worker.setLoad(0.95);
+    const body = await (await fetch(`http://${worker.target}/metrics`)).text();
+    const profile = profileFor('dynamo-http');
+    const result = extractWorkerSample(parsePrometheusText(body, profile.wantedSeries), profile, { at: Date.now(), model: 'Qwen/Qwen3-0.6B' });
+    if (!result.ok) throw new Error(result.message);
+    const state = worker.state();
+    expect(result.sample).toMatchObject({ waiting: state.waiting, running: state.running, kvBlocksTotal: 2048, models: ['Qwen/Qwen3-0.6B'] });
+    expect(result.sample.kvBlocksUsed).toBeCloseTo(state.kvUsedBlocks, 9);
+    expect(result.sample.kvUsage).toBeCloseTo(state.kvUsage, 12);
+    expect(state.waiting).toBe(4); // round(0.1 × 40)
   });
 });

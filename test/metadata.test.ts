@@ -1,5 +1,8 @@
 import { describe, expect, it } from 'vitest';
+import { validateConfig } from '../src/config/load.js';
 import { MetadataError, parseTriggerMetadata, type PoolCatalog } from '../src/policies/metadata.js';
+import { TriggerRegistry } from '../src/policies/trigger-registry.js';
+import { PoolStore } from '../src/store/pool-store.js';
 
 const catalog = (names: string[], defaultTarget?: number, defaultMetric?: string): PoolCatalog => ({
   poolNames: () => names,
@@ -65,5 +68,95 @@ describe('trigger metadata', () => {
     expect(error.key).toBe(key);
     expect(error.message).toContain(`metadata '${key}'`);
     expect(error.message).toMatch(message);
+  });
+});
+
+describe("Dynamo metrics-keda metadata ({component, endpoint, threshold})", () => {
+  const dynamo: PoolCatalog = {
+    poolNames: () => ['llama', 'decode', 'legacy', 'prefill'],
+    hasPool: (name) => ['llama', 'decode', 'legacy', 'prefill'].includes(name),
+    defaultMetric: (pool) => (pool === 'llama' ? undefined : 'kv_cache_usage'),
+    dynamoPools: () => [
+      { pool: 'decode', component: 'backend', endpoint: 'generate' },
+      { pool: 'legacy', component: 'backend', endpoint: 'load_metrics' },
+      { pool: 'prefill', component: 'prefill' },
+    ],
+  };
+
+  function dynamoRejection(metadata: Record<string, string>, pools: PoolCatalog = dynamo): MetadataError {
+    return rejection(metadata, pools);
+  }
+
+  it("takes metrics-keda's ScaledObject metadata as it is", () => {
+    // seeds/003: `component`, `endpoint`, `threshold`, nothing else but scalerAddress.
+    const spec = parseTriggerMetadata({ scalerAddress: 'dynamo-metrics-keda:9090', component: 'prefill', endpoint: 'kv-router', threshold: '0.7' }, dynamo);
+    expect(spec).toMatchObject({ pool: 'prefill', target: 0.7, metricName: 'prefill-kv_cache_usage' });
+    expect(spec.signal.name).toBe('kv_cache_usage');
+  });
+
+  it('selects the pool watching the component, and the endpoint among several', () => {
+    expect(parseTriggerMetadata({ component: 'backend', endpoint: 'generate', target: '0.7' }, dynamo).pool).toBe('decode');
+    expect(parseTriggerMetadata({ component: 'backend', endpoint: 'load_metrics', target: '0.7' }, dynamo).pool).toBe('legacy');
+    expect(parseTriggerMetadata({ component: 'prefill', target: '0.7' }, dynamo).pool).toBe('prefill');
+    // `component`/`endpoint` next to `pool` are checked against it.
+    expect(parseTriggerMetadata({ pool: 'decode', component: 'backend', endpoint: 'generate', target: '1' }, dynamo).pool).toBe('decode');
+    expect(parseTriggerMetadata({ pool: 'prefill', endpoint: 'generate', target: '1' }, dynamo).pool).toBe('prefill');
+  });
+
+  it.each([
+    [{ component: 'backend', threshold: '0.7' }, 'endpoint', /required: component 'backend' is watched by several pools \(decode \(component 'backend', endpoint 'generate'\), legacy .*\); add 'endpoint' or 'pool'/],
+    [{ component: 'llm-worker', endpoint: 'kv-router', threshold: '0.7' }, 'component', /no dynamo-nats pool watches component 'llm-worker'; dynamo-nats pools are decode .*, prefill \(component 'prefill'\)/],
+    [{ component: 'backend', endpoint: 'kv-router', threshold: '0.7' }, 'endpoint', /no dynamo-nats pool watches component 'backend' with endpoint 'kv-router'/],
+    [{ endpoint: 'generate', threshold: '0.7' }, 'component', /required with 'endpoint' \(or give 'pool'\)/],
+    [{ pool: 'decode', component: 'prefill', target: '1' }, 'component', /'prefill' does not match pool 'decode', which watches component 'backend'/],
+    [{ pool: 'decode', endpoint: 'load_metrics', target: '1' }, 'endpoint', /'load_metrics' does not match pool 'decode', which watches endpoint 'generate'/],
+    [{ pool: 'llama', component: 'backend', metric: 'queue_depth', target: '1' }, 'component', /pool 'llama' is not a dynamo-nats pool, so it has no component/],
+    [{ pool: 'decode', target: '5', threshold: '6' }, 'threshold', /'6' differs from target '5'; threshold is another name for target/],
+    [{ pool: 'decode', threshold: 'seven' }, 'threshold', /'seven' is not a number/],
+    [{ pool: 'decode', threshold: '0' }, 'threshold', /too small; expected a number ≥ 0.001/],
+    [{ pool: 'decode', loadAvgThreshold: '0.7' }, 'loadAvgThreshold', /unknown key; accepted keys are .*threshold, component, endpoint/],
+  ])('rejects %j naming %s', (metadata, key, message) => {
+    const error = dynamoRejection(metadata);
+    expect(error.key).toBe(key);
+    expect(error.message).toContain(`metadata '${key}'`);
+    expect(error.message).toMatch(message);
+  });
+
+  it('treats several pools on one component and endpoint as ambiguous', () => {
+    const twice: PoolCatalog = { ...dynamo, dynamoPools: () => [{ pool: 'a', component: 'backend' }, { pool: 'b', component: 'backend' }] };
+    const error = dynamoRejection({ component: 'backend', endpoint: 'generate', target: '1' }, twice);
+    expect(error.key).toBe('pool');
+    expect(error.message).toMatch(/several pools \(a \(component 'backend'\), b \(component 'backend'\)\)/);
+  });
+
+  it('has no Dynamo pools to offer when the catalog declares none', () => {
+    const error = dynamoRejection({ component: 'backend', target: '1' }, catalog(['llama']));
+    expect(error.key).toBe('component');
+    expect(error.message).toMatch(/no dynamo-nats pool is configured/);
+  });
+
+  it('reads threshold as target, also from env, and accepts both when they agree', () => {
+    expect(parseTriggerMetadata({ pool: 'llama', metric: 'queue_depth', threshold: '5' }, dynamo).target).toBe(5);
+    expect(parseTriggerMetadata({ pool: 'llama', metric: 'queue_depth', thresholdFromEnv: '8' }, dynamo).target).toBe(8);
+    expect(parseTriggerMetadata({ pool: 'llama', metric: 'queue_depth', target: '5', threshold: '5.0' }, dynamo).target).toBe(5);
+  });
+
+  it('TriggerRegistry: finds dynamo-nats pools by component and defaults them to kv_cache_usage', () => {
+    const config = validateConfig({
+      pools: [
+        { name: 'llama', source: 'vllm', targets: ['127.0.0.1:1'] },
+        { name: 'decode', source: 'dynamo-nats', component: 'backend', endpoint: 'generate' },
+        { name: 'frontend', source: 'dynamo-http', targets: ['127.0.0.1:2'] },
+      ],
+    });
+    const registry = new TriggerRegistry(new Map(config.pools.map((p) => [p.name, { config: p, runtime: { name: p.name, store: new PoolStore(p.name, 5000, 10) } }])));
+    expect(registry.dynamoPools()).toEqual([{ pool: 'decode', component: 'backend', endpoint: 'generate' }]);
+    expect(registry.defaultMetric('decode')).toBe('kv_cache_usage');
+    expect(registry.defaultMetric('llama')).toBeUndefined();
+    expect(registry.defaultMetric('frontend')).toBeUndefined();
+    const trigger = registry.resolve({ scalerAddress: 'scaler:9090', component: 'backend', endpoint: 'generate', threshold: '0.7' });
+    expect(trigger.spec).toMatchObject({ pool: 'decode', target: 0.7, metricName: 'decode-kv_cache_usage' });
+    expect(trigger.pool.name).toBe('decode');
+    expect(() => registry.resolve({ component: 'frontend', threshold: '0.7' })).toThrow(/metadata 'component': no dynamo-nats pool watches component 'frontend'/);
   });
 });

@@ -2,6 +2,10 @@
  * `keda-llm-scaler demo`: the real scaler plus simulated vLLM workers in one process, no external
  * services. The workers' load rises and falls; every few seconds the demo asks its own gRPC
  * server what KEDA would get (GetMetricSpec → GetMetrics → IsActive) and prints it as a table.
+ *
+ * `--source dynamo` simulates NVIDIA Dynamo workers instead: over the 2026 event plane when
+ * `nats-server` is on PATH (the demo starts one; the pool is `dynamo-nats`, mode `event-plane`),
+ * else over the workers' system-port `/metrics` (the pool is `dynamo-http`).
  */
 import { basename, relative } from 'node:path';
 import { Command, Option } from 'commander';
@@ -10,6 +14,7 @@ import { parseDuration } from '../config/duration.js';
 import { ConfigError, validateConfig } from '../config/load.js';
 import type { Logger } from '../log.js';
 import { Scaler } from '../scaler.js';
+import { findOnPath, LocalNatsServer, SimulatedDynamoWorker, type DynamoTransport } from './demo/simulated-dynamo.js';
 import { loadPattern, SimulatedVllmWorker } from './demo/simulated-worker.js';
 import { probe, type ProbeResult } from './probe.js';
 
@@ -27,6 +32,63 @@ export const DEMO_TRIGGERS: readonly DemoTrigger[] = [
   { metric: 'running_requests', target: 20 },
 ];
 
+/** KV blocks of each simulated Dynamo worker. */
+export const DYNAMO_DEMO_BLOCKS = 4096;
+
+/**
+ * The Dynamo demo's triggers: the same 70 % in three units. `load_avg` is Dynamo's llm_load_avg,
+ * a mean count of blocks in use, so its target is in blocks (0.7 × 4096); metrics-keda compared it
+ * with 0.7, which asks HPA for one pod per 0.7 blocks.
+ */
+export const DYNAMO_DEMO_TRIGGERS: readonly DemoTrigger[] = [
+  { metric: 'kv_cache_usage', target: 0.7 },
+  { metric: 'kv_blocks_usage_percent', target: 70 },
+  { metric: 'load_avg', target: Math.round(0.7 * DYNAMO_DEMO_BLOCKS) },
+];
+
+export const DEMO_SOURCES = ['vllm', 'dynamo'] as const;
+export type DemoSource = (typeof DEMO_SOURCES)[number];
+export const DEMO_TRANSPORTS = ['auto', 'nats', 'http'] as const;
+export type DemoTransport = (typeof DEMO_TRANSPORTS)[number];
+
+/** What the demo needs of a simulated worker, vLLM or Dynamo. */
+export interface DemoWorker {
+  /** How the tables name the worker: host:port, or a Dynamo worker id. */
+  readonly target: string;
+  /** Where it can be read (its /metrics URL), when it serves HTTP. */
+  readonly url?: string;
+  state(): {
+    readonly load: number;
+    readonly kvUsage: number;
+    readonly running: number;
+    readonly waiting: number;
+    readonly kvUsedBlocks?: number;
+    readonly kvTotalBlocks?: number;
+  };
+  setLoad(load: number): void;
+  tick?(seconds: number): void;
+  close(): Promise<void>;
+}
+
+/** The simulated side of one demo run: workers, the pool that reads them, what the banner says. */
+export interface DemoBackend {
+  readonly workers: readonly DemoWorker[];
+  /** The scaler's pool (before validation). */
+  readonly pool: Record<string, unknown>;
+  readonly triggers: readonly DemoTrigger[];
+  /** "3 simulated vLLM workers" */
+  readonly what: string;
+  /** Rows of the banner after the addresses: label, text. */
+  readonly rows: readonly (readonly [string, string])[];
+  /** Extra commands for the "Try" list. */
+  readonly tryLines: readonly string[];
+  /** How to read the tables. */
+  readonly explain: readonly string[];
+  /** Set when the demo runs Dynamo over NATS. */
+  readonly transport?: DynamoTransport;
+  close(): Promise<void>;
+}
+
 export interface DemoOptions {
   workers: number;
   host: string;
@@ -40,6 +102,10 @@ export interface DemoOptions {
   /** Period of the load wave, ms. */
   periodMs: number;
   logLevel: string;
+  /** Which workers to simulate; default vllm. */
+  source?: DemoSource;
+  /** Dynamo only: event plane over NATS, system port over HTTP, or NATS when nats-server is on PATH. */
+  transport?: DemoTransport;
 }
 
 interface RawDemoOptions {
@@ -52,6 +118,8 @@ interface RawDemoOptions {
   duration?: string;
   period: string;
   logLevel: string;
+  source?: string;
+  transport?: string;
 }
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -72,11 +140,24 @@ function duration(flag: string, text: string): number {
   return ms;
 }
 
+function oneOf<T extends string>(flag: string, text: string, accepted: readonly T[]): T {
+  if (!(accepted as readonly string[]).includes(text)) {
+    throw new ConfigError(`${flag}: '${text}' is not accepted; expected one of ${accepted.join(', ')}`);
+  }
+  return text as T;
+}
+
 export function parseDemoOptions(raw: RawDemoOptions): DemoOptions {
   if (!LOG_LEVELS.includes(raw.logLevel)) {
     throw new ConfigError(`--log-level: '${raw.logLevel}' is not accepted; expected one of ${LOG_LEVELS.join(', ')}`);
   }
+  const source = oneOf('--source', raw.source ?? 'vllm', DEMO_SOURCES);
+  if (raw.transport !== undefined && source !== 'dynamo') {
+    throw new ConfigError('--transport: only applies to --source dynamo');
+  }
   return {
+    source,
+    transport: oneOf('--transport', raw.transport ?? 'auto', DEMO_TRANSPORTS),
     workers: integer('--workers', raw.workers, 1, 64),
     host: raw.host,
     port: integer('--port', raw.port, 0, 65535),
@@ -91,8 +172,15 @@ export function parseDemoOptions(raw: RawDemoOptions): DemoOptions {
 
 export function demoCommand(): Command {
   return new Command('demo')
-    .description('run the scaler against simulated vLLM workers whose load rises and falls, and print what KEDA would see')
-    .addOption(new Option('--workers <n>', 'simulated vLLM workers').default('3'))
+    .description('run the scaler against simulated vLLM (or Dynamo) workers whose load rises and falls, and print what KEDA would see')
+    .addOption(new Option('--source <kind>', `simulated workers: ${DEMO_SOURCES.join(' or ')}`).default('vllm'))
+    .addOption(
+      new Option(
+        '--transport <how>',
+        'with --source dynamo: nats (event plane; needs nats-server on PATH), http (worker system port), or auto = nats when nats-server is on PATH',
+      ),
+    )
+    .addOption(new Option('--workers <n>', 'simulated workers').default('3'))
     .addOption(new Option('--host <host>', 'listen address of the scaler (gRPC and HTTP)').default('127.0.0.1'))
     .addOption(new Option('--port <port>', 'gRPC port, 0 = any free port').default('9090'))
     .addOption(new Option('--http-port <port>', 'HTTP ops port, 0 = any free port').default('8080'))
@@ -168,7 +256,7 @@ export function viewOf(trigger: DemoTrigger, result: ProbeResult): TriggerView {
 }
 
 /** One print: what the workers report, then what KEDA would receive for each trigger. */
-export function formatReport(elapsedMs: number, workers: readonly SimulatedVllmWorker[], views: readonly TriggerView[]): string {
+export function formatReport(elapsedMs: number, workers: readonly DemoWorker[], views: readonly TriggerView[]): string {
   const lines: string[] = [`[t=${(elapsedMs / 1000).toFixed(1)}s]`];
   const states = workers.map((w) => ({ target: w.target, ...w.state() }));
   if (states.length <= 6) {
@@ -177,6 +265,7 @@ export function formatReport(elapsedMs: number, workers: readonly SimulatedVllmW
       s.target,
       `load ${s.load.toFixed(2)}`,
       `kv ${s.kvUsage.toFixed(2)}`,
+      ...(s.kvUsedBlocks === undefined ? [] : [`blocks ${s.kvUsedBlocks}/${s.kvTotalBlocks ?? '?'}`]),
       `running ${s.running}`,
       `waiting ${s.waiting}`,
     ]);
@@ -202,48 +291,183 @@ export function formatReport(elapsedMs: number, workers: readonly SimulatedVllmW
   if (answered.length === views.length && answered.length > 0) {
     const max = Math.max(...answered.map((v) => v.desired ?? 0));
     const anyActive = views.some((v) => v.active === true);
+    const all = views.length === 3 ? 'all three' : `all ${views.length}`;
     lines.push(
       anyActive
-        ? `  -> all three on one ScaledObject: HPA takes the largest, ${Math.max(1, max)} replica(s)`
+        ? `  -> ${all} on one ScaledObject: HPA takes the largest, ${Math.max(1, max)} replica(s)`
         : '  -> every trigger inactive: KEDA scales to minReplicaCount (0 allowed)',
     );
   }
   return `${lines.join('\n')}\n`;
 }
 
-export function formatBanner(options: DemoOptions, scaler: { grpcPort: number; httpPort: number }, workers: readonly SimulatedVllmWorker[]): string {
+const loadRow = (options: DemoOptions): readonly [string, string] => [
+  'load',
+  `rises and falls between 0.05 and 1.1 every ${options.periodMs / 1000}s; collected every ${options.intervalMs / 1000}s`,
+];
+
+/** The vLLM demo's banner rows and explanations (also the default when no backend is given). */
+function vllmBanner(options: DemoOptions, workers: readonly DemoWorker[]): Omit<DemoBackend, 'workers' | 'pool' | 'close'> {
+  return {
+    triggers: DEMO_TRIGGERS,
+    what: `${workers.length} simulated vLLM workers`,
+    rows: [['simulated workers', workers.map((w) => w.url ?? w.target).join('  ')], loadRow(options)],
+    tryLines: [],
+    explain: [
+      "'value sent' follows metricType AverageValue: totals for queue_depth/running_requests, fleet mean x",
+      "ready workers for kv_cache_usage. 'HPA desired' = ceil(value / target), before min/max replicas;",
+      'the demo keeps its worker count fixed.',
+    ],
+  };
+}
+
+export function formatBanner(
+  options: DemoOptions,
+  scaler: { grpcPort: number; httpPort: number },
+  workers: readonly DemoWorker[],
+  backend: Omit<DemoBackend, 'workers' | 'pool' | 'close'> = vllmBanner(options, workers),
+): string {
   const host = shownHost(options.host);
   const grpcAddress = `${host}:${scaler.grpcPort}`;
   const httpAddress = `http://${host}:${scaler.httpPort}`;
-  const first = DEMO_TRIGGERS[0] as DemoTrigger;
+  const first = backend.triggers[0] as DemoTrigger;
   const metadata = { pool: DEMO_POOL, metric: first.metric, target: String(first.target) };
   const request = JSON.stringify({
     scaledObjectRef: { name: 'demo', namespace: 'default', scalerMetadata: metadata },
     metricName: `${DEMO_POOL}-${first.metric}`,
   });
   const self = selfCommand();
+  const row = (label: string, text: string) => `  ${label.padEnd(28)} ${text}`;
   const lines = [
-    `keda-llm-scaler demo: the real scaler + ${workers.length} simulated vLLM workers, pool '${DEMO_POOL}', no external services`,
+    `keda-llm-scaler demo: the real scaler + ${backend.what}, pool '${DEMO_POOL}', no external services`,
     '',
-    `  gRPC (KEDA external scaler)  ${grpcAddress}`,
-    `  HTTP (ops)                   ${httpAddress}  (/healthz /readyz /metrics /api/v1/pools/${DEMO_POOL})`,
-    `  simulated workers            ${workers.map((w) => w.url).join('  ')}`,
-    `  load                         rises and falls between 0.05 and 1.1 every ${options.periodMs / 1000}s; collected every ${options.intervalMs / 1000}s`,
+    row('gRPC (KEDA external scaler)', grpcAddress),
+    row('HTTP (ops)', `${httpAddress}  (/healthz /readyz /metrics /api/v1/pools/${DEMO_POOL})`),
+    ...backend.rows.map(([label, text]) => row(label, text)),
     '',
     'Try, in another terminal:',
     `  ${self} probe ${grpcAddress} pool=${DEMO_POOL} metric=${first.metric} target=${first.target}`,
+    ...backend.tryLines.map((line) => `  ${line.replaceAll('{self}', self).replaceAll('{grpc}', grpcAddress).replaceAll('{http}', httpAddress)}`),
     `  grpcurl -plaintext -d '${request}' ${grpcAddress} externalscaler.ExternalScaler/GetMetrics`,
     `  grpcurl -plaintext ${grpcAddress} grpc.health.v1.Health/Check`,
     `  curl -s ${httpAddress}/api/v1/pools/${DEMO_POOL}`,
     '',
-    'Every table: what KEDA gets over gRPC (GetMetricSpec -> GetMetrics -> IsActive) for three triggers.',
-    "'value sent' follows metricType AverageValue: totals for queue_depth/running_requests, fleet mean x",
-    "ready workers for kv_cache_usage. 'HPA desired' = ceil(value / target), before min/max replicas;",
-    'the demo keeps its worker count fixed.',
+    `Every table: what KEDA gets over gRPC (GetMetricSpec -> GetMetrics -> IsActive) for ${backend.triggers.length === 3 ? 'three' : backend.triggers.length} triggers.`,
+    ...backend.explain,
     options.durationMs === undefined ? 'Ctrl-C stops.' : `Stops after ${options.durationMs / 1000}s.`,
     '',
   ];
   return `${lines.join('\n')}\n`;
+}
+
+/** Three simulated vLLM workers behind a `vllm` pool. */
+async function startVllmBackend(options: DemoOptions): Promise<DemoBackend> {
+  const workers: SimulatedVllmWorker[] = [];
+  for (let i = 0; i < options.workers; i++) workers.push(new SimulatedVllmWorker({ seed: i + 1 }));
+  try {
+    await Promise.all(workers.map((w) => w.start()));
+  } catch (error) {
+    await Promise.all(workers.map((w) => w.close()));
+    throw error;
+  }
+  return {
+    ...vllmBanner(options, workers),
+    workers,
+    pool: { name: DEMO_POOL, source: 'vllm', targets: workers.map((w) => w.target) },
+    close: async () => {
+      await Promise.all(workers.map((w) => w.close()));
+    },
+  };
+}
+
+const DYNAMO_NAMESPACE = 'dynamo';
+const DYNAMO_COMPONENT = 'backend';
+
+/**
+ * Simulated Dynamo workers: publishing event-plane messages to a nats-server the demo starts, or
+ * serving their system-port /metrics. `why` says why HTTP was chosen (shown in the banner).
+ */
+async function startDynamoBackend(options: DemoOptions, transport: DynamoTransport, why?: string): Promise<DemoBackend> {
+  let nats: LocalNatsServer | undefined;
+  const workers: SimulatedDynamoWorker[] = [];
+  for (let i = 0; i < options.workers; i++) {
+    workers.push(new SimulatedDynamoWorker({ seed: i + 1, namespace: DYNAMO_NAMESPACE, component: DYNAMO_COMPONENT, totalBlocks: DYNAMO_DEMO_BLOCKS }));
+  }
+  const close = async () => {
+    await Promise.all(workers.map((w) => w.close()));
+    await nats?.stop();
+  };
+  try {
+    if (transport === 'nats') {
+      const binary = findOnPath('nats-server');
+      if (!binary) throw new ConfigError('--transport nats: nats-server is not on PATH (install it, or use --transport http)');
+      nats = await LocalNatsServer.start(binary);
+      const url = nats.url;
+      await Promise.all(workers.map((w) => w.start('nats', url)));
+    } else {
+      await Promise.all(workers.map((w) => w.start('http')));
+    }
+  } catch (error) {
+    await close();
+    throw error;
+  }
+  const common = {
+    triggers: DYNAMO_DEMO_TRIGGERS,
+    what: `${workers.length} simulated NVIDIA Dynamo workers`,
+    explain: [
+      "'value sent' follows metricType AverageValue: fleet value x ready workers (all three are intensive);",
+      "'HPA desired' = ceil(value / target), before min/max replicas; the demo keeps its worker count fixed.",
+      `load_avg is Dynamo's llm_load_avg, mean KV blocks in use per worker: a count, so its target is in blocks`,
+      `(0.7 x ${DYNAMO_DEMO_BLOCKS} = ${Math.round(0.7 * DYNAMO_DEMO_BLOCKS)}); metrics-keda compared it with 0.7. The llm_* gauges are on /metrics.`,
+    ],
+    workers,
+    transport,
+    close,
+  };
+  if (transport === 'nats' && nats) {
+    const subject = workers[0]?.subject ?? `namespace.${DYNAMO_NAMESPACE}.kv_metrics`;
+    return {
+      ...common,
+      pool: { name: DEMO_POOL, source: 'dynamo-nats', nats: { url: nats.url }, namespace: DYNAMO_NAMESPACE, component: DYNAMO_COMPONENT, mode: 'event-plane' },
+      rows: [
+        ['Dynamo path', `event plane over NATS: MessagePack ActiveLoad envelopes on ${subject}`],
+        ['nats-server', `${nats.url} (started by the demo)`],
+        ['pool', `source dynamo-nats, mode event-plane, namespace ${DYNAMO_NAMESPACE}, component ${DYNAMO_COMPONENT}`],
+        ['simulated workers', workers.map((w) => w.target).join('  ')],
+        loadRow(options),
+      ],
+      explain: [
+        ...common.explain,
+        'Over the event plane a worker reports the KV blocks it uses (ActiveLoad kv_used_blocks) but not how many',
+        'it has, so kv_cache_usage and kv_blocks_usage_percent answer UNAVAILABLE (KEDA falls back), never a',
+        'made-up number; `--transport http` reads the capacity from the system port (dynamo_component_total_blocks).',
+      ],
+      tryLines: [
+        `{self} probe {grpc} component=${DYNAMO_COMPONENT} metric=load_avg threshold=${Math.round(0.7 * DYNAMO_DEMO_BLOCKS)}   (metrics-keda style keys)`,
+        `nats sub -s ${nats.url} '${subject}'       (binary MessagePack)`,
+        `curl -s {http}/metrics | grep '^llm_'`,
+      ],
+    };
+  }
+  return {
+    ...common,
+    pool: { name: DEMO_POOL, source: 'dynamo-http', targets: workers.map((w) => w.target) },
+    rows: [
+      ['Dynamo path', 'HTTP system port: each worker serves Dynamo /metrics (dynamo_component_*, vllm:* passed through)'],
+      ['why not NATS', why ?? 'nats-server is not on PATH'],
+      ['pool', 'source dynamo-http'],
+      ['simulated workers', workers.map((w) => `http://${w.target}/metrics`).join('  ')],
+      loadRow(options),
+    ],
+    tryLines: [`curl -s {http}/metrics | grep '^llm_'`],
+  };
+}
+
+function startBackend(options: DemoOptions): Promise<DemoBackend> {
+  if (options.source !== 'dynamo') return startVllmBackend(options);
+  if (options.transport === 'http') return startDynamoBackend(options, 'http', 'chosen with --transport http');
+  if (options.transport === 'nats' || findOnPath('nats-server') !== undefined) return startDynamoBackend(options, 'nats');
+  return startDynamoBackend(options, 'http', 'nats-server is not on PATH');
 }
 
 function demoLogger(level: string): Logger {
@@ -253,22 +477,37 @@ function demoLogger(level: string): Logger {
 
 /** Runs the demo until `durationMs` passes or SIGINT/SIGTERM arrives. */
 export async function runDemo(options: DemoOptions, write: (text: string) => void = (t) => void process.stdout.write(t)): Promise<void> {
-  const workers: SimulatedVllmWorker[] = [];
-  for (let i = 0; i < options.workers; i++) workers.push(new SimulatedVllmWorker({ seed: i + 1 }));
+  const log = demoLogger(options.logLevel);
+  const startScaler = (pool: Record<string, unknown>) =>
+    Scaler.start(
+      validateConfig({
+        grpc: { host: options.host, port: options.port },
+        http: { host: options.host, port: options.httpPort },
+        checkInterval: `${options.intervalMs}ms`,
+        cacheTtl: `${Math.max(5000, 5 * options.intervalMs)}ms`,
+        logLevel: options.logLevel,
+        pools: [pool],
+      }),
+      { log },
+    );
+  let backend: DemoBackend | undefined;
   let scaler: Scaler | undefined;
   try {
-    await Promise.all(workers.map((w) => w.start()));
-    const config = validateConfig({
-      grpc: { host: options.host, port: options.port },
-      http: { host: options.host, port: options.httpPort },
-      checkInterval: `${options.intervalMs}ms`,
-      cacheTtl: `${Math.max(5000, 5 * options.intervalMs)}ms`,
-      logLevel: options.logLevel,
-      pools: [{ name: DEMO_POOL, source: 'vllm', targets: workers.map((w) => w.target) }],
-    });
-    scaler = await Scaler.start(config, { log: demoLogger(options.logLevel) });
+    backend = await startBackend(options);
+    try {
+      scaler = await startScaler(backend.pool);
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      // With auto, a scaler that cannot read Dynamo over NATS falls back to the system port.
+      if (backend.transport !== 'nats' || options.transport !== 'auto' || /listen|EADDRINUSE/i.test(message)) throw error;
+      await backend.close();
+      backend = undefined;
+      process.stderr.write(`keda-llm-scaler demo: the dynamo-nats pool did not start (${message}); using the HTTP system port instead\n`);
+      backend = await startDynamoBackend(options, 'http', `the dynamo-nats pool did not start: ${message}`);
+      scaler = await startScaler(backend.pool);
+    }
   } catch (error) {
-    await Promise.all(workers.map((w) => w.close()));
+    await backend?.close();
     const message = error instanceof Error ? error.message : String(error);
     process.stderr.write(`keda-llm-scaler demo: ${message}\n`);
     if (/listen|EADDRINUSE/i.test(message)) process.stderr.write('  choose other ports with --port/--http-port (0 = any free port)\n');
@@ -276,6 +515,7 @@ export async function runDemo(options: DemoOptions, write: (text: string) => voi
     return;
   }
   const running = scaler;
+  const { workers, triggers } = backend;
 
   const started = Date.now();
   const elapsed = () => Date.now() - started;
@@ -287,14 +527,14 @@ export async function runDemo(options: DemoOptions, write: (text: string) => voi
     const t = (now - started) / 1000;
     workers.forEach((w, i) => {
       w.setLoad(loadPattern(t, phases[i] ?? 0, options.periodMs / 1000));
-      w.tick((now - lastStep) / 1000);
+      w.tick?.((now - lastStep) / 1000);
     });
     lastStep = now;
   };
   step();
   const stepper = setInterval(step, Math.min(options.intervalMs, 1000));
 
-  write(formatBanner(options, running, workers));
+  write(formatBanner(options, running, workers, backend));
 
   const probeAddress = `${shownHost(options.host)}:${running.grpcPort}`;
   let printer: NodeJS.Timeout | undefined;
@@ -302,10 +542,10 @@ export async function runDemo(options: DemoOptions, write: (text: string) => voi
   let stopping = false;
   const print = async () => {
     const results = await Promise.all(
-      DEMO_TRIGGERS.map((t) => probe(probeAddress, { pool: DEMO_POOL, metric: t.metric, target: String(t.target) }, 2000)),
+      triggers.map((t) => probe(probeAddress, { pool: DEMO_POOL, metric: t.metric, target: String(t.target) }, 2000)),
     );
     if (stopping) return;
-    write(`${formatReport(elapsed(), workers, DEMO_TRIGGERS.map((t, i) => viewOf(t, results[i] as ProbeResult)))}\n`);
+    write(`${formatReport(elapsed(), workers, triggers.map((t, i) => viewOf(t, results[i] as ProbeResult)))}\n`);
   };
   const schedule = () => {
     printer = setTimeout(() => {
@@ -343,7 +583,7 @@ export async function runDemo(options: DemoOptions, write: (text: string) => voi
   clearInterval(stepper);
   await printing;
   await running.stop(2000);
-  await Promise.all(workers.map((w) => w.close()));
+  await backend.close();
   write(`demo stopped after ${(elapsed() / 1000).toFixed(1)}s\n`);
   // Everything is closed; should a library keep a handle open, do not hang on it.
   setTimeout(() => process.exit(process.exitCode ?? 0), 2000).unref();

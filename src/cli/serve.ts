@@ -1,7 +1,7 @@
 import { Command, Option } from 'commander';
 import { configFromOptions, type ServeOptions } from '../config/from-options.js';
 import { ConfigError } from '../config/load.js';
-import { HTTP_SOURCES } from '../config/schema.js';
+import { DYNAMO_NATS_MODES, HTTP_SOURCES } from '../config/schema.js';
 import { createLogger } from '../log.js';
 import { Scaler } from '../scaler.js';
 
@@ -27,12 +27,18 @@ export function serveCommand(): Command {
     .addOption(flag('--threshold <number>', 'default target when trigger metadata has none'))
     .addOption(flag('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent (default info)'))
     .addOption(flag('--pool-name <name>', 'name of the default pool built from --targets/--dns (default "default")'))
-    .addOption(flag('--source <kind>', `default pool's source: ${HTTP_SOURCES.join(', ')} (default vllm)`))
+    .addOption(flag('--source <kind>', `default pool's source: ${HTTP_SOURCES.join(', ')} (default vllm; dynamo-nats with --component-name)`))
     .addOption(flag('--targets <list>', "default pool's workers, comma-separated host:port[/path]"))
     .addOption(flag('--dns <name>', "default pool's DNS name (headless Service), re-resolved every interval"))
     .addOption(flag('--dns-port <port>', "default pool's metrics port with --dns"))
     .addOption(flag('--model <name>', "default pool's model filter (model_name label)"))
     .addOption(flag('--metric <signal>', "default pool's signal when trigger metadata has no 'metric'"))
+    // Dynamo's metrics-keda flags: --component-name builds a dynamo-nats default pool.
+    .addOption(flag('--component-name <name>', 'Dynamo component to watch over NATS, e.g. backend: builds a default dynamo-nats pool (metrics-keda compatible)'))
+    .addOption(flag('--endpoint-name <name>', "default Dynamo pool's endpoint (default load_metrics, the stats endpoint)"))
+    .addOption(flag('--namespace <name>', "default Dynamo pool's Dynamo namespace (Dynamo's default: dynamo)"))
+    .addOption(flag('--nats-url <url>', "default Dynamo pool's NATS server (default nats://127.0.0.1:4222)"))
+    .addOption(flag('--mode <mode>', `default Dynamo pool's load transport: ${DYNAMO_NATS_MODES.join(', ')} (default auto)`))
     .action(async (options: ServeOptions) => {
       await serve(options);
     });

@@ -11,12 +11,22 @@ export class MetadataError extends Error {
   }
 }
 
+/** A configured dynamo-nats pool, as Dynamo metrics-keda metadata (`component`, `endpoint`) selects it. */
+export interface DynamoPoolIdentity {
+  readonly pool: string;
+  readonly component: string;
+  /** Unset: the pool is not tied to one endpoint, and any `endpoint` in metadata selects it. */
+  readonly endpoint?: string;
+}
+
 /** What the scaler's configuration offers to trigger metadata. */
 export interface PoolCatalog {
   poolNames(): readonly string[];
   hasPool(name: string): boolean;
   defaultMetric(pool: string): string | undefined;
   readonly defaultTarget?: number;
+  /** The dynamo-nats pools with their component and endpoint; absent means there are none. */
+  dynamoPools?(): readonly DynamoPoolIdentity[];
 }
 
 export interface TriggerSpec {
@@ -32,7 +42,12 @@ export interface TriggerSpec {
 
 /** Keys KEDA itself reads from the trigger metadata and forwards to every external scaler. */
 const KEDA_KEYS = new Set(['scalerAddress', 'enableTLS', 'unsafeSsl', 'caCert', 'tlsClientCert', 'tlsClientKey']);
-const OWN_KEYS = ['pool', 'metric', 'target', 'activationThreshold', 'valueMode', 'metricName', 'model'] as const;
+/**
+ * `threshold`, `component` and `endpoint` are the keys of Dynamo's metrics-keda ScaledObjects
+ * (`{component: backend, endpoint: generate, threshold: "0.7"}`): `threshold` is `target`, and
+ * `component`/`endpoint` select the dynamo-nats pool watching that component.
+ */
+const OWN_KEYS = ['pool', 'metric', 'target', 'activationThreshold', 'valueMode', 'metricName', 'model', 'threshold', 'component', 'endpoint'] as const;
 const OWN_KEY_SET = new Set<string>(OWN_KEYS);
 const MIN_TARGET = 0.001;
 const METRIC_NAME = /^[a-z0-9]([a-z0-9._-]{0,198}[a-z0-9])?$/;
@@ -53,32 +68,14 @@ export function parseTriggerMetadata(metadata: Readonly<Record<string, string>>,
     values.set(key, value.trim());
   }
 
-  const pools = catalog.poolNames();
-  const poolValue = values.get('pool');
-  let pool: string;
-  if (poolValue === undefined || poolValue === '') {
-    if (pools.length !== 1) throw new MetadataError('pool', `required; configured pools are ${pools.join(', ')}`);
-    pool = pools[0] as string;
-  } else if (!catalog.hasPool(poolValue)) {
-    throw new MetadataError('pool', `unknown pool '${poolValue}'; configured pools are ${pools.join(', ')}`);
-  } else {
-    pool = poolValue;
-  }
+  const pool = selectPool(values, catalog);
 
   const metricValue = values.get('metric') || catalog.defaultMetric(pool);
   if (!metricValue) throw new MetadataError('metric', `required; accepted signals are ${signalNames().join(', ')}`);
   const signal = findSignal(metricValue);
   if (!signal) throw new MetadataError('metric', `unknown signal '${metricValue}'; accepted signals are ${signalNames().join(', ')}`);
 
-  const targetText = values.get('target');
-  let target: number;
-  if (targetText === undefined || targetText === '') {
-    if (catalog.defaultTarget === undefined) throw new MetadataError('target', `required; a number ≥ ${MIN_TARGET}`);
-    target = catalog.defaultTarget;
-  } else {
-    target = parseNumber('target', targetText, `a number ≥ ${MIN_TARGET}`);
-    if (target < MIN_TARGET) throw new MetadataError('target', `'${targetText}' is too small; expected a number ≥ ${MIN_TARGET}`);
-  }
+  const target = parseTarget(values, catalog);
 
   const activationText = values.get('activationThreshold');
   const activationThreshold = activationText ? parseNumber('activationThreshold', activationText, 'a number ≥ 0') : 0;
@@ -96,6 +93,83 @@ export function parseTriggerMetadata(metadata: Readonly<Record<string, string>>,
   }
 
   return { pool, signal, target, activationThreshold, valueMode: modeText, metricName, model };
+}
+
+/**
+ * The pool a trigger reads: `pool`, else the dynamo-nats pool that `component` (and `endpoint`)
+ * name, else the only configured pool. `component`/`endpoint` next to `pool` must agree with it.
+ */
+function selectPool(values: ReadonlyMap<string, string>, catalog: PoolCatalog): string {
+  const pools = catalog.poolNames();
+  const poolValue = values.get('pool') || undefined;
+  const component = values.get('component') || undefined;
+  const endpoint = values.get('endpoint') || undefined;
+  const dynamo = catalog.dynamoPools?.() ?? [];
+  const described = dynamo.length === 0 ? 'no dynamo-nats pool is configured' : `dynamo-nats pools are ${dynamo.map(describeIdentity).join(', ')}`;
+
+  if (poolValue !== undefined) {
+    if (!catalog.hasPool(poolValue)) throw new MetadataError('pool', `unknown pool '${poolValue}'; configured pools are ${pools.join(', ')}`);
+    if (component === undefined && endpoint === undefined) return poolValue;
+    const identity = dynamo.find((d) => d.pool === poolValue);
+    const key = component !== undefined ? 'component' : 'endpoint';
+    if (!identity) throw new MetadataError(key, `pool '${poolValue}' is not a dynamo-nats pool, so it has no ${key}; drop '${key}' or choose a pool by it (${described})`);
+    if (component !== undefined && component !== identity.component) {
+      throw new MetadataError('component', `'${component}' does not match pool '${poolValue}', which watches component '${identity.component}'`);
+    }
+    if (endpoint !== undefined && identity.endpoint !== undefined && endpoint !== identity.endpoint) {
+      throw new MetadataError('endpoint', `'${endpoint}' does not match pool '${poolValue}', which watches endpoint '${identity.endpoint}'`);
+    }
+    return poolValue;
+  }
+
+  if (component === undefined) {
+    if (endpoint !== undefined) throw new MetadataError('component', `required with 'endpoint' (or give 'pool'); ${described}`);
+    if (pools.length !== 1) throw new MetadataError('pool', `required; configured pools are ${pools.join(', ')}`);
+    return pools[0] as string;
+  }
+
+  const byComponent = dynamo.filter((d) => d.component === component);
+  if (byComponent.length === 0) throw new MetadataError('component', `no dynamo-nats pool watches component '${component}'; ${described}`);
+  let matches = byComponent;
+  if (endpoint !== undefined) {
+    // A pool naming this endpoint wins over one that is not tied to an endpoint.
+    const exact = byComponent.filter((d) => d.endpoint === endpoint);
+    matches = exact.length > 0 ? exact : byComponent.filter((d) => d.endpoint === undefined);
+    if (matches.length === 0) {
+      throw new MetadataError('endpoint', `no dynamo-nats pool watches component '${component}' with endpoint '${endpoint}'; ${byComponent.map(describeIdentity).join(', ')}`);
+    }
+  }
+  if (matches.length > 1) {
+    const which = matches.map(describeIdentity).join(', ');
+    if (endpoint === undefined) throw new MetadataError('endpoint', `required: component '${component}' is watched by several pools (${which}); add 'endpoint' or 'pool'`);
+    throw new MetadataError('pool', `required: component '${component}' endpoint '${endpoint}' is watched by several pools (${which})`);
+  }
+  return (matches[0] as DynamoPoolIdentity).pool;
+}
+
+function describeIdentity(d: DynamoPoolIdentity): string {
+  return `${d.pool} (component '${d.component}'${d.endpoint === undefined ? '' : `, endpoint '${d.endpoint}'`})`;
+}
+
+/** `target`, or metrics-keda's `threshold` for it; both only if they agree; else the configured default. */
+function parseTarget(values: ReadonlyMap<string, string>, catalog: PoolCatalog): number {
+  const given = (['target', 'threshold'] as const)
+    .map((key) => ({ key, text: values.get(key) }))
+    .filter((g): g is { key: 'target' | 'threshold'; text: string } => g.text !== undefined && g.text !== '');
+  if (given.length === 0) {
+    if (catalog.defaultTarget === undefined) throw new MetadataError('target', `required (or 'threshold'); a number ≥ ${MIN_TARGET}`);
+    return catalog.defaultTarget;
+  }
+  const parsed = given.map(({ key, text }) => {
+    const value = parseNumber(key, text, `a number ≥ ${MIN_TARGET}`);
+    if (value < MIN_TARGET) throw new MetadataError(key, `'${text}' is too small; expected a number ≥ ${MIN_TARGET}`);
+    return value;
+  });
+  const [target, threshold] = parsed as [number, number | undefined];
+  if (threshold !== undefined && threshold !== target) {
+    throw new MetadataError('threshold', `'${values.get('threshold')}' differs from target '${values.get('target')}'; threshold is another name for target, give one of them`);
+  }
+  return target;
 }
 
 function parseNumber(key: string, text: string, expected: string): number {

@@ -1,5 +1,5 @@
 import type { PoolConfig } from '../config/schema.js';
-import { MetadataError, metadataKey, parseTriggerMetadata, type PoolCatalog } from './metadata.js';
+import { MetadataError, metadataKey, parseTriggerMetadata, type DynamoPoolIdentity, type PoolCatalog } from './metadata.js';
 import { Trigger, type PoolRuntime } from './trigger.js';
 
 /** Above this many distinct metadata maps the cache starts afresh, bounding memory against churn. */
@@ -25,8 +25,24 @@ export class TriggerRegistry implements PoolCatalog {
     return this.pools.has(name);
   }
 
+  /**
+   * The pool's `defaultMetric`; a dynamo-nats pool without one defaults to `kv_cache_usage`, so
+   * that metrics-keda metadata (`component`, `endpoint`, `threshold`, no metric) gets a fraction
+   * its 0.7 threshold fits, not metrics-keda's `llm_load_avg` (a count of blocks).
+   */
   defaultMetric(pool: string): string | undefined {
-    return this.pools.get(pool)?.config.defaultMetric;
+    const config = this.pools.get(pool)?.config;
+    return config?.defaultMetric ?? (config?.source === 'dynamo-nats' ? 'kv_cache_usage' : undefined);
+  }
+
+  dynamoPools(): readonly DynamoPoolIdentity[] {
+    const out: DynamoPoolIdentity[] = [];
+    for (const [name, { config }] of this.pools) {
+      if (config.source === 'dynamo-nats' && config.component !== undefined) {
+        out.push({ pool: name, component: config.component, endpoint: config.endpoint });
+      }
+    }
+    return out;
   }
 
   /** Returns the trigger for this metadata, or throws MetadataError naming the bad key. */

@@ -14,7 +14,7 @@ import type {
 } from '../../store/sample.js';
 import { parseSampleValue, type ParsedExposition, type Series } from './prometheus-text.js';
 
-export type EngineKind = 'vllm' | 'sglang' | 'trtllm';
+export type EngineKind = 'vllm' | 'sglang' | 'trtllm' | 'dynamo-http';
 
 /** Where a worker's KV block (page) count comes from. */
 export type BlockSource =
@@ -23,6 +23,10 @@ export type BlockSource =
   /** A plain gauge whose value is the count. */
   | { readonly from: 'gauge'; readonly series: string };
 
+/**
+ * Candidate names are series names as on the wire, optionally with exact label matchers:
+ * `dynamo_frontend_requests_total{status="success"}` reads only the series with that label value.
+ */
 export interface EngineProfile {
   readonly kind: EngineKind;
   /** Every series name extraction reads; pass it to `parsePrometheusText` as `wanted`. */
@@ -31,27 +35,72 @@ export interface EngineProfile {
   readonly running: readonly string[];
   /** KV-cache usage as a 0..1 fraction. */
   readonly kvUsage: readonly string[];
+  /** Gauges counting KV blocks in use exactly; preferred over usage × total blocks. */
+  readonly usedBlocks: readonly string[];
   readonly blocks: readonly BlockSource[];
   /** Counter series names as exposed (with `_total`). */
   readonly counters: Readonly<Partial<Record<CounterName, readonly string[]>>>;
   /** Histogram base names; `_bucket`, `_sum` and `_count` are appended. */
   readonly histograms: Readonly<Partial<Record<HistogramName, readonly string[]>>>;
+  /** Labels naming a series' data-parallel engine, first present wins; none means a single engine. */
+  readonly engineLabels: readonly string[];
+  /** Labels carrying the served model, first present wins (the pool's `model` filter reads them). */
+  readonly modelLabels: readonly string[];
 }
 
 export type ExtractResult =
   | { ok: true; sample: WorkerSample }
   | { ok: false; cause: 'no_metrics' | 'model_mismatch'; message: string };
 
-type ProfileNames = Omit<EngineProfile, 'wantedSeries'>;
+type ProfileNames = Omit<EngineProfile, 'wantedSeries' | 'usedBlocks' | 'engineLabels' | 'modelLabels'> &
+  Partial<Pick<EngineProfile, 'usedBlocks' | 'engineLabels' | 'modelLabels'>>;
+
+/** A candidate split into its series name and label matchers. */
+interface Selector {
+  readonly name: string;
+  readonly matchers: readonly (readonly [label: string, value: string])[];
+}
+
+const SELECTOR = /^([^{]+)\{(.*)\}$/;
+const MATCHER = /^\s*([A-Za-z_][A-Za-z0-9_]*)="([^"]*)"\s*$/;
+const selectors = new Map<string, Selector>();
+
+/** Parses (once) a candidate such as `x_total{status="success"}`; a plain name has no matchers. */
+function selectorOf(candidate: string): Selector {
+  let selector = selectors.get(candidate);
+  if (selector === undefined) {
+    const match = SELECTOR.exec(candidate);
+    if (match === null) {
+      selector = { name: candidate, matchers: [] };
+    } else {
+      const matchers = (match[2] ?? '')
+        .split(',')
+        .filter((part) => part.trim() !== '')
+        .map((part) => {
+          const m = MATCHER.exec(part);
+          if (m === null) throw new Error(`bad label matcher in profile candidate ${candidate}`);
+          return [m[1] ?? '', m[2] ?? ''] as const;
+        });
+      selector = { name: match[1] ?? candidate, matchers };
+    }
+    selectors.set(candidate, selector);
+  }
+  return selector;
+}
 
 function makeProfile(names: ProfileNames): EngineProfile {
-  const wanted = new Set<string>([
-    ...names.waiting,
-    ...names.running,
-    ...names.kvUsage,
-    ...names.blocks.map((b) => b.series),
-  ]);
-  for (const list of Object.values(names.counters)) for (const n of list) wanted.add(n);
+  const full = {
+    usedBlocks: [],
+    engineLabels: ['engine'],
+    modelLabels: ['model_name'],
+    ...names,
+  };
+  const wanted = new Set<string>(
+    [...full.waiting, ...full.running, ...full.kvUsage, ...full.usedBlocks, ...full.blocks.map((b) => b.series)].map(
+      (c) => selectorOf(c).name,
+    ),
+  );
+  for (const list of Object.values(names.counters)) for (const n of list) wanted.add(selectorOf(n).name);
   for (const list of Object.values(names.histograms)) {
     for (const base of list) {
       wanted.add(`${base}_bucket`);
@@ -61,7 +110,7 @@ function makeProfile(names: ProfileNames): EngineProfile {
   }
   // prometheus_client's `_created` gauges hold epoch seconds; never let one be read as a value.
   for (const name of wanted) if (name.endsWith('_created')) wanted.delete(name);
-  return Object.freeze({ ...names, wantedSeries: wanted });
+  return Object.freeze({ ...full, wantedSeries: wanted });
 }
 
 const VLLM = makeProfile({
@@ -139,19 +188,91 @@ const TRTLLM = makeProfile({
   },
 });
 
+/** Engines whose own metrics a Dynamo worker passes through on its system port, in this order. */
+const PASS_THROUGH: readonly EngineProfile[] = [VLLM, SGLANG, TRTLLM];
+
+/**
+ * The Dynamo frontend's metric prefix. `DYN_METRICS_PREFIX` can change it; `nv_llm_http_service`
+ * is both the name before 2025-07-31 (#2176) and the NIM override.
+ */
+const FRONTEND_PREFIXES = ['dynamo_frontend', 'nv_llm_http_service'] as const;
+const frontend = (...suffixes: string[]): string[] => suffixes.flatMap((suffix) => FRONTEND_PREFIXES.map((p) => `${p}_${suffix}`));
+const passThrough = (pick: (p: EngineProfile) => readonly string[] | undefined): string[] => PASS_THROUGH.flatMap((p) => pick(p) ?? []);
+const counter = (name: CounterName) => passThrough((p) => p.counters[name]);
+const histogram = (name: HistogramName) => passThrough((p) => p.histograms[name]);
+
+/**
+ * NVIDIA Dynamo over HTTP (/work/shared/reference/dynamo.md §2.5). One profile reads both kinds of
+ * body, since a pool may point at either and they share no load gauge:
+ * - the **frontend** (`:8000/metrics`, `dynamo_frontend_*`, label `model`): queue, in-flight
+ *   requests, TTFT / ITL / request duration, input/output sequence tokens, output tokens;
+ * - a **worker's system port** (`:$DYN_SYSTEM_PORT/metrics`): the KV gauges, 2025
+ *   `dynamo_component_kvstats_*` and their 2026 replacements `dynamo_component_total_blocks` /
+ *   `dynamo_component_gpu_cache_usage_percent` (per `dp_rank`), plus the engine's own
+ *   `vllm:*` / `sglang:*` / `trtllm_*` series passed through (read with those engines' candidates).
+ *
+ * Frontend candidates come first, then the engine's, then Dynamo's generic component gauges.
+ */
+const DYNAMO_HTTP = makeProfile({
+  kind: 'dynamo-http',
+  // queued_requests: requests not yet given a first token.
+  waiting: [...frontend('queued_requests'), ...passThrough((p) => p.waiting)],
+  // dynamo_component_inflight_requests counts the work handler's requests on every endpoint: the
+  // engine's own running count is exact, so it is only the last resort.
+  running: [...frontend('inflight_requests'), ...passThrough((p) => p.running), 'dynamo_component_inflight_requests'],
+  // All 0..1 despite the names.
+  kvUsage: [
+    'dynamo_component_gpu_cache_usage_percent',
+    'dynamo_component_kvstats_gpu_cache_usage_percent',
+    ...passThrough((p) => p.kvUsage),
+  ],
+  usedBlocks: ['dynamo_component_kvstats_active_blocks', 'dynamo_component_active_blocks'],
+  blocks: [
+    { from: 'gauge', series: 'dynamo_component_total_blocks' },
+    { from: 'gauge', series: 'dynamo_component_kvstats_total_blocks' },
+    ...PASS_THROUGH.flatMap((p) => p.blocks),
+  ],
+  counters: {
+    // The frontend has no prompt-token counter; its input-length histogram's `_sum` is one.
+    promptTokens: [...frontend('input_sequence_tokens_sum'), ...counter('promptTokens')],
+    generationTokens: [...frontend('output_tokens_total', 'output_sequence_tokens_sum'), ...counter('generationTokens')],
+    // requests_total counts errors too (status="error"); request_duration is observed once per
+    // finished request, for expositions that carry no status label.
+    requestSuccess: [...frontend('requests_total{status="success"}', 'request_duration_seconds_count'), ...counter('requestSuccess')],
+    preemptions: counter('preemptions'),
+  },
+  histograms: {
+    ttft: [...frontend('time_to_first_token_seconds'), ...histogram('ttft')],
+    itl: [...frontend('inter_token_latency_seconds'), ...histogram('itl')],
+    e2eLatency: [...frontend('request_duration_seconds'), ...histogram('e2eLatency')],
+    queueTime: histogram('queueTime'),
+    requestPromptTokens: [...frontend('input_sequence_tokens'), ...histogram('requestPromptTokens')],
+    requestGenerationTokens: [...frontend('output_sequence_tokens'), ...histogram('requestGenerationTokens')],
+  },
+  // vLLM names data-parallel engines `engine`; Dynamo's 2026 KV gauges name them `dp_rank`.
+  engineLabels: ['engine', 'dp_rank'],
+  // Dynamo labels `model` (frontend, and component metrics since #2389); engines `model_name`.
+  modelLabels: ['model_name', 'model'],
+});
+
 const PROFILES: Readonly<Record<EngineKind, EngineProfile>> = {
   vllm: VLLM,
   sglang: SGLANG,
   trtllm: TRTLLM,
+  'dynamo-http': DYNAMO_HTTP,
 };
 
 export function profileFor(kind: EngineKind): EngineProfile {
   return PROFILES[kind];
 }
 
-/** Series of one data-parallel engine share this key; no `engine` label means a single engine. */
-function engineKey(s: Series): string {
-  return s.labels['engine'] ?? '';
+/** The first of `labels` a series carries, or undefined. */
+function firstLabel(s: Series, labels: readonly string[]): string | undefined {
+  for (const label of labels) {
+    const value = s.labels[label];
+    if (value !== undefined) return value;
+  }
+  return undefined;
 }
 
 function isCount(v: number): boolean {
@@ -167,16 +288,24 @@ class Extraction {
 
   constructor(
     private readonly parsed: ParsedExposition,
+    private readonly profile: EngineProfile,
     private readonly model: string | undefined,
   ) {}
 
-  /** Series of `name` that pass the model filter; records the models they report. */
-  series(name: string): Series[] {
+  /** Series of one data-parallel engine share this key; no engine label means a single engine. */
+  engineKey(s: Series): string {
+    return firstLabel(s, this.profile.engineLabels) ?? '';
+  }
+
+  /** Series of a candidate that pass its matchers and the model filter; records their models. */
+  series(candidate: string): Series[] {
+    const { name, matchers } = selectorOf(candidate);
     const all = this.parsed.series.get(name);
     if (all === undefined) return [];
     const used: Series[] = [];
     for (const s of all) {
-      const m = s.labels['model_name'];
+      if (matchers.length > 0 && !matchers.every(([label, value]) => s.labels[label] === value)) continue;
+      const m = firstLabel(s, this.profile.modelLabels);
       // Series without model_name (cache_config_info, trtllm gauges) apply to every model.
       if (m !== undefined && this.model !== undefined && m !== this.model) continue;
       if (m !== undefined) this.models.add(m);
@@ -207,7 +336,7 @@ class Extraction {
   kvByEngine(names: readonly string[]): Map<string, number> {
     const acc = new Map<string, { sum: number; n: number }>();
     for (const s of this.firstWith(names, Number.isFinite)) {
-      const key = engineKey(s);
+      const key = this.engineKey(s);
       const a = acc.get(key) ?? { sum: 0, n: 0 };
       a.sum += Math.min(1, Math.max(0, s.value));
       a.n++;
@@ -228,7 +357,7 @@ class Extraction {
       for (const s of this.series(source.series)) {
         const raw = source.from === 'gauge' ? s.value : parseLabelNumber(s.labels[source.label]);
         if (raw === undefined || !isCount(raw)) continue;
-        const key = engineKey(s);
+        const key = this.engineKey(s);
         out.set(key, (out.get(key) ?? 0) + raw);
       }
       if (out.size > 0) return out;
@@ -289,7 +418,16 @@ function mean(values: Iterable<number>): number | undefined {
 function kvBlocks(
   kv: ReadonlyMap<string, number>,
   blocks: ReadonlyMap<string, number>,
+  exactUsed: number | undefined,
 ): { used?: number; total?: number } {
+  if (exactUsed !== undefined) {
+    // A worker reporting its blocks in use (Dynamo's kvstats) is taken at its word, bounded by
+    // its capacity; without a capacity the count still serves load_avg / load_std.
+    let total: number | undefined;
+    for (const b of blocks.values()) total = (total ?? 0) + b;
+    total = total === undefined ? undefined : finiteOrUndefined(total);
+    return { used: total === undefined ? exactUsed : Math.min(exactUsed, total), total };
+  }
   if (blocks.size === 0) return {};
   let total = 0;
   let used: number | undefined = 0;
@@ -315,10 +453,10 @@ export function extractWorkerSample(
   profile: EngineProfile,
   options: { model?: string; at: number },
 ): ExtractResult {
-  const gaugeNames = [...profile.waiting, ...profile.running, ...profile.kvUsage];
+  const gaugeNames = [...profile.waiting, ...profile.running, ...profile.kvUsage, ...profile.usedBlocks];
   // Any body without the engine's load gauges (an HTML error page, another engine, garbage) is
   // not this engine's /metrics.
-  if (!gaugeNames.some((name) => (parsed.series.get(name)?.length ?? 0) > 0)) {
+  if (!gaugeNames.some((name) => (parsed.series.get(selectorOf(name).name)?.length ?? 0) > 0)) {
     return {
       ok: false,
       cause: 'no_metrics',
@@ -328,9 +466,9 @@ export function extractWorkerSample(
     };
   }
 
-  const x = new Extraction(parsed, options.model);
+  const x = new Extraction(parsed, profile, options.model);
   if (options.model !== undefined && !gaugeNames.some((name) => x.series(name).length > 0)) {
-    const seen = new Extraction(parsed, undefined);
+    const seen = new Extraction(parsed, profile, undefined);
     for (const name of gaugeNames) seen.series(name);
     return {
       ok: false,
@@ -344,7 +482,10 @@ export function extractWorkerSample(
   const waiting = x.sum(profile.waiting);
   const running = x.sum(profile.running);
   const kv = x.kvByEngine(profile.kvUsage);
-  const { used, total } = kvBlocks(kv, x.blocksByEngine(profile.blocks));
+  const exactUsed = profile.usedBlocks.length > 0 ? x.sum(profile.usedBlocks) : undefined;
+  const { used, total } = kvBlocks(kv, x.blocksByEngine(profile.blocks), exactUsed);
+  // Without a usage gauge, blocks in use over capacity is the usage (Dynamo's own definition).
+  const kvUsage = mean(kv.values()) ?? (used !== undefined && total !== undefined && total > 0 ? Math.min(1, used / total) : undefined);
 
   const counters: Partial<Record<CounterName, number>> = {};
   for (const [name, candidates] of Object.entries(profile.counters) as [
@@ -371,7 +512,7 @@ export function extractWorkerSample(
       models: [...x.models].sort(),
       waiting,
       running,
-      kvUsage: mean(kv.values()),
+      kvUsage,
       kvBlocksUsed: used,
       kvBlocksTotal: total,
       counters,
