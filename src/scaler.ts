@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { ActivationConfig, PoolConfig, ScalerConfig } from './config/schema.js';
 import { ConfigError } from './config/load.js';
 import { GrpcServer } from './grpc/server.js';
+import { createGrpcTls, type GrpcTls } from './grpc/tls.js';
 import { ScalerMetrics } from './http/metrics.js';
 import { createOpsServer } from './http/ops-server.js';
 import { FailureLog, silentLogger, type Logger } from './log.js';
@@ -17,6 +18,8 @@ export interface ScalerOptions {
   log?: Logger;
   /** Export Node's process metrics too (on for the service, off for embedded use and tests). */
   processMetrics?: boolean;
+  /** How often the gRPC TLS files (config `tls`) are re-read for rotation; default 5 s. */
+  tlsReloadIntervalMs?: number;
 }
 
 interface PoolEntry {
@@ -38,6 +41,7 @@ export class Scaler {
   private readonly ops: FastifyInstance;
   private readonly registry: TriggerRegistry;
   private ticker?: NodeJS.Timeout;
+  private tls?: GrpcTls;
   private stopped = false;
   readonly metrics: ScalerMetrics;
   grpcPort = 0;
@@ -47,6 +51,7 @@ export class Scaler {
     readonly config: ScalerConfig,
     private readonly log: Logger,
     processMetrics: boolean,
+    private readonly tlsReloadIntervalMs?: number,
   ) {
     this.metrics = new ScalerMetrics({ defaultMetrics: processMetrics });
     this.client = new ScrapeClient({
@@ -61,7 +66,7 @@ export class Scaler {
       this.pools.set(pool.name, { config: pool, source: pool.source, runtime: { name: pool.name, store, activation } });
     }
     this.registry = new TriggerRegistry(new Map([...this.pools].map(([name, p]) => [name, { runtime: p.runtime, config: p.config }])), config.defaultTarget);
-    this.metrics.watchPools(() => [...this.pools.values()].map((p) => p.runtime));
+    this.metrics.watchPools(() => this.pools.values());
     this.grpc = new GrpcServer(this.registry, this.metrics, log);
     this.ops = createOpsServer({
       pools: this.pools,
@@ -73,7 +78,7 @@ export class Scaler {
   }
 
   static async start(config: ScalerConfig, options: ScalerOptions = {}): Promise<Scaler> {
-    const scaler = new Scaler(config, options.log ?? silentLogger(), options.processMetrics ?? false);
+    const scaler = new Scaler(config, options.log ?? silentLogger(), options.processMetrics ?? false, options.tlsReloadIntervalMs);
     try {
       await scaler.listen();
     } catch (error) {
@@ -101,8 +106,15 @@ export class Scaler {
   }
 
   private async listen(): Promise<void> {
-    const { grpc, http } = this.config;
-    this.grpcPort = await this.grpc.listen(grpc.host, grpc.port);
+    const { grpc, http, tls } = this.config;
+    if (tls) {
+      // Reads and validates the PEM files first: a bad file stops start-up naming tls.cert/key/clientCa.
+      this.tls = createGrpcTls(tls, { reloadIntervalMs: this.tlsReloadIntervalMs, log: this.log });
+      const { fingerprint, subject, notAfter } = this.tls.provider.material;
+      this.log.info({ mutualTls: this.tls.provider.mutualTls, fingerprint, subject, notAfter }, 'gRPC TLS on');
+      if (Date.parse(notAfter) < Date.now()) this.log.warn({ notAfter }, 'the gRPC TLS certificate has expired: KEDA will refuse it until it is renewed');
+    }
+    this.grpcPort = await this.grpc.listen(grpc.host, grpc.port, this.tls?.credentials);
     try {
       await this.ops.listen({ host: http.host, port: http.port });
     } catch (error) {
@@ -141,6 +153,7 @@ export class Scaler {
     this.stopped = true;
     clearInterval(this.ticker);
     await this.grpc.shutdown(graceMs);
+    this.tls?.close();
     await Promise.all(this.sources.map((s) => s.stop()));
     await this.ops.close();
     await this.client.close();
