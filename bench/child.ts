@@ -1,0 +1,254 @@
+/**
+ * Child-process entry for the benchmarks, so that the server under test and the load generator
+ * each get a core of their own (the benchmark machine has two).
+ *
+ *   node dist-bench/bench/child.js scaler [--workers N]     the real Scaler, one vLLM pool of N
+ *                                                          fixture servers started in this child
+ *   node dist-bench/bench/child.js scaler --target-ports p1,p2,...
+ *                                                          ... or of workers served elsewhere
+ *   node dist-bench/bench/child.js baseline                do-nothing grpc-js ExternalScaler
+ *   node dist-bench/bench/child.js fixture [--servers N]   N HTTP servers serving the fixture
+ *
+ * Talks to the parent over the IPC channel: it sends `ready` once listening, answers `begin` /
+ * `end` with its own CPU time, event-loop utilisation and (scaler only) exact GetMetrics handler
+ * durations between the two, and exits on `stop`.
+ */
+import { performance } from 'node:perf_hooks';
+import { parseArgs } from 'node:util';
+import * as grpc from '@grpc/grpc-js';
+import { ensureBenchProto, readVllmFixture, Samples, startFixtureServer, distribution, type Distribution, type FixtureServer } from './common.js';
+
+export type ChildMode = 'scaler' | 'baseline' | 'fixture';
+
+export type ParentMessage = { type: 'begin' } | { type: 'end' } | { type: 'stop' };
+
+export interface ChildWindow {
+  /** CPU time of the child between begin and end, in microseconds. */
+  cpuUserUs: number;
+  cpuSystemUs: number;
+  wallMs: number;
+  /** Event-loop utilisation (0..1) between begin and end. */
+  elu: number;
+  /** Memory at the end of the window, bytes. */
+  rssBytes: number;
+  heapUsedBytes: number;
+  /** Exact GetMetrics handler durations in µs (scaler only): the span the scaler itself times. */
+  handlerUs?: Distribution;
+  /** Fixture requests answered during the window (fixture child, or the scaler's own fixture servers). */
+  served?: number;
+  /** The scaler's own count of worker scrapes during the window, by result. */
+  scrapesOk?: number;
+  scrapesFailed?: number;
+  /** Scaler only: undefined when ready, else why not (at the end of the window). */
+  notReady?: string;
+}
+
+export type ChildMessage =
+  | { type: 'ready'; grpcPort?: number; httpPort?: number; fixturePorts?: number[] }
+  | { type: 'begun' }
+  | { type: 'ended'; window: ChildWindow }
+  | { type: 'error'; message: string };
+
+function send(message: ChildMessage): void {
+  process.send?.(message);
+}
+
+interface Running {
+  stop(): Promise<void>;
+  /** Called at begin/end; returns extra window data. */
+  window?: { begin(): Promise<void> | void; end(): Promise<Partial<ChildWindow>> | Partial<ChildWindow> };
+}
+
+async function startScaler(workers: number, targetPorts: number[] | undefined): Promise<{ running: Running; grpcPort: number; httpPort: number }> {
+  ensureBenchProto();
+  const [{ Scaler }, { validateConfig }] = await Promise.all([import('../src/scaler.js'), import('../src/config/load.js')]);
+  const servers: FixtureServer[] = [];
+  if (!targetPorts) {
+    const text = readVllmFixture();
+    for (let i = 0; i < workers; i++) servers.push(await startFixtureServer(text));
+  }
+  const ports = targetPorts ?? servers.map((s) => s.port);
+  const config = validateConfig({
+    grpc: { host: '127.0.0.1', port: 0 },
+    http: { host: '127.0.0.1', port: 0 },
+    checkInterval: '1s',
+    cacheTtl: '5s',
+    logLevel: 'silent',
+    pools: [{ name: 'bench', source: 'vllm', targets: ports.map((port) => `127.0.0.1:${port}`) }],
+  });
+  const scaler = await Scaler.start(config);
+
+  // Record the exact duration the scaler's own handler wrapper measures for each GetMetrics
+  // (it observes keda_llm_scaler_grpc_request_duration_seconds), without touching src/.
+  const histogram = scaler.metrics.rpcDuration as unknown as { observe: (labels: Record<string, string>, value: number) => void };
+  const original = histogram.observe.bind(histogram);
+  const handler = new Samples(1 << 20);
+  let recording = false;
+  histogram.observe = (labels, value) => {
+    if (recording && labels['method'] === 'GetMetrics') handler.push(value * 1e6);
+    original(labels, value);
+  };
+
+  // Ready means the first collection finished and every worker is fresh.
+  const deadline = Date.now() + 15_000;
+  while (scaler.notReadyReason() !== undefined) {
+    if (Date.now() > deadline) throw new Error(`scaler not ready after 15 s: ${scaler.notReadyReason()}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+
+  let servedAtBegin = 0;
+  const served = () => servers.reduce((n, s) => n + s.served(), 0);
+  const scrapeCounts = async () => {
+    const counts = { ok: 0, error: 0 };
+    for (const v of (await scaler.metrics.scrapes.get()).values) {
+      if (v.labels['result'] === 'ok') counts.ok += v.value;
+      else counts.error += v.value;
+    }
+    return counts;
+  };
+  let scrapesAtBegin = { ok: 0, error: 0 };
+  return {
+    grpcPort: scaler.grpcPort,
+    httpPort: scaler.httpPort,
+    running: {
+      async stop() {
+        await scaler.stop(1000);
+        await Promise.all(servers.map((s) => s.close()));
+      },
+      window: {
+        async begin() {
+          handler.clear();
+          recording = true;
+          servedAtBegin = served();
+          scrapesAtBegin = await scrapeCounts();
+        },
+        async end() {
+          recording = false;
+          const now = await scrapeCounts();
+          const notReady = scaler.notReadyReason();
+          return {
+            handlerUs: distribution(handler),
+            served: served() - servedAtBegin,
+            scrapesOk: now.ok - scrapesAtBegin.ok,
+            scrapesFailed: now.error - scrapesAtBegin.error,
+            ...(notReady !== undefined ? { notReady } : {}),
+          };
+        },
+      },
+    },
+  };
+}
+
+async function startBaseline(): Promise<{ running: Running; grpcPort: number }> {
+  ensureBenchProto();
+  const { externalScalerService } = await import('../src/grpc/proto.js');
+  type Ref = { scalerMetadata?: Record<string, string> };
+  const server = new grpc.Server();
+  // A constant answer the same size as the scaler's (metric names are `bench-so-NNNN`).
+  const metrics = { metricValues: [{ metricName: 'bench-so-0000', metricValue: 3, metricValueFloat: 3 }] };
+  const implementation: grpc.UntypedServiceImplementation = {
+    IsActive: (_call: grpc.ServerUnaryCall<Ref, unknown>, callback: grpc.sendUnaryData<unknown>) => callback(null, { result: true }),
+    GetMetricSpec: (call: grpc.ServerUnaryCall<Ref, unknown>, callback: grpc.sendUnaryData<unknown>) =>
+      callback(null, { metricSpecs: [{ metricName: call.request.scalerMetadata?.['metricName'] ?? 'bench', targetSize: 5, targetSizeFloat: 5 }] }),
+    GetMetrics: (_call: grpc.ServerUnaryCall<Ref, unknown>, callback: grpc.sendUnaryData<unknown>) => callback(null, metrics),
+    StreamIsActive: (call: grpc.ServerWritableStream<Ref, unknown>) => call.end(),
+    StreamMetricSpec: (call: grpc.ServerWritableStream<Ref, unknown>) => call.end(),
+  };
+  server.addService(externalScalerService(), implementation);
+  const grpcPort = await new Promise<number>((resolve, reject) =>
+    server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (error, port) => (error ? reject(error) : resolve(port))),
+  );
+  return {
+    grpcPort,
+    running: {
+      stop: () => new Promise<void>((resolve) => server.tryShutdown(() => resolve())),
+    },
+  };
+}
+
+async function startFixture(count: number): Promise<{ running: Running; fixturePorts: number[] }> {
+  const text = readVllmFixture();
+  const servers: FixtureServer[] = [];
+  for (let i = 0; i < count; i++) servers.push(await startFixtureServer(text));
+  const served = () => servers.reduce((n, s) => n + s.served(), 0);
+  let atBegin = 0;
+  return {
+    fixturePorts: servers.map((s) => s.port),
+    running: {
+      stop: async () => {
+        await Promise.all(servers.map((s) => s.close()));
+      },
+      window: {
+        begin() {
+          atBegin = served();
+        },
+        end() {
+          return { served: served() - atBegin };
+        },
+      },
+    },
+  };
+}
+
+async function main(): Promise<void> {
+  const { positionals, values } = parseArgs({
+    allowPositionals: true,
+    options: {
+      workers: { type: 'string', default: '4' },
+      servers: { type: 'string', default: '1' },
+      'target-ports': { type: 'string' },
+    },
+  });
+  const mode = positionals[0] as ChildMode | undefined;
+  let running: Running;
+  if (mode === 'scaler') {
+    const targetPorts = values['target-ports']?.split(',').map(Number);
+    const started = await startScaler(Number(values.workers), targetPorts);
+    running = started.running;
+    send({ type: 'ready', grpcPort: started.grpcPort, httpPort: started.httpPort });
+  } else if (mode === 'baseline') {
+    const started = await startBaseline();
+    running = started.running;
+    send({ type: 'ready', grpcPort: started.grpcPort });
+  } else if (mode === 'fixture') {
+    const started = await startFixture(Number(values.servers));
+    running = started.running;
+    send({ type: 'ready', fixturePorts: started.fixturePorts });
+  } else {
+    throw new Error(`unknown mode '${String(mode)}'; expected scaler, baseline or fixture`);
+  }
+
+  let cpu = process.cpuUsage();
+  let elu = performance.eventLoopUtilization();
+  let wall = performance.now();
+  process.on('message', (message: ParentMessage) => {
+    if (message.type === 'begin') {
+      void Promise.resolve(running.window?.begin()).then(() => {
+        cpu = process.cpuUsage();
+        elu = performance.eventLoopUtilization();
+        wall = performance.now();
+        send({ type: 'begun' });
+      });
+    } else if (message.type === 'end') {
+      const usedCpu = process.cpuUsage(cpu);
+      const usedElu = performance.eventLoopUtilization(elu);
+      const wallMs = performance.now() - wall;
+      void Promise.resolve(running.window?.end() ?? {}).then((extra) => {
+        const memory = process.memoryUsage();
+        send({
+          type: 'ended',
+          window: { cpuUserUs: usedCpu.user, cpuSystemUs: usedCpu.system, wallMs, elu: usedElu.utilization, rssBytes: memory.rss, heapUsedBytes: memory.heapUsed, ...extra },
+        });
+      });
+    } else if (message.type === 'stop') {
+      void running.stop().finally(() => process.exit(0));
+    }
+  });
+  // The parent going away must not leave a server behind.
+  process.on('disconnect', () => void running.stop().finally(() => process.exit(0)));
+}
+
+main().catch((error: unknown) => {
+  send({ type: 'error', message: error instanceof Error ? (error.stack ?? error.message) : String(error) });
+  process.exit(1);
+});

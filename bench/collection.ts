@@ -1,0 +1,180 @@
+/**
+ * End-to-end collection cost (SPEC §8: "1,000 HTTP workers every second within one CPU core"):
+ * the real Scaler in a child process with one vLLM pool of `workers` static targets, each a
+ * separate HTTP server (own port, own keep-alive connection) serving the fixture from a second
+ * child process, `checkInterval: 1s`. Measures the scaler process's CPU while it collects, first
+ * with no client attached, then with StreamIsActive streams open on the pool (KEDA's
+ * `external-push` triggers), since every store write re-evaluates every open stream.
+ *
+ * Run alone: node dist-bench/bench/collection.js [--collect-workers 1000]
+ */
+import { performance } from 'node:perf_hooks';
+import { parseArgs } from 'node:util';
+import * as grpc from '@grpc/grpc-js';
+import { ChildHandle } from './child-handle.js';
+import type { ChildWindow } from './child.js';
+import { ensureBenchProto, fmt, isMain, machineBusySeconds, otherLoadCores, table } from './common.js';
+import { externalScalerClientConstructor } from '../src/grpc/proto.js';
+import type { IsActiveResponse, ScaledObjectRef } from '../src/grpc/messages.js';
+
+export interface CollectionOptions {
+  workers: number;
+  /** Open StreamIsActive streams per step (cumulative), e.g. 0, 1, 10. */
+  streams: number[];
+  warmupS: number;
+  durationS: number;
+}
+
+export const DEFAULT_COLLECTION_OPTIONS: CollectionOptions = { workers: 1000, streams: [0, 1, 10], warmupS: 3, durationS: 5 };
+
+export interface CollectionStep {
+  streams: number;
+  seconds: number;
+  scrapesOkPerS: number;
+  scrapesFailedPerS: number;
+  /** Scaler process CPU, in cores (1 = one core fully busy). */
+  scalerCores: number;
+  scalerElu: number;
+  fixtureCores: number;
+  otherLoadCores: number;
+  /** Scaler memory at the end of the step. */
+  scalerRssMiB: number;
+  scalerHeapUsedMiB: number;
+  /** Seconds since the scaler started collecting, at the end of the step. */
+  uptimeS: number;
+  notReady?: string;
+}
+
+export interface CollectionResult {
+  options: CollectionOptions;
+  steps: CollectionStep[];
+}
+
+interface StreamClient extends grpc.Client {
+  StreamIsActive(request: ScaledObjectRef): grpc.ClientReadableStream<IsActiveResponse>;
+}
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+export async function runCollectionBench(options: CollectionOptions = DEFAULT_COLLECTION_OPTIONS, log: (line: string) => void = console.log): Promise<CollectionResult> {
+  ensureBenchProto();
+  log(`Collection benchmark: the scaler collecting ${options.workers} vLLM workers (one fixture server each) every 1 s; StreamIsActive streams ${options.streams.join(' → ')}`);
+  const fixture = await ChildHandle.start('fixture', ['--servers', String(options.workers)], 60_000);
+  const ports = fixture.ready.fixturePorts ?? [];
+  let scaler: ChildHandle | undefined;
+  let client: StreamClient | undefined;
+  const calls: grpc.ClientReadableStream<IsActiveResponse>[] = [];
+  const steps: CollectionStep[] = [];
+  try {
+    const scalerStarted = performance.now();
+    scaler = await ChildHandle.start('scaler', ['--target-ports', ports.join(',')], 60_000);
+    const Client = externalScalerClientConstructor();
+    client = new Client(`127.0.0.1:${scaler.ready.grpcPort}`, grpc.credentials.createInsecure()) as unknown as StreamClient;
+    for (const streams of options.streams) {
+      while (calls.length < streams) {
+        const i = calls.length;
+        const call = client.StreamIsActive({
+          name: `bench-push-${i}`,
+          namespace: 'bench',
+          scalerMetadata: { pool: 'bench', metric: 'queue_depth', target: '5', activationThreshold: '1000000', metricName: `bench-push-${i}` },
+        });
+        call.on('data', () => undefined);
+        call.on('error', () => undefined);
+        calls.push(call);
+      }
+      await sleep(options.warmupS * 1000);
+      await Promise.all([scaler.begin(), fixture.begin()]);
+      const busy = machineBusySeconds();
+      const ownCpu = process.cpuUsage();
+      const started = performance.now();
+      await sleep(options.durationS * 1000);
+      const seconds = (performance.now() - started) / 1000;
+      const busyAfter = machineBusySeconds();
+      const own = process.cpuUsage(ownCpu);
+      const [s, f] = (await Promise.all([scaler.end(), fixture.end()])) as [ChildWindow, ChildWindow];
+      const cpu = (w: ChildWindow) => (w.cpuUserUs + w.cpuSystemUs) / 1e6;
+      const step: CollectionStep = {
+        streams,
+        seconds,
+        scrapesOkPerS: (s.scrapesOk ?? NaN) / seconds,
+        scrapesFailedPerS: (s.scrapesFailed ?? NaN) / seconds,
+        scalerCores: cpu(s) / seconds,
+        scalerElu: s.elu,
+        fixtureCores: cpu(f) / seconds,
+        otherLoadCores: otherLoadCores(busy, busyAfter, cpu(s) + cpu(f) + (own.user + own.system) / 1e6, seconds),
+        scalerRssMiB: s.rssBytes / 2 ** 20,
+        scalerHeapUsedMiB: s.heapUsedBytes / 2 ** 20,
+        uptimeS: (performance.now() - scalerStarted) / 1000,
+        ...(s.notReady !== undefined ? { notReady: s.notReady } : {}),
+      };
+      steps.push(step);
+      log(
+        `  ${streams} stream(s): ${fmt(step.scrapesOkPerS, 0)} scrapes/s ok, ${fmt(step.scrapesFailedPerS, 0)} failed/s, scaler ${fmt(step.scalerCores, 2)} cores, ` +
+          `heap ${fmt(step.scalerHeapUsedMiB, 0)} MiB, ` +
+          `other load ${fmt(step.otherLoadCores, 2)} cores${step.notReady ? `, NOT READY: ${step.notReady}` : ''}`,
+      );
+    }
+  } finally {
+    for (const call of calls) call.cancel();
+    client?.close();
+    await scaler?.stop();
+    await fixture.stop();
+  }
+  const result: CollectionResult = { options, steps };
+  log('');
+  log(formatCollection(result));
+  return result;
+}
+
+export function formatCollection(r: CollectionResult): string {
+  const rows = r.steps.map((s) => [
+    String(s.streams),
+    fmt(s.scrapesOkPerS, 0),
+    fmt(s.scrapesFailedPerS, 0),
+    fmt(s.scalerCores * 100, 1) + ' %',
+    fmt(s.scalerElu * 100, 0) + ' %',
+    fmt(((s.scalerCores * 1e6) / s.scrapesOkPerS) || NaN, 0),
+    fmt(s.fixtureCores * 100, 1) + ' %',
+    `${fmt(s.scalerHeapUsedMiB, 0)} / ${fmt(s.scalerRssMiB, 0)} (${fmt(s.uptimeS, 0)} s)`,
+    fmt(s.otherLoadCores, 2),
+  ]);
+  const lines = [
+    table(['StreamIsActive streams', 'scrapes/s ok', 'failed/s', 'scaler CPU (of one core)', 'scaler ELU', 'scaler CPU µs/scrape', 'fixture servers CPU', 'scaler heap / RSS MiB (uptime)', 'other load'], rows),
+  ];
+  const idle = r.steps.find((s) => s.streams === 0);
+  if (idle) {
+    lines.push(
+      `${r.options.workers} workers every second, no client: ${fmt(idle.scalerCores * 100, 1)} % of one core  budget ≤ 100 %  ${idle.scalerCores <= 1 && idle.scrapesOkPerS >= 0.95 * r.options.workers ? 'PASS' : 'FAIL'}`,
+    );
+  }
+  return lines.join('\n');
+}
+
+export function parseCollectionArgs(argv: readonly string[]): CollectionOptions {
+  const { values } = parseArgs({
+    args: [...argv],
+    allowPositionals: true,
+    strict: false,
+    options: {
+      'collect-workers': { type: 'string' },
+      'collect-streams': { type: 'string' },
+      'collect-duration': { type: 'string' },
+    },
+  });
+  const d = DEFAULT_COLLECTION_OPTIONS;
+  const num = (v: unknown, fallback: number) => (typeof v === 'string' && Number.isFinite(Number(v)) ? Number(v) : fallback);
+  const streams = typeof values['collect-streams'] === 'string' ? values['collect-streams'].split(',').map(Number).filter((n) => Number.isInteger(n) && n >= 0) : d.streams;
+  return {
+    workers: num(values['collect-workers'], d.workers),
+    streams: [...streams].sort((a, b) => a - b),
+    warmupS: d.warmupS,
+    durationS: num(values['collect-duration'], d.durationS),
+  };
+}
+
+if (isMain(import.meta.url)) {
+  runCollectionBench(parseCollectionArgs(process.argv.slice(2))).catch((error: unknown) => {
+    console.error(error);
+    process.exit(1);
+  });
+}
