@@ -193,7 +193,7 @@ describe('dynamo-nats pools in the llm_* gauges', () => {
     expect(series(text, 'llm_requests_total_slots').map((s) => s.value)).toEqual([256, 256]);
 
     store.setSourceProblem('NATS not connected');
-    const down = await metrics.registry.metrics();
-    expect(down).not.toMatch(/^llm_\w+\{/m);
+    // Changes reach readers when the store publishes them (within milliseconds).
+    await vi.waitFor(async () => expect(await metrics.registry.metrics()).not.toMatch(/^llm_\w+\{/m), { timeout: 1000, interval: 5 });
   });
 });

@@ -2,7 +2,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import type { PoolConfig } from '../config/schema.js';
 import type { PoolRuntime } from '../policies/trigger.js';
 import { findSignal, signalNames, type SignalDefinition } from '../signals/catalogue.js';
-import { evaluateSignal } from '../signals/evaluate.js';
+import { evaluateSignalOnce } from '../signals/evaluate.js';
 import type { FailureCause, PoolSnapshot } from '../store/pool-store.js';
 import type { WorkerSample } from '../store/sample.js';
 
@@ -140,7 +140,7 @@ export class ScalerMetrics {
         this.reset();
         for (const pool of pools()) {
           const counts: Record<string, number> = { fresh: 0, stale: 0, failing: 0, pending: 0 };
-          for (const w of pool.store.snapshot().workers) counts[w.state] = (counts[w.state] ?? 0) + 1;
+          for (const w of pool.store.published().workers) counts[w.state] = (counts[w.state] ?? 0) + 1;
           for (const [state, count] of Object.entries(counts)) this.set({ pool: pool.name, state }, count);
         }
       },
@@ -153,9 +153,9 @@ export class ScalerMetrics {
       collect() {
         this.reset();
         for (const pool of pools()) {
-          const snapshot = pool.store.snapshot();
+          const snapshot = pool.store.published();
           for (const signal of signals) {
-            const evaluation = evaluateSignal(snapshot, signal);
+            const evaluation = evaluateSignalOnce(snapshot, signal);
             if (evaluation.ok) this.set({ pool: pool.name, signal: signal.name }, evaluation.value);
           }
         }
@@ -164,7 +164,7 @@ export class ScalerMetrics {
     this.watchDynamoPools(function* () {
       for (const { runtime, config } of entries()) {
         const labels = dynamoPoolLabels(runtime.name, config);
-        if (labels) yield { labels, snapshot: runtime.store.snapshot() };
+        if (labels) yield { labels, snapshot: runtime.store.published() };
       }
     });
   }
@@ -186,7 +186,7 @@ export class ScalerMetrics {
         collect() {
           this.reset();
           for (const { labels, snapshot } of pools()) {
-            const evaluation = evaluateSignal(snapshot, signal);
+            const evaluation = evaluateSignalOnce(snapshot, signal);
             if (evaluation.ok && usable(evaluation.value)) this.set({ ...labels }, evaluation.value);
           }
         },

@@ -1,11 +1,11 @@
 import type { PoolRuntime, Trigger } from '../policies/trigger.js';
 import { findSignal, signalNames } from '../signals/catalogue.js';
-import { evaluateSignal } from '../signals/evaluate.js';
+import { evaluateSignalOnce } from '../signals/evaluate.js';
 import type { PoolSnapshot } from '../store/pool-store.js';
 
 /** What `/api/v1/pools/:name` shows: each worker's last values and, per signal, who counted and why not. */
 export function poolReport(runtime: PoolRuntime, source: string, triggers: readonly Trigger[]) {
-  const snapshot = runtime.store.snapshot();
+  const snapshot = runtime.store.published();
   const signals = Object.fromEntries(signalNames().map((name) => [name, signalReport(snapshot, name)]));
   return {
     name: runtime.name,
@@ -30,14 +30,14 @@ export function poolReport(runtime: PoolRuntime, source: string, triggers: reado
     })),
     signals,
     activation: runtime.activation
-      ? { signal: runtime.activation.signal.name, threshold: runtime.activation.threshold, ...signalReport(runtime.activation.store.snapshot(), runtime.activation.signal.name) }
+      ? { signal: runtime.activation.signal.name, threshold: runtime.activation.threshold, ...signalReport(runtime.activation.store.published(), runtime.activation.signal.name) }
       : undefined,
     triggers: triggers.filter((t) => t.pool === runtime).map(triggerReport),
   };
 }
 
 export function poolSummary(runtime: PoolRuntime, source: string) {
-  const snapshot = runtime.store.snapshot();
+  const snapshot = runtime.store.published();
   const states: Record<string, number> = { fresh: 0, stale: 0, failing: 0, pending: 0 };
   for (const w of snapshot.workers) states[w.state] = (states[w.state] ?? 0) + 1;
   return { name: runtime.name, source, workers: snapshot.workers.length, ...states };
@@ -64,7 +64,7 @@ export function triggerReport(trigger: Trigger) {
 function signalReport(snapshot: PoolSnapshot, name: string) {
   const signal = findSignal(name);
   if (!signal) return { ok: false, reason: `unknown signal ${name}` };
-  const evaluation = evaluateSignal(snapshot, signal);
+  const evaluation = evaluateSignalOnce(snapshot, signal);
   return {
     ok: evaluation.ok,
     value: evaluation.ok ? evaluation.value : undefined,

@@ -1,4 +1,4 @@
-import { evaluateSignal, kedaValue, type FleetEvaluation } from '../signals/evaluate.js';
+import { evaluateSignalOnce, kedaValue, type FleetEvaluation } from '../signals/evaluate.js';
 import type { SignalDefinition } from '../signals/catalogue.js';
 import type { PoolSnapshot, PoolStore } from '../store/pool-store.js';
 import type { TriggerSpec } from './metadata.js';
@@ -56,8 +56,8 @@ export class Trigger {
   ) {}
 
   evaluate(): TriggerResult {
-    const snapshot = this.pool.store.snapshot();
-    const activationSnapshot = this.pool.activation?.store.snapshot();
+    const snapshot = this.pool.store.published();
+    const activationSnapshot = this.pool.activation?.store.published();
     if (this.memo && snapshot === this.lastSnapshot && activationSnapshot === this.lastActivationSnapshot) return this.memo;
     this.lastSnapshot = snapshot;
     this.lastActivationSnapshot = activationSnapshot;
@@ -67,7 +67,7 @@ export class Trigger {
 
   private compute(snapshot: PoolSnapshot, activationSnapshot: PoolSnapshot | undefined): TriggerResult {
     const { spec } = this;
-    const evaluation = evaluateSignal(snapshot, spec.signal, spec.model);
+    const evaluation = evaluateSignalOnce(snapshot, spec.signal, spec.model);
     const activation = this.pool.activation && activationSnapshot ? evaluateActivation(this.pool.activation, activationSnapshot) : undefined;
     const activatedBySource = activation?.active === true;
     if (!evaluation.ok) return { ok: false, reason: evaluation.reason, evaluation, active: activatedBySource, activation };
@@ -83,6 +83,6 @@ export class Trigger {
 }
 
 function evaluateActivation(activation: ActivationRuntime, snapshot: PoolSnapshot): ActivationResult {
-  const evaluation = evaluateSignal(snapshot, activation.signal, activation.model);
+  const evaluation = evaluateSignalOnce(snapshot, activation.signal, activation.model);
   return { active: evaluation.ok && evaluation.value > activation.threshold, evaluation, threshold: activation.threshold };
 }

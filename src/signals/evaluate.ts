@@ -58,6 +58,27 @@ export function evaluateSignal(snapshot: PoolSnapshot, signal: SignalDefinition,
   return { ok: true, value: outcome.value, readyWorkers: outcome.contributors, discoveredWorkers: discovered, contributions };
 }
 
+const shared = new WeakMap<PoolSnapshot, Map<string, FleetEvaluation>>();
+
+/**
+ * `evaluateSignal`, computed once per snapshot, signal and model however many triggers ask:
+ * a thousand ScaledObjects on one pool cost one evaluation per collection, not a thousand.
+ */
+export function evaluateSignalOnce(snapshot: PoolSnapshot, signal: SignalDefinition, model?: string): FleetEvaluation {
+  let bySignal = shared.get(snapshot);
+  if (!bySignal) {
+    bySignal = new Map();
+    shared.set(snapshot, bySignal);
+  }
+  const key = model === undefined ? signal.name : `${signal.name}\u0000${model}`;
+  let evaluation = bySignal.get(key);
+  if (!evaluation) {
+    evaluation = evaluateSignal(snapshot, signal, model);
+    bySignal.set(key, evaluation);
+  }
+  return evaluation;
+}
+
 /** The number KEDA receives for a fleet value under AverageValue semantics (SPEC §3). */
 export function kedaValue(signal: SignalDefinition, evaluation: { value: number; readyWorkers: number }, raw: boolean): number {
   if (raw || signal.kind === 'extensive') return evaluation.value;

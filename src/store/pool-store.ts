@@ -67,6 +67,9 @@ export interface FreshWorker {
   readonly sample: WorkerSample;
 }
 
+/** Longest delay between a write and its publication to KEDA's readers and StreamIsActive. */
+const PUBLISH_DELAY_MS = 20;
+
 const COUNTER_NAMES: readonly CounterName[] = ['promptTokens', 'generationTokens', 'requestSuccess', 'preemptions'];
 
 /**
@@ -87,7 +90,9 @@ export class PoolStore {
   private rebuilds = 0;
   private sourceProblem?: string;
   private readonly listeners = new Set<() => void>();
-  private notifyScheduled = false;
+  private publishTimer?: NodeJS.Timeout;
+  private publishedSnapshot?: PoolSnapshot;
+  private publishedExpiry = 0;
 
   constructor(
     readonly pool: string,
@@ -238,28 +243,40 @@ export class PoolStore {
     return this.cached;
   }
 
-  /** Change counter: bumps on every write, so observers can tell whether to re-evaluate. */
-  get changes(): number {
-    return this.version;
+  /**
+   * The snapshot as last published: what KEDA's calls read. Writes are published at most every
+   * PUBLISH_DELAY_MS, so a round of 1,000 scrapes rebuilds the snapshot a few times, not 1,000
+   * times; a sample that may have expired since is caught here.
+   */
+  published(): PoolSnapshot {
+    if (!this.publishedSnapshot || this.now() >= this.publishedExpiry) this.publishNow();
+    return this.publishedSnapshot as PoolSnapshot;
   }
 
   /**
-   * Calls `listener` after changes, at most once per event-loop turn however many writes a
-   * collection round made. Returns the function that unsubscribes.
+   * Calls `listener` after each publish (changes, or `notify`). Returns the function that
+   * unsubscribes.
    */
   onChange(listener: () => void): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
   }
 
-  /** Lets observers re-check time-based state (TTL expiry) even when nothing was written. */
+  /** Publishes soon even if nothing was written, so observers see time-based changes (TTL expiry). */
   notify(): void {
-    if (this.notifyScheduled || this.listeners.size === 0) return;
-    this.notifyScheduled = true;
-    setImmediate(() => {
-      this.notifyScheduled = false;
+    if (this.publishTimer) return;
+    this.publishTimer = setTimeout(() => {
+      this.publishTimer = undefined;
+      this.publishNow();
       for (const listener of this.listeners) listener();
-    });
+    }, PUBLISH_DELAY_MS);
+    // Collection keeps the process alive, not this timer.
+    this.publishTimer.unref();
+  }
+
+  private publishNow(): void {
+    this.publishedSnapshot = this.snapshot();
+    this.publishedExpiry = this.cachedExpiry;
   }
 
   private touch(): void {

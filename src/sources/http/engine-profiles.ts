@@ -509,7 +509,9 @@ export function extractWorkerSample(
     sample: {
       at: options.at,
       // Complete only now: every lookup above records the models it saw.
-      models: [...x.models].sort(),
+      // Label values are slices of the scraped body; a kept slice would keep the whole body
+      // (tens of KB per sample) alive in the history, so store independent copies.
+      models: [...x.models].sort().map(ownCopy),
       waiting,
       running,
       kvUsage,
@@ -519,4 +521,9 @@ export function extractWorkerSample(
       histograms,
     },
   };
+}
+
+/** A string that shares no memory with the text it was cut from. */
+function ownCopy(text: string): string {
+  return Buffer.from(text, 'utf8').toString('utf8');
 }
