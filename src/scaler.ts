@@ -9,6 +9,7 @@ import { FailureLog, silentLogger, type Logger } from './log.js';
 import type { ActivationRuntime, PoolRuntime } from './policies/trigger.js';
 import { TriggerRegistry } from './policies/trigger-registry.js';
 import { findSignal, signalNames } from './signals/catalogue.js';
+import { useOf } from './signals/evaluate.js';
 import { PoolStore } from './store/pool-store.js';
 import { createSource, type SourceConfig, type SourceContext } from './sources/create-source.js';
 import { ScrapeClient } from './sources/http/scrape-client.js';
@@ -102,7 +103,7 @@ export class Scaler {
       throw new ConfigError(`invalid configuration:\n  - pools[${pool.name}].activation.metric: unknown signal '${activation.metric}'; accepted signals are ${signalNames().join(', ')}`);
     }
     const store = this.addSource(`${pool.name}/activation`, { ...activation, scheme: pool.scheme }, context);
-    return { store, signal, threshold: activation.threshold, model: activation.model };
+    return { store, use: useOf(signal, new Map()), threshold: activation.threshold, model: activation.model };
   }
 
   private async listen(): Promise<void> {

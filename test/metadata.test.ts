@@ -28,7 +28,7 @@ describe('trigger metadata', () => {
       catalog(['llama', 'qwen']),
     );
     expect(spec).toMatchObject({ pool: 'llama', target: 0.7, activationThreshold: 0.05, valueMode: 'average', metricName: 'llama-kv_cache_usage' });
-    expect(spec.signal.name).toBe('kv_cache_usage');
+    expect(spec.use.signal.name).toBe('kv_cache_usage');
   });
 
   it('uses the only pool, the pool default metric and the --threshold default when omitted', () => {
@@ -62,7 +62,7 @@ describe('trigger metadata', () => {
     [{ pool: 'llama', metric: 'queue_depth', target: '5', activationThreshold: '-1' }, 'activationThreshold', /negative/],
     [{ pool: 'llama', metric: 'queue_depth', target: '5', valueMode: 'sum' }, 'valueMode', /expected average or raw/],
     [{ pool: 'llama', metric: 'queue_depth', target: '5', metricName: 'a/b' }, 'metricName', /not usable as a metric name/],
-    [{ pool: 'llama', metric: 'queue_depth', target: '5', activationTreshold: '1' }, 'activationTreshold', /unknown key; accepted keys are/],
+    [{ pool: 'llama', metric: 'queue_depth', target: '5', activationTreshold: '1' }, 'activationTreshold', /unknown key for metric 'queue_depth'; accepted keys are/],
   ])('rejects %j naming %s', (metadata, key, message) => {
     const error = rejection(metadata);
     expect(error.key).toBe(key);
@@ -91,7 +91,7 @@ describe("Dynamo metrics-keda metadata ({component, endpoint, threshold})", () =
     // seeds/003: `component`, `endpoint`, `threshold`, nothing else but scalerAddress.
     const spec = parseTriggerMetadata({ scalerAddress: 'dynamo-metrics-keda:9090', component: 'prefill', endpoint: 'kv-router', threshold: '0.7' }, dynamo);
     expect(spec).toMatchObject({ pool: 'prefill', target: 0.7, metricName: 'prefill-kv_cache_usage' });
-    expect(spec.signal.name).toBe('kv_cache_usage');
+    expect(spec.use.signal.name).toBe('kv_cache_usage');
   });
 
   it('selects the pool watching the component, and the endpoint among several', () => {
@@ -114,7 +114,7 @@ describe("Dynamo metrics-keda metadata ({component, endpoint, threshold})", () =
     [{ pool: 'decode', target: '5', threshold: '6' }, 'threshold', /'6' differs from target '5'; threshold is another name for target/],
     [{ pool: 'decode', threshold: 'seven' }, 'threshold', /'seven' is not a number/],
     [{ pool: 'decode', threshold: '0' }, 'threshold', /too small; expected a number ≥ 0.001/],
-    [{ pool: 'decode', loadAvgThreshold: '0.7' }, 'loadAvgThreshold', /unknown key; accepted keys are .*threshold, component, endpoint/],
+    [{ pool: 'decode', loadAvgThreshold: '0.7' }, 'loadAvgThreshold', /unknown key for metric '[a-z_]+'; accepted keys are .*threshold, component, endpoint/],
   ])('rejects %j naming %s', (metadata, key, message) => {
     const error = dynamoRejection(metadata);
     expect(error.key).toBe(key);

@@ -1,8 +1,8 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { PoolConfig } from '../config/schema.js';
 import type { PoolRuntime } from '../policies/trigger.js';
-import { findSignal, signalNames, type SignalDefinition } from '../signals/catalogue.js';
-import { evaluateSignalOnce } from '../signals/evaluate.js';
+import { findSignal, type SignalDefinition } from '../signals/catalogue.js';
+import { defaultUses, evaluateSignalOnce, useOf } from '../signals/evaluate.js';
 import type { FailureCause, PoolSnapshot } from '../store/pool-store.js';
 import type { WorkerSample } from '../store/sample.js';
 
@@ -128,9 +128,7 @@ export class ScalerMetrics {
     const pools = function* () {
       for (const entry of entries()) yield entry.runtime;
     };
-    const signals = signalNames()
-      .map((name) => findSignal(name))
-      .filter((s) => s !== undefined);
+    const uses = defaultUses();
     new Gauge({
       name: 'keda_llm_scaler_pool_workers',
       help: 'Workers per pool by state (fresh, stale, failing, pending).',
@@ -154,9 +152,9 @@ export class ScalerMetrics {
         this.reset();
         for (const pool of pools()) {
           const snapshot = pool.store.published();
-          for (const signal of signals) {
-            const evaluation = evaluateSignalOnce(snapshot, signal);
-            if (evaluation.ok) this.set({ pool: pool.name, signal: signal.name }, evaluation.value);
+          for (const use of uses) {
+            const evaluation = evaluateSignalOnce(snapshot, use);
+            if (evaluation.ok) this.set({ pool: pool.name, signal: use.signal.name }, evaluation.value);
           }
         }
       },
@@ -177,7 +175,7 @@ export class ScalerMetrics {
   private watchDynamoPools(pools: () => Iterable<{ labels: DynamoPoolLabels; snapshot: PoolSnapshot }>): void {
     const registers = [this.registry];
     for (const gauge of DYNAMO_POOL_GAUGES) {
-      const signal = findSignal(gauge.signal) as SignalDefinition;
+      const use = useOf(findSignal(gauge.signal) as SignalDefinition, new Map());
       new Gauge({
         name: gauge.name,
         help: gauge.help,
@@ -186,7 +184,7 @@ export class ScalerMetrics {
         collect() {
           this.reset();
           for (const { labels, snapshot } of pools()) {
-            const evaluation = evaluateSignalOnce(snapshot, signal);
+            const evaluation = evaluateSignalOnce(snapshot, use);
             if (evaluation.ok && usable(evaluation.value)) this.set({ ...labels }, evaluation.value);
           }
         },

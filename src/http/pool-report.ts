@@ -1,12 +1,12 @@
 import type { PoolRuntime, Trigger } from '../policies/trigger.js';
-import { findSignal, signalNames } from '../signals/catalogue.js';
-import { evaluateSignalOnce } from '../signals/evaluate.js';
+import { defaultUses, evaluateSignalOnce } from '../signals/evaluate.js';
+import type { SignalUse } from '../signals/types.js';
 import type { PoolSnapshot } from '../store/pool-store.js';
 
 /** What `/api/v1/pools/:name` shows: each worker's last values and, per signal, who counted and why not. */
 export function poolReport(runtime: PoolRuntime, source: string, triggers: readonly Trigger[]) {
   const snapshot = runtime.store.published();
-  const signals = Object.fromEntries(signalNames().map((name) => [name, signalReport(snapshot, name)]));
+  const signals = Object.fromEntries(defaultUses().map((use) => [use.signal.name, signalReport(snapshot, use)]));
   return {
     name: runtime.name,
     source,
@@ -30,7 +30,7 @@ export function poolReport(runtime: PoolRuntime, source: string, triggers: reado
     })),
     signals,
     activation: runtime.activation
-      ? { signal: runtime.activation.signal.name, threshold: runtime.activation.threshold, ...signalReport(runtime.activation.store.published(), runtime.activation.signal.name) }
+      ? { signal: runtime.activation.use.signal.name, threshold: runtime.activation.threshold, ...signalReport(runtime.activation.store.published(), runtime.activation.use) }
       : undefined,
     triggers: triggers.filter((t) => t.pool === runtime).map(triggerReport),
   };
@@ -47,7 +47,7 @@ export function triggerReport(trigger: Trigger) {
   const result = trigger.evaluate();
   return {
     metricName: trigger.spec.metricName,
-    signal: trigger.spec.signal.name,
+    signal: trigger.spec.use.signal.name,
     target: trigger.spec.target,
     activationThreshold: trigger.spec.activationThreshold,
     valueMode: trigger.spec.valueMode,
@@ -61,10 +61,8 @@ export function triggerReport(trigger: Trigger) {
   };
 }
 
-function signalReport(snapshot: PoolSnapshot, name: string) {
-  const signal = findSignal(name);
-  if (!signal) return { ok: false, reason: `unknown signal ${name}` };
-  const evaluation = evaluateSignalOnce(snapshot, signal);
+function signalReport(snapshot: PoolSnapshot, use: SignalUse) {
+  const evaluation = evaluateSignalOnce(snapshot, use);
   return {
     ok: evaluation.ok,
     value: evaluation.ok ? evaluation.value : undefined,

@@ -1,15 +1,9 @@
-import { findSignal, signalNames, type SignalDefinition } from '../signals/catalogue.js';
+import { findSignal, signalNames } from '../signals/catalogue.js';
+import { useOf } from '../signals/evaluate.js';
+import type { SignalUse } from '../signals/types.js';
+import { MetadataError } from './metadata-error.js';
 
-/** Bad trigger metadata; `key` names the metadata key at fault. Answered as INVALID_ARGUMENT. */
-export class MetadataError extends Error {
-  constructor(
-    readonly key: string,
-    message: string,
-  ) {
-    super(`metadata '${key}': ${message}`);
-    this.name = 'MetadataError';
-  }
-}
+export { MetadataError };
 
 /** A configured dynamo-nats pool, as Dynamo metrics-keda metadata (`component`, `endpoint`) selects it. */
 export interface DynamoPoolIdentity {
@@ -31,7 +25,8 @@ export interface PoolCatalog {
 
 export interface TriggerSpec {
   readonly pool: string;
-  readonly signal: SignalDefinition;
+  /** The signal with its parameters (window, quantile, policy … validated from the metadata). */
+  readonly use: SignalUse;
   readonly target: number;
   readonly activationThreshold: number;
   /** `raw` returns the plain fleet value (for metricType: Value); `average` follows AverageValue semantics. */
@@ -47,8 +42,8 @@ const KEDA_KEYS = new Set(['scalerAddress', 'enableTLS', 'unsafeSsl', 'caCert', 
  * (`{component: backend, endpoint: generate, threshold: "0.7"}`): `threshold` is `target`, and
  * `component`/`endpoint` select the dynamo-nats pool watching that component.
  */
-const OWN_KEYS = ['pool', 'metric', 'target', 'activationThreshold', 'valueMode', 'metricName', 'model', 'threshold', 'component', 'endpoint'] as const;
-const OWN_KEY_SET = new Set<string>(OWN_KEYS);
+const COMMON_KEYS = ['pool', 'metric', 'target', 'activationThreshold', 'valueMode', 'metricName', 'model', 'threshold', 'component', 'endpoint'] as const;
+const COMMON_KEY_SET = new Set<string>(COMMON_KEYS);
 const MIN_TARGET = 0.001;
 const METRIC_NAME = /^[a-z0-9]([a-z0-9._-]{0,198}[a-z0-9])?$/;
 
@@ -58,14 +53,13 @@ const METRIC_NAME = /^[a-z0-9]([a-z0-9._-]{0,198}[a-z0-9])?$/;
  */
 export function parseTriggerMetadata(metadata: Readonly<Record<string, string>>, catalog: PoolCatalog): TriggerSpec {
   const values = new Map<string, string>();
+  const rawKeys = new Map<string, string>();
   for (const [rawKey, value] of Object.entries(metadata)) {
     if (KEDA_KEYS.has(rawKey)) continue;
     // KEDA resolves `<key>FromEnv` from the target's environment and keeps the key name.
     const key = rawKey.endsWith('FromEnv') ? rawKey.slice(0, -'FromEnv'.length) : rawKey;
-    if (!OWN_KEY_SET.has(key)) {
-      throw new MetadataError(rawKey, `unknown key; accepted keys are ${OWN_KEYS.join(', ')}`);
-    }
     values.set(key, value.trim());
+    rawKeys.set(key, rawKey);
   }
 
   const pool = selectPool(values, catalog);
@@ -74,6 +68,16 @@ export function parseTriggerMetadata(metadata: Readonly<Record<string, string>>,
   if (!metricValue) throw new MetadataError('metric', `required; accepted signals are ${signalNames().join(', ')}`);
   const signal = findSignal(metricValue);
   if (!signal) throw new MetadataError('metric', `unknown signal '${metricValue}'; accepted signals are ${signalNames().join(', ')}`);
+
+  // Keys are checked once the signal is known: each signal adds its own (window, quantile …).
+  const signalKeys = signal.params?.keys ?? [];
+  for (const key of values.keys()) {
+    if (!COMMON_KEY_SET.has(key) && !signalKeys.includes(key)) {
+      const accepted = [...COMMON_KEYS, ...signalKeys].join(', ');
+      throw new MetadataError(rawKeys.get(key) ?? key, `unknown key for metric '${signal.name}'; accepted keys are ${accepted}`);
+    }
+  }
+  const use = useOf(signal, values);
 
   const target = parseTarget(values, catalog);
 
@@ -92,7 +96,7 @@ export function parseTriggerMetadata(metadata: Readonly<Record<string, string>>,
     throw new MetadataError('metricName', `'${metricName}' is not usable as a metric name; use lowercase letters, digits, '.', '_' and '-' (at most 200)`);
   }
 
-  return { pool, signal, target, activationThreshold, valueMode: modeText, metricName, model };
+  return { pool, use, target, activationThreshold, valueMode: modeText, metricName, model };
 }
 
 /**

@@ -63,6 +63,9 @@ export class TriggerRegistry implements PoolCatalog {
       const spec = parseTriggerMetadata(metadata, this);
       const pool = this.pools.get(spec.pool);
       if (!pool) return new MetadataError('pool', `unknown pool '${spec.pool}'`);
+      const { signal, params } = spec.use;
+      const historyMs = signal.params?.historyMs?.(params);
+      if (historyMs !== undefined) pool.runtime.store.requireHistory(historyMs);
       return new Trigger(spec, pool.runtime);
     } catch (error) {
       if (error instanceof MetadataError) return error;

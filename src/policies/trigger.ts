@@ -1,5 +1,5 @@
 import { evaluateSignalOnce, kedaValue, type FleetEvaluation } from '../signals/evaluate.js';
-import type { SignalDefinition } from '../signals/catalogue.js';
+import type { SignalUse } from '../signals/types.js';
 import type { PoolSnapshot, PoolStore } from '../store/pool-store.js';
 import type { TriggerSpec } from './metadata.js';
 
@@ -12,7 +12,7 @@ export interface PoolRuntime {
 
 export interface ActivationRuntime {
   readonly store: PoolStore;
-  readonly signal: SignalDefinition;
+  readonly use: SignalUse;
   readonly threshold: number;
   readonly model?: string;
 }
@@ -67,14 +67,14 @@ export class Trigger {
 
   private compute(snapshot: PoolSnapshot, activationSnapshot: PoolSnapshot | undefined): TriggerResult {
     const { spec } = this;
-    const evaluation = evaluateSignalOnce(snapshot, spec.signal, spec.model);
+    const evaluation = evaluateSignalOnce(snapshot, spec.use, spec.model);
     const activation = this.pool.activation && activationSnapshot ? evaluateActivation(this.pool.activation, activationSnapshot) : undefined;
     const activatedBySource = activation?.active === true;
     if (!evaluation.ok) return { ok: false, reason: evaluation.reason, evaluation, active: activatedBySource, activation };
-    const value = kedaValue(spec.signal, evaluation, spec.valueMode === 'raw');
+    const value = kedaValue(spec.use.signal, evaluation, spec.valueMode === 'raw');
     if (!Number.isFinite(value) || value < 0) {
       // Defence in depth: a signal must never hand KEDA NaN, Inf or a negative number.
-      return { ok: false, reason: `signal ${spec.signal.name} produced an unusable value (${value})`, evaluation, active: activatedBySource, activation };
+      return { ok: false, reason: `signal ${spec.use.signal.name} produced an unusable value (${value})`, evaluation, active: activatedBySource, activation };
     }
     // Activation compares the fleet value in the signal's own unit (e.g. 0.05 = 5 % KV usage).
     const active = evaluation.value > spec.activationThreshold || activatedBySource;
@@ -83,6 +83,6 @@ export class Trigger {
 }
 
 function evaluateActivation(activation: ActivationRuntime, snapshot: PoolSnapshot): ActivationResult {
-  const evaluation = evaluateSignalOnce(snapshot, activation.signal, activation.model);
+  const evaluation = evaluateSignalOnce(snapshot, activation.use, activation.model);
   return { active: evaluation.ok && evaluation.value > activation.threshold, evaluation, threshold: activation.threshold };
 }

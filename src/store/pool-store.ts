@@ -60,11 +60,15 @@ export interface PoolSnapshot {
    * in the snapshot can be trusted, not even "zero workers".
    */
   readonly sourceProblem?: string;
+  /** Pool-lifetime state that signals keep across snapshots (see SignalContext.memory). */
+  readonly memory: Map<string, Map<string, unknown>>;
 }
 
 export interface FreshWorker {
   readonly id: string;
   readonly sample: WorkerSample;
+  /** Recent good samples, oldest first, ending with `sample`: for rates and windowed histograms. */
+  readonly history: readonly WorkerSample[];
 }
 
 /** Longest delay between a write and its publication to KEDA's readers and StreamIsActive. */
@@ -89,6 +93,9 @@ export class PoolStore {
   private cachedExpiry = 0;
   private rebuilds = 0;
   private sourceProblem?: string;
+  private readonly memory = new Map<string, Map<string, unknown>>();
+  private historyWindowMs = 0;
+  private historySpacingMs = 0;
   private readonly listeners = new Set<() => void>();
   private publishTimer?: NodeJS.Timeout;
   private publishedSnapshot?: PoolSnapshot;
@@ -151,8 +158,7 @@ export class PoolStore {
       // Deltas across a restart are meaningless: start the history again from this sample.
       record.history.length = 0;
     }
-    record.history.push(sample);
-    if (record.history.length > this.historySize) record.history.splice(0, record.history.length - this.historySize);
+    appendHistory(record.history, sample, this.historySpacingMs, this.historySize);
     record.last = sample;
     record.aliveAt = undefined;
     record.failure = undefined;
@@ -179,6 +185,22 @@ export class PoolStore {
     record.failure = { cause, message, at: this.now() };
     this.freshSamples.del(id);
     this.touch();
+  }
+
+  /**
+   * Makes the history cover at least `windowMs` (the longest window a trigger asked for). The
+   * number of samples kept per worker stays `historySize`: for long windows, samples are thinned
+   * to one per windowMs / (historySize − 2), so memory is bounded whatever the window.
+   */
+  requireHistory(windowMs: number): void {
+    if (windowMs <= this.historyWindowMs) return;
+    this.historyWindowMs = windowMs;
+    this.historySpacingMs = windowMs / Math.max(1, this.historySize - 2);
+  }
+
+  /** The longest window the history covers at the current collection rate, as asked for. */
+  get historyWindow(): number {
+    return this.historyWindowMs;
   }
 
   /** Marks the whole pool unobservable (reason) or observable again (undefined). */
@@ -208,7 +230,7 @@ export class PoolStore {
       const sample = this.freshSamples.get<WorkerSample>(record.id);
       const seenAt = sample ? Math.max(sample.at, record.aliveAt ?? 0) : 0;
       if (sample && now - seenAt < this.ttlMs) {
-        fresh.push({ id: record.id, sample });
+        fresh.push({ id: record.id, sample, history: record.history });
         workers.push({ id: record.id, state: 'fresh', sample, counterResets: record.counterResets });
         nextExpiry = Math.min(nextExpiry, seenAt + this.ttlMs);
         continue;
@@ -237,7 +259,7 @@ export class PoolStore {
       }
     }
     this.rebuilds += 1;
-    this.cached = { pool: this.pool, at: now, version: this.rebuilds, workers, fresh, collected, sourceProblem: this.sourceProblem };
+    this.cached = { pool: this.pool, at: now, version: this.rebuilds, workers, fresh, collected, sourceProblem: this.sourceProblem, memory: this.memory };
     this.cachedFor = this.version;
     this.cachedExpiry = nextExpiry;
     return this.cached;
@@ -283,6 +305,20 @@ export class PoolStore {
     this.version += 1;
     this.notify();
   }
+}
+
+/**
+ * Appends `sample`, keeping entries at least `spacingMs` apart (the newest entry is replaced
+ * until it is far enough from the one before) and at most `max` entries.
+ */
+function appendHistory(history: WorkerSample[], sample: WorkerSample, spacingMs: number, max: number): void {
+  const beforeLast = history[history.length - 2];
+  if (spacingMs > 0 && beforeLast !== undefined && sample.at - beforeLast.at < spacingMs) {
+    history[history.length - 1] = sample;
+  } else {
+    history.push(sample);
+  }
+  if (history.length > max) history.splice(0, history.length - max);
 }
 
 function countersWentBack(previous: WorkerSample, next: WorkerSample): boolean {
