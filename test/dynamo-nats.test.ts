@@ -245,6 +245,17 @@ describe('event-plane generation (MessagePack envelopes)', () => {
     expect(await fleet('load_avg')).toBe(400);
   });
 
+  it('computes KV usage from kvBlocksPerWorker when the messages carry only blocks in use', async () => {
+    const ns = freshNamespace();
+    await startScaler({ namespace: ns, mode: 'event-plane', kvBlocksPerWorker: 1000 });
+    const worker = track(await EventPlanePublisher.start(nats.url, ns, 5n));
+    await worker.activeLoad({ workerId: 1n, kvUsedBlocks: 250, activeDecodeBlocks: 250 });
+    await worker.activeLoad({ workerId: 2n, kvUsedBlocks: 750, activeDecodeBlocks: 750 });
+    // Usage 0.25 and 0.75 → mean 0.5; blocks 100 × 1000 / 2000 = 50 %.
+    await waitFleet('kv_cache_usage', 0.5);
+    expect(await fleet('kv_blocks_usage_percent')).toBeCloseTo(50, 9);
+  });
+
   it('a worker that heartbeats (FPM, wall_time 0) stays; one whose heartbeats stop leaves soon after', async () => {
     const ns = freshNamespace();
     await startScaler({ namespace: ns, mode: 'event-plane' }, { cacheTtl: '500ms' });

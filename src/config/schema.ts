@@ -86,9 +86,14 @@ const pool = z.strictObject({
   statsWindow: duration('statsWindow').optional(),
   /** A push worker silent for this long is considered gone (push topics are silent while idle). */
   workerTtl: duration('workerTtl').optional(),
+  /**
+   * KV blocks each worker has (all its data-parallel ranks together), for load messages that
+   * report only blocks in use — the 2026 event plane's ActiveLoad. Lets KV usage be computed.
+   */
+  kvBlocksPerWorker: z.coerce.number().int('must be a whole number of blocks').positive('must be > 0').optional(),
 });
 
-const NATS_ONLY_KEYS = ['nats', 'namespace', 'component', 'endpoint', 'mode', 'statsWindow', 'workerTtl'] as const;
+const NATS_ONLY_KEYS = ['nats', 'namespace', 'component', 'endpoint', 'mode', 'statsWindow', 'workerTtl', 'kvBlocksPerWorker'] as const;
 
 export const configSchema = z
   .strictObject({

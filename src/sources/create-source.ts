@@ -59,6 +59,7 @@ export function createSource(poolName: string, pool: SourceConfig, store: PoolSt
         cacheTtlMs: context.config.cacheTtl,
         statsWindowMs: pool.statsWindow ?? defaultStatsWindow(context.config.checkInterval),
         workerTtlMs: pool.workerTtl ?? DEFAULT_WORKER_TTL_MS,
+        kvBlocksPerWorker: pool.kvBlocksPerWorker,
         model: pool.model,
         metrics: context.metrics,
         log: context.log,

@@ -39,6 +39,8 @@ export interface IngestOptions {
   readonly model?: string;
   readonly cacheTtlMs: number;
   readonly workerTtlMs: number;
+  /** Blocks per worker, for messages that report only blocks in use (the 2026 event plane). */
+  readonly kvBlocksPerWorker?: number;
   readonly metrics: ScalerMetrics;
   readonly log: Logger;
   readonly failures: FailureLog;
@@ -267,7 +269,7 @@ export class DynamoIngest {
   }
 
   private sample(load: LoadReading, at: number): WorkerSample {
-    return { at, models: this.models, ...load, counters: {}, histograms: {} };
+    return { at, models: this.models, ...withCapacity(load, this.options.kvBlocksPerWorker), counters: {}, histograms: {} };
   }
 
   private forget(id: string): void {
@@ -300,4 +302,13 @@ export class DynamoIngest {
     }
     counter.inc();
   }
+}
+
+/**
+ * Fills KV capacity from configuration when the messages carry only blocks in use, so that
+ * kv_cache_usage and kv_blocks_usage_percent work on the event plane. A reported total wins.
+ */
+function withCapacity(load: LoadReading, blocksPerWorker: number | undefined): LoadReading {
+  if (blocksPerWorker === undefined || load.kvBlocksTotal !== undefined || load.kvBlocksUsed === undefined) return load;
+  return { ...load, kvBlocksTotal: blocksPerWorker, kvUsage: load.kvUsage ?? Math.min(1, load.kvBlocksUsed / blocksPerWorker) };
 }

@@ -35,6 +35,8 @@ export interface DynamoNatsSourceOptions {
   readonly cacheTtlMs: number;
   readonly statsWindowMs: number;
   readonly workerTtlMs: number;
+  /** Blocks per worker when messages carry only blocks in use (config `kvBlocksPerWorker`). */
+  readonly kvBlocksPerWorker?: number;
   readonly model?: string;
   readonly metrics: ScalerMetrics;
   readonly log: Logger;
@@ -112,6 +114,7 @@ export class DynamoNatsSource implements Source {
       model: options.model,
       cacheTtlMs: options.cacheTtlMs,
       workerTtlMs: options.workerTtlMs,
+      kvBlocksPerWorker: options.kvBlocksPerWorker,
       metrics: options.metrics,
       log: options.log,
       failures: options.failures,
