@@ -53,6 +53,14 @@ describe('keda-llm-scaler serve (the built binary)', () => {
     expect(await bad.exited).toBe(2);
     expect(bad.output().stderr).toContain('pools[0].source: must be one of vllm, sglang, trtllm, dynamo-http, dynamo-nats (got "tgi")');
 
+    const missingKey = run(['serve', '--targets', '127.0.0.1:1', '--tls-cert', file]);
+    expect(await missingKey.exited).toBe(2);
+    expect(missingKey.output().stderr).toMatch(/tls\.key: /);
+
+    const unreadable = run(['serve', '--targets', '127.0.0.1:1', '--port', '0', '--http-port', '0', '--tls-cert', '/nonexistent/cert.pem', '--tls-key', '/nonexistent/key.pem']);
+    expect(await unreadable.exited).toBe(2);
+    expect(unreadable.output().stderr).toContain("tls.cert: cannot read '/nonexistent/cert.pem'");
+
     const none = run(['serve']);
     expect(await none.exited).toBe(2);
     expect(none.output().stderr).toMatch(/no pools configured/);

@@ -25,6 +25,9 @@ export function serveCommand(): Command {
     .addOption(flag('--scrape-concurrency <n>', 'scrapes in flight at once, over all pools (default 64)'))
     .addOption(flag('--max-body-bytes <n>', 'largest /metrics body accepted (default 8 MiB)'))
     .addOption(flag('--threshold <number>', 'default target when trigger metadata has none'))
+    .addOption(flag('--tls-cert <file>', 'gRPC TLS server certificate (PEM); turns TLS on with --tls-key'))
+    .addOption(flag('--tls-key <file>', 'gRPC TLS server private key (PEM)'))
+    .addOption(flag('--tls-client-ca <file>', 'CA (PEM) that client certificates must chain to: mutual TLS'))
     .addOption(flag('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent (default info)'))
     .addOption(flag('--pool-name <name>', 'name of the default pool built from --targets/--dns (default "default")'))
     .addOption(flag('--source <kind>', `default pool's source: ${HTTP_SOURCES.join(', ')} (default vllm; dynamo-nats with --component-name)`))
@@ -45,18 +48,20 @@ export function serveCommand(): Command {
 }
 
 async function serve(options: ServeOptions): Promise<void> {
-  let config;
+  let scaler: Scaler;
+  let log;
   try {
-    config = await configFromOptions(options);
+    const config = await configFromOptions(options);
+    log = createLogger(config.logLevel);
+    scaler = await Scaler.start(config, { log, processMetrics: true });
   } catch (error) {
+    // Configuration problems, including unreadable TLS files, exit 2 with the key named.
     if (error instanceof ConfigError) {
       process.stderr.write(`keda-llm-scaler: ${error.message}\n`);
       process.exit(2);
     }
     throw error;
   }
-  const log = createLogger(config.logLevel);
-  const scaler = await Scaler.start(config, { log, processMetrics: true });
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;

@@ -17,6 +17,9 @@ export interface ServeOptions {
   scrapeConcurrency?: string;
   maxBodyBytes?: string;
   threshold?: string;
+  tlsCert?: string;
+  tlsKey?: string;
+  tlsClientCa?: string;
   logLevel?: string;
   /** The default pool, built when no configuration file is given. */
   poolName?: string;
@@ -60,6 +63,7 @@ export async function configFromOptions(options: ServeOptions): Promise<ScalerCo
     cacheTtl: options.cacheTtl,
     scrape: { timeout: options.scrapeTimeout, concurrency: options.scrapeConcurrency, maxBodyBytes: options.maxBodyBytes },
     defaultTarget: options.threshold,
+    tls: { cert: options.tlsCert, key: options.tlsKey, clientCa: options.tlsClientCa },
     logLevel: options.logLevel,
   };
   const defaultPool = options.componentName ? dynamoPoolFrom(options) : defaultPoolFrom(options);
