@@ -62,6 +62,8 @@ export interface SignalParams<P> {
   key(params: P): string;
   /** How much sample history (ms) these parameters need; the pool keeps at least that much. */
   historyMs?(params: P): number;
+  /** Series queries (canonical text) the pool's source must collect into `WorkerSample.custom`. */
+  queries?(params: P): readonly string[];
 }
 
 export interface SignalDefinition<P = unknown> {

@@ -76,6 +76,9 @@ const PUBLISH_DELAY_MS = 20;
 
 const COUNTER_NAMES: readonly CounterName[] = ['promptTokens', 'generationTokens', 'requestSuccess', 'preemptions'];
 
+/** Most distinct `custom` series queries collected per pool (each adds a lookup per scrape). */
+export const MAX_QUERIES = 100;
+
 /**
  * Latest sample per worker with TTL expiry (node-cache), plus a short history per worker.
  *
@@ -100,6 +103,7 @@ export class PoolStore {
   private publishTimer?: NodeJS.Timeout;
   private publishedSnapshot?: PoolSnapshot;
   private publishedExpiry = 0;
+  private customQueries: readonly string[] = [];
 
   constructor(
     readonly pool: string,
@@ -196,6 +200,23 @@ export class PoolStore {
     if (windowMs <= this.historyWindowMs) return;
     this.historyWindowMs = windowMs;
     this.historySpacingMs = windowMs / Math.max(1, this.historySize - 2);
+  }
+
+  /**
+   * Asks the source to collect a `custom` series query (canonical text) into every sample's
+   * `custom`. Returns false when the pool already collects MAX_QUERIES other queries.
+   */
+  requireQuery(query: string): boolean {
+    if (this.customQueries.includes(query)) return true;
+    if (this.customQueries.length >= MAX_QUERIES) return false;
+    // A new array on change: sources compare identities to notice new queries.
+    this.customQueries = Object.freeze([...this.customQueries, query]);
+    return true;
+  }
+
+  /** The queries to collect; the same array until one is added. */
+  queries(): readonly string[] {
+    return this.customQueries;
   }
 
   /** The longest window the history covers at the current collection rate, as asked for. */

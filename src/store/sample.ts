@@ -28,6 +28,12 @@ export interface WorkerSample {
   readonly counters: Readonly<Partial<Record<CounterName, number>>>;
   /** Cumulative histograms, merged over engines; used for windowed quantiles. */
   readonly histograms: Readonly<Partial<Record<HistogramName, CumulativeHistogram>>>;
+  /**
+   * Values of the pool's `custom` series queries (PoolStore.queries), by canonical query text:
+   * the sum of the matching series. A query whose metric is absent from the exposition has no
+   * entry (unknown, not 0).
+   */
+  readonly custom?: Readonly<Record<string, number>>;
 }
 
 export type CounterName = 'promptTokens' | 'generationTokens' | 'requestSuccess' | 'preemptions';

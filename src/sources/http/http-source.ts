@@ -4,8 +4,9 @@ import type { ScalerMetrics } from '../../http/metrics.js';
 import type { FailureLog, Logger } from '../../log.js';
 import type { FailureCause, PoolStore } from '../../store/pool-store.js';
 import type { Source } from '../source.js';
+import { parseSeriesQuery, queryValues, type SeriesQuery } from './custom-queries.js';
 import { extractWorkerSample, profileFor, type EngineKind, type EngineProfile } from './engine-profiles.js';
-import { parsePrometheusText } from './prometheus-text.js';
+import { parsePrometheusText, type Series } from './prometheus-text.js';
 import type { ScrapeClient } from './scrape-client.js';
 
 export interface HttpSourceOptions {
@@ -46,6 +47,8 @@ export class HttpSource implements Source {
   private timer: NodeJS.Timeout | undefined;
   private running = false;
   private loop: Promise<void> | undefined;
+  /** The store's custom queries as last compiled, with the series names to keep for them. */
+  private custom: { texts: readonly string[]; queries: readonly SeriesQuery[]; wanted: ReadonlySet<string> } | undefined;
 
   constructor(private readonly options: HttpSourceOptions) {
     this.profile = profileFor(options.kind);
@@ -182,10 +185,39 @@ export class HttpSource implements Source {
     if (!fetched.ok) return fetched;
     // Stamped when the body arrived: that is when the worker's numbers were true.
     const at = this.now();
-    const parsed = parsePrometheusText(fetched.body, this.profile.wantedSeries);
+    const custom = this.customQueries();
+    const parsed = parsePrometheusText(fetched.body, custom?.wanted ?? this.profile.wantedSeries);
     const extracted = extractWorkerSample(parsed, this.profile, { model: this.options.model, at });
     if (!extracted.ok) return extracted;
-    return { ok: true, reset: this.options.store.recordSample(target.id, extracted.sample) };
+    const sample = custom ? { ...extracted.sample, custom: queryValues(parsed, custom.queries, this.keepSeries) } : extracted.sample;
+    return { ok: true, reset: this.options.store.recordSample(target.id, sample) };
+  }
+
+  /** Series of another model than the pool's do not count in custom queries either. */
+  private readonly keepSeries = (series: Series): boolean => {
+    const model = this.options.model;
+    if (model === undefined) return true;
+    for (const label of this.profile.modelLabels) {
+      const value = series.labels[label];
+      if (value !== undefined) return value === model;
+    }
+    return true;
+  };
+
+  /** The `custom` queries triggers registered on the store, compiled once per change. */
+  private customQueries(): { queries: readonly SeriesQuery[]; wanted: ReadonlySet<string> } | undefined {
+    const texts = this.options.store.queries();
+    if (texts.length === 0) return undefined;
+    if (this.custom?.texts !== texts) {
+      const queries = texts.flatMap((text) => {
+        const parsed = parseSeriesQuery(text);
+        return parsed.ok ? [parsed.query] : [];
+      });
+      const wanted = new Set(this.profile.wantedSeries);
+      for (const query of queries) wanted.add(query.name);
+      this.custom = { texts, queries, wanted };
+    }
+    return this.custom;
   }
 
   /** A worker that left discovery mid-scrape is no longer ours to report on. */
