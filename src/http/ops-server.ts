@@ -1,7 +1,7 @@
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { PoolRuntime, Trigger } from '../policies/trigger.js';
 import type { ScalerMetrics } from './metrics.js';
-import { poolReport, poolSummary } from './pool-report.js';
+import { decisionReport, poolReport, poolSummary } from './pool-report.js';
 
 export interface OpsState {
   readonly pools: ReadonlyMap<string, { runtime: PoolRuntime; source: string }>;
@@ -42,6 +42,14 @@ export function createOpsServer(state: OpsState): FastifyInstance {
       return reply.code(404).send({ error: `unknown pool '${request.params.name}'`, pools: [...state.pools.keys()] });
     }
     return poolReport(pool.runtime, pool.source, state.triggers());
+  });
+
+  app.get<{ Querystring: { pool?: string; metricName?: string } }>('/api/v1/decisions', async (request) => {
+    const { pool, metricName } = request.query;
+    const triggers = state
+      .triggers()
+      .filter((t) => (pool === undefined || t.pool.name === pool) && (metricName === undefined || t.spec.metricName === metricName.toLowerCase()));
+    return { at: new Date().toISOString(), decisions: triggers.map(decisionReport) };
   });
 
   return app;

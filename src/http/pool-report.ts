@@ -1,4 +1,5 @@
 import type { PoolRuntime, Trigger } from '../policies/trigger.js';
+import { triggerMetadata } from '../policies/trigger-registry.js';
 import { defaultUses, evaluateSignalOnce } from '../signals/evaluate.js';
 import type { SignalUse } from '../signals/types.js';
 import type { PoolSnapshot } from '../store/pool-store.js';
@@ -32,7 +33,7 @@ export function poolReport(runtime: PoolRuntime, source: string, triggers: reado
     activation: runtime.activation
       ? { signal: runtime.activation.use.signal.name, threshold: runtime.activation.threshold, ...signalReport(runtime.activation.store.published(), runtime.activation.use) }
       : undefined,
-    triggers: triggers.filter((t) => t.pool === runtime).map(triggerReport),
+    triggers: triggers.filter((t) => t.pool === runtime).map(decisionReport),
   };
 }
 
@@ -43,22 +44,89 @@ export function poolSummary(runtime: PoolRuntime, source: string) {
   return { name: runtime.name, source, workers: snapshot.workers.length, ...states };
 }
 
-export function triggerReport(trigger: Trigger) {
+/** Keys KEDA itself reads (address, TLS material): never echoed back. */
+const KEDA_KEYS = new Set(['scalerAddress', 'enableTLS', 'unsafeSsl', 'caCert', 'tlsClientCert', 'tlsClientKey']);
+
+/** A trigger's metadata as the explain API shows it: without KEDA's own keys (TLS material). */
+export function visibleMetadata(metadata: Readonly<Record<string, string>> | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [key, value] of Object.entries(metadata ?? {})) if (!KEDA_KEYS.has(key)) out[key] = value;
+  return out;
+}
+
+/**
+ * "Why did it scale?" for one trigger KEDA has asked about: its inputs (metadata), each worker's
+ * contribution or the reason it was left out (stale, failing, saturated, not reporting …), the
+ * signal's internals (`details`: averages, the rule that fired, stabilization and limits applied),
+ * and what KEDA receives. Read from the published snapshot, like GetMetrics.
+ */
+export function decisionReport(trigger: Trigger) {
+  const { spec } = trigger;
   const result = trigger.evaluate();
+  const evaluation = result.evaluation;
+  const snapshot = trigger.pool.store.published();
+  const signal = spec.use.signal;
   return {
-    metricName: trigger.spec.metricName,
-    signal: trigger.spec.use.signal.name,
-    target: trigger.spec.target,
-    activationThreshold: trigger.spec.activationThreshold,
-    valueMode: trigger.spec.valueMode,
-    model: trigger.spec.model,
+    pool: trigger.pool.name,
+    metricName: spec.metricName,
+    signal: signal.name,
+    kind: signal.kind,
+    metadata: visibleMetadata(triggerMetadata(trigger)),
+    target: spec.target,
+    activationThreshold: spec.activationThreshold,
+    valueMode: spec.valueMode,
+    model: spec.model,
+    at: new Date(snapshot.at).toISOString(),
     ok: result.ok,
     value: result.ok ? result.value : undefined,
-    fleetValue: result.evaluation.ok ? result.evaluation.value : undefined,
-    readyWorkers: result.evaluation.ok ? result.evaluation.readyWorkers : undefined,
+    fleetValue: evaluation.ok ? evaluation.value : undefined,
+    readyWorkers: evaluation.ok ? evaluation.readyWorkers : undefined,
+    discoveredWorkers: evaluation.ok ? evaluation.discoveredWorkers : undefined,
     active: result.active,
     reason: result.ok ? undefined : result.reason,
+    explanation: explain(trigger, result),
+    included: evaluation.contributions.filter((c) => c.excluded === undefined).map((c) => ({ worker: c.worker, value: c.value })),
+    excluded: evaluation.contributions.filter((c) => c.excluded !== undefined).map((c) => ({ worker: c.worker, why: c.excluded })),
+    details: evaluation.ok ? evaluation.details : undefined,
+    activation: result.activation
+      ? {
+          active: result.activation.active,
+          threshold: result.activation.threshold,
+          value: result.activation.evaluation.ok ? result.activation.evaluation.value : undefined,
+          reason: result.activation.evaluation.ok ? undefined : result.activation.evaluation.reason,
+        }
+      : undefined,
   };
+}
+
+/** Kept for callers of the earlier, shorter trigger summary. */
+export const triggerReport = decisionReport;
+
+function explain(trigger: Trigger, result: ReturnType<Trigger['evaluate']>): string {
+  const { spec } = trigger;
+  const signal = spec.use.signal;
+  if (!result.ok) {
+    const activation = result.active ? ' (the pool activation signal still says active)' : '';
+    return `no value: ${result.reason}; GetMetrics answers UNAVAILABLE and KEDA's fallback applies${activation}`;
+  }
+  const { evaluation, value } = result;
+  const details = evaluation.details ?? {};
+  let how: string;
+  if (signal.kind === 'replicas') {
+    const rule = typeof details['rule'] === 'string' ? details['rule'] : typeof details['combination'] === 'string' ? `${details['strategy']}: ${details['combination']}` : '';
+    const behaviour = details['behaviour'] as { applied?: readonly string[] } | undefined;
+    const applied = behaviour?.applied?.length ? `; then ${behaviour.applied.join('; ')}` : '';
+    how = `${signal.name} = ${value}${rule ? ` (${rule}${applied})` : ''}`;
+  } else if (signal.kind === 'intensive' && spec.valueMode !== 'raw') {
+    how = `${signal.name} = ${round(evaluation.value)} per worker × ${evaluation.readyWorkers} ready workers = ${round(value)}`;
+  } else {
+    how = `${signal.name} = ${round(value)}`;
+  }
+  const hpa =
+    spec.valueMode === 'raw'
+      ? `with metricType Value HPA scales the current replicas by ${round(value)} / ${spec.target}`
+      : `with metricType AverageValue HPA wants ceil(${round(value)} / ${spec.target}) = ${Math.ceil(value / spec.target - 1e-9)} replicas (before its tolerance and behavior)`;
+  return `${how}; ${hpa}; ${result.active ? 'active' : 'inactive'} (activationThreshold ${spec.activationThreshold})`;
 }
 
 function signalReport(snapshot: PoolSnapshot, use: SignalUse) {
