@@ -10,7 +10,7 @@ import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { validateConfig } from '../src/config/load.js';
-import { find, helmRenderBinary, parseManifests, renderChart, repoRoot, validateObject, type K8sObject } from './support/k8s.js';
+import { find, helmRenderBinary, parseManifests, renderChart, repoRoot, resolveScaledObjectTriggers, validateObject, type K8sObject } from './support/k8s.js';
 
 const deployDir = path.join(repoRoot, 'deploy');
 
@@ -89,6 +89,10 @@ describe('deploy/ manifests', () => {
   });
 
   const scaledObjects = all.filter((o) => o.kind === 'ScaledObject') as any[];
+
+  it('every example ScaledObject trigger is accepted by the scaler as written', () => {
+    expect(resolveScaledObjectTriggers(config, scaledObjects)).toBeGreaterThanOrEqual(scaledObjects.length);
+  });
 
   it('every example ScaledObject dials the Service, selects a configured pool and has a fallback', () => {
     expect(scaledObjects.length).toBeGreaterThanOrEqual(4);

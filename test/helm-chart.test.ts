@@ -14,7 +14,7 @@ import { parse as parseYaml, stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { validateConfig } from '../src/config/load.js';
 import type { ScalerConfig } from '../src/config/schema.js';
-import { RenderError, find, helmRenderBinary, mergedValues, renderChart, repoRoot, validateObject, type K8sObject, type Rendered } from './support/k8s.js';
+import { RenderError, find, helmRenderBinary, mergedValues, renderChart, repoRoot, resolveScaledObjectTriggers, validateObject, type K8sObject, type Rendered } from './support/k8s.js';
 
 const chart = path.join(repoRoot, 'helm', 'keda-llm-scaler');
 let dir: string;
@@ -91,6 +91,8 @@ function checkAll(rendered: Rendered): { config: ScalerConfig; deployment: any; 
       else expect(trigger.metadata.enableTLS).toBeUndefined();
     }
   }
+  // …and every trigger's metadata is one the scaler accepts.
+  resolveScaledObjectTriggers(config, rendered.objects);
   // Labels are the usual ones.
   for (const object of rendered.objects) {
     expect(object.metadata.labels).toMatchObject({ 'app.kubernetes.io/name': 'keda-llm-scaler', 'app.kubernetes.io/managed-by': 'Helm' });

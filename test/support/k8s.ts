@@ -27,6 +27,9 @@ import { ClusterTriggerAuthentication } from '@kubernetes-models/keda/keda.sh/v1
 import { ScaledObject } from '@kubernetes-models/keda/keda.sh/v1alpha1/ScaledObject';
 import { TriggerAuthentication } from '@kubernetes-models/keda/keda.sh/v1alpha1/TriggerAuthentication';
 import { ServiceMonitor } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/ServiceMonitor';
+import type { ScalerConfig } from '../../src/config/schema.js';
+import { TriggerRegistry } from '../../src/policies/trigger-registry.js';
+import { PoolStore } from '../../src/store/pool-store.js';
 
 const run = promisify(execFile);
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -168,4 +171,27 @@ export function find<T = K8sObject>(objects: K8sObject[], kind: string, name?: s
   const found = objects.filter((o) => o.kind === kind && (name === undefined || o.metadata.name === name));
   if (found.length !== 1) throw new Error(`expected one ${kind}${name ? ` ${name}` : ''}, found ${found.length}`);
   return found[0] as T;
+}
+
+/**
+ * Resolves every trigger of every ScaledObject the way the scaler would on KEDA's first call:
+ * unknown keys, bad values and unknown pools fail here, not in a cluster.
+ */
+export function resolveScaledObjectTriggers(config: ScalerConfig, objects: readonly K8sObject[]): number {
+  const registry = new TriggerRegistry(
+    new Map(config.pools.map((pool) => [pool.name, { runtime: { name: pool.name, store: new PoolStore(pool.name, config.cacheTtl, 4) }, config: pool }])),
+    config.defaultTarget,
+  );
+  let resolved = 0;
+  for (const so of objects.filter((o) => o.kind === 'ScaledObject') as unknown as { metadata: { name: string }; spec: { triggers: { metadata: Record<string, string> }[] } }[]) {
+    for (const trigger of so.spec.triggers) {
+      try {
+        registry.resolve(trigger.metadata);
+      } catch (error) {
+        throw new Error(`ScaledObject ${so.metadata.name}: ${(error as Error).message}`);
+      }
+      resolved += 1;
+    }
+  }
+  return resolved;
 }
