@@ -4,61 +4,30 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import fc from 'fast-check';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { validateConfig } from '../src/config/load.js';
-import { Scaler } from '../src/scaler.js';
 import { matches, parseSeriesQuery, queryValues } from '../src/sources/http/custom-queries.js';
 import { parsePrometheusText } from '../src/sources/http/prometheus-text.js';
 import { MAX_QUERIES, PoolStore } from '../src/store/pool-store.js';
 import { KedaClient, statusOf } from './support/keda-client.js';
+import { TestScaler } from './support/test-scaler.js';
+import { RenderingWorker } from './support/workers.js';
 
-const INTERVAL = 100;
 const MODEL = 'meta-llama/Llama-3.1-8B-Instruct';
-let scaler: Scaler | undefined;
-let client: KedaClient | undefined;
-const closers: (() => Promise<void>)[] = [];
-
-afterEach(async () => {
-  client?.close();
-  client = undefined;
-  await scaler?.stop(1000);
-  scaler = undefined;
-  await Promise.all(closers.splice(0).map((close) => close()));
-});
+const harness = new TestScaler();
+afterEach(() => harness.close());
 
 /**
  * A vLLM worker running an agent: the engine's gauges plus the agent's own series. Its tool-call
  * counters grow linearly with time at set rates (rendered per request); `sessions` are gauges.
  */
-class AgentWorker {
-  requests = 0;
+class AgentWorker extends RenderingWorker {
   sessions: Record<string, number> = {};
   private rates: Record<string, number> = {};
   private base: Record<string, number> = {};
   private since = Date.now();
-  private readonly server: Server;
-
-  private constructor() {
-    this.server = createServer((req, res) => {
-      this.requests += 1;
-      req.resume();
-      const body = this.body();
-      res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4', 'content-length': Buffer.byteLength(body) });
-      res.end(body);
-    });
-  }
 
   static async start(): Promise<AgentWorker> {
-    const worker = new AgentWorker();
-    await new Promise<void>((resolve) => worker.server.listen(0, '127.0.0.1', resolve));
-    closers.push(() => worker.close());
-    return worker;
-  }
-
-  get target(): string {
-    return `127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+    return harness.track(await new AgentWorker().listen());
   }
 
   /** Tool calls per second, by tool, from now on. */
@@ -80,7 +49,7 @@ class AgentWorker {
     return Object.fromEntries([...tools].map((tool) => [tool, (this.base[tool] ?? 0) + (this.rates[tool] ?? 0) * t]));
   }
 
-  private body(): string {
+  protected body(): string {
     const l = `engine="0",model_name="${MODEL}"`;
     const lines = [
       `vllm:num_requests_waiting{${l}} 0.0`,
@@ -99,27 +68,10 @@ class AgentWorker {
     ];
     return lines.join('\n');
   }
-
-  close(): Promise<void> {
-    return new Promise((resolve) => {
-      this.server.close(() => resolve());
-      this.server.closeAllConnections();
-    });
-  }
 }
 
 async function startScaler(targets: string[]): Promise<void> {
-  scaler = await Scaler.start(
-    validateConfig({
-      grpc: { host: '127.0.0.1', port: 0 },
-      http: { host: '127.0.0.1', port: 0 },
-      checkInterval: `${INTERVAL}ms`,
-      cacheTtl: '2s',
-      scrape: { timeout: '300ms' },
-      pools: [{ name: 'agents', source: 'vllm', model: MODEL, targets }],
-    }),
-  );
-  client = new KedaClient(`127.0.0.1:${scaler.grpcPort}`);
+  await harness.start([{ name: 'agents', source: 'vllm', model: MODEL, targets }]);
 }
 
 const ref = (metadata: Record<string, string>) => KedaClient.ref({ pool: 'agents', metric: 'custom', target: '1', ...metadata });
@@ -127,8 +79,8 @@ const ref = (metadata: Record<string, string>) => KedaClient.ref({ pool: 'agents
 /** KEDA's sequence: GetMetricSpec (which registers the query), then GetMetrics with its name. */
 async function value(metadata: Record<string, string>): Promise<number> {
   const so = ref(metadata);
-  const spec = await client!.getMetricSpec(so);
-  const response = await client!.getMetrics(so, spec.metricSpecs[0]!.metricName);
+  const spec = await harness.client.getMetricSpec(so);
+  const response = await harness.client.getMetrics(so, spec.metricSpecs[0]!.metricName);
   return response.metricValues[0]!.metricValueFloat;
 }
 
@@ -154,7 +106,7 @@ describe('custom: a metric of the workers\' own exposition', () => {
     const absentTool = { query: 'agent_tool_calls_total{tool="calculator"}', reduce: 'rate', window: '2s' };
     const chat = 'agent_active_sessions{kind="chat"}';
     // GetMetricSpec registers each query: the pool's scrapes collect it from now on.
-    for (const metadata of [search, others, all, absentTool, { query: chat }, { query: 'agent_active_sessions' }]) await client!.getMetricSpec(ref(metadata));
+    for (const metadata of [search, others, all, absentTool, { query: chat }, { query: 'agent_active_sessions' }]) await harness.client.getMetricSpec(ref(metadata));
     await new Promise((resolve) => setTimeout(resolve, 2300));
 
     // Σ over 2 workers: 10 searches/s; 4 other calls/s; 14 in all. The `_created` gauge is another
@@ -177,7 +129,7 @@ describe('custom: a metric of the workers\' own exposition', () => {
 
     // A metric no worker exposes: unavailable, not 0.
     const missing = ref({ query: 'agent_handoffs_total' });
-    const status = await statusOf(client!.getMetrics(missing, (await client!.getMetricSpec(missing)).metricSpecs[0]!.metricName));
+    const status = await statusOf(harness.client.getMetrics(missing, (await harness.client.getMetricSpec(missing)).metricSpecs[0]!.metricName));
     expect(status.code).toBe(grpc.status.UNAVAILABLE);
     expect(status.details).toContain('no fresh worker exposes agent_handoffs_total');
   });
@@ -187,7 +139,7 @@ describe('custom: a metric of the workers\' own exposition', () => {
     for (const w of [a, b]) w.setRates({ search: 5 });
     await startScaler([a.target, b.target]);
     const search = { query: 'agent_tool_calls_total{tool="search"}', reduce: 'rate', window: '2s' };
-    await client!.getMetricSpec(ref(search));
+    await harness.client.getMetricSpec(ref(search));
     await new Promise((resolve) => setTimeout(resolve, 2300));
     expectNear(await value(search), 10);
 
@@ -218,12 +170,7 @@ describe('custom: a metric of the workers\' own exposition', () => {
       [{ query: 'x', quantile: '0.9' }, "metadata 'quantile': unknown key for metric 'custom'"],
     ];
     for (const [metadata, message] of cases) {
-      const so = ref(metadata);
-      for (const call of [client!.getMetricSpec(so), client!.getMetrics(so, 'x'), client!.isActive(so)]) {
-        const status = await statusOf(call);
-        expect(status.code).toBe(grpc.status.INVALID_ARGUMENT);
-        expect(status.details).toContain(message);
-      }
+      await harness.expectInvalidArgument(ref(metadata), message);
     }
   });
 });

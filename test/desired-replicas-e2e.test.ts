@@ -1,10 +1,9 @@
-import * as grpc from '@grpc/grpc-js';
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { freePort } from '../src/cli/demo/net.js';
 import { defaultHttpAddress, probe } from '../src/cli/probe.js';
-import { validateConfig } from '../src/config/load.js';
-import { Scaler } from '../src/scaler.js';
 import { findSignal } from '../src/signals/catalogue.js';
-import { KedaClient, healthCheck, statusOf } from './support/keda-client.js';
+import { KedaClient } from './support/keda-client.js';
+import { INTERVAL, TestScaler } from './support/test-scaler.js';
 import { FakeWorker } from './support/workers.js';
 
 /**
@@ -14,18 +13,11 @@ import { FakeWorker } from './support/workers.js';
  * averages, so one hot replica does not make it scale, where an average-based HPA does.
  */
 
-const INTERVAL = 100;
-let scaler: Scaler | undefined;
-let client: KedaClient | undefined;
-const workers: FakeWorker[] = [];
+const harness = new TestScaler();
 
 afterEach(async () => {
   vi.restoreAllMocks();
-  client?.close();
-  client = undefined;
-  await scaler?.stop(1000);
-  scaler = undefined;
-  await Promise.all(workers.splice(0).map((w) => w.close()));
+  await harness.close();
 });
 
 /** A vLLM V1 exposition with one engine and the given load. */
@@ -46,24 +38,12 @@ function vllm(load: { kv: number; waiting: number; running?: number }): string {
 }
 
 async function startWorkers(...loads: { kv: number; waiting: number }[]): Promise<FakeWorker[]> {
-  const started = await Promise.all(loads.map((load) => FakeWorker.start({ behaviour: { kind: 'text', body: vllm(load) } })));
-  workers.push(...started);
-  return started;
+  return Promise.all(loads.map(async (load) => harness.track(await FakeWorker.start({ behaviour: { kind: 'text', body: vllm(load) } }))));
 }
 
 async function startScaler(targets: string[]): Promise<void> {
-  scaler = await Scaler.start(
-    validateConfig({
-      grpc: { host: '127.0.0.1', port: 0 },
-      http: { host: '127.0.0.1', port: 0 },
-      checkInterval: `${INTERVAL}ms`,
-      cacheTtl: '2s',
-      scrape: { timeout: '300ms' },
-      pools: [{ name: 'llama', source: 'vllm', targets }],
-    }),
-  );
-  client = new KedaClient(`127.0.0.1:${scaler.grpcPort}`);
-  await vi.waitFor(async () => expect(await healthCheck(`127.0.0.1:${scaler!.grpcPort}`, 'readiness')).toBe('SERVING'), { timeout: 5000, interval: 50 });
+  await harness.start([{ name: 'llama', source: 'vllm', targets }]);
+  await harness.waitReady();
 }
 
 const ref = (metadata: Record<string, string>) => KedaClient.ref({ scalerAddress: 'scaler:9090', pool: 'llama', ...metadata });
@@ -71,9 +51,9 @@ const ref = (metadata: Record<string, string>) => KedaClient.ref({ scalerAddress
 /** KEDA's sequence for one trigger: GetMetricSpec, GetMetrics with the returned name, IsActive. */
 async function kedaPoll(metadata: Record<string, string>) {
   const so = ref(metadata);
-  const spec = (await client!.getMetricSpec(so)).metricSpecs[0]!;
-  const value = (await client!.getMetrics(so, spec.metricName)).metricValues[0]!;
-  const active = await client!.isActive(so);
+  const spec = (await harness.client.getMetricSpec(so)).metricSpecs[0]!;
+  const value = (await harness.client.getMetrics(so, spec.metricName)).metricValues[0]!;
+  const active = await harness.client.isActive(so);
   return { spec, value, active };
 }
 
@@ -93,7 +73,7 @@ interface Decision {
 }
 
 async function decisions(): Promise<Decision[]> {
-  const response = await fetch(`http://127.0.0.1:${scaler!.httpPort}/api/v1/decisions`);
+  const response = await fetch(`${harness.httpUrl}/api/v1/decisions`);
   return ((await response.json()) as { decisions: Decision[] }).decisions;
 }
 
@@ -147,9 +127,9 @@ describe('desired_replicas policy saturation (WVA V1) through KEDA’s gRPC call
     const kvDecision = (await decisions()).find((d) => d.signal === 'kv_cache_usage')!;
     expect(kvDecision.explanation).toMatch(/kv_cache_usage = 0.7 per worker × 2 ready workers = 1.4; with metricType AverageValue HPA wants ceil\(1.4 \/ 0.6\) = 3 replicas/);
     // The pool page shows the same decisions for its triggers; ?pool= filters the decisions.
-    const pool = (await (await fetch(`http://127.0.0.1:${scaler!.httpPort}/api/v1/pools/llama`)).json()) as { triggers: Decision[] };
+    const pool = (await (await fetch(`${harness.httpUrl}/api/v1/pools/llama`)).json()) as { triggers: Decision[] };
     expect(pool.triggers.find((t) => t.signal === 'desired_replicas')?.excluded).toEqual(decision.excluded);
-    const other = (await (await fetch(`http://127.0.0.1:${scaler!.httpPort}/api/v1/decisions?pool=mistral`)).json()) as { decisions: Decision[] };
+    const other = (await (await fetch(`${harness.httpUrl}/api/v1/decisions?pool=mistral`)).json()) as { decisions: Decision[] };
     expect(other.decisions).toEqual([]);
     const rooflineDecision = (await decisions()).find((d) => d.signal === 'saturation')!;
     expect(rooflineDecision.included).toEqual([
@@ -164,8 +144,7 @@ describe('desired_replicas policy saturation (WVA V1) through KEDA’s gRPC call
     // kvSpareTrigger 0.1 → 2 + 1 = 3.
     await startScaler([a!.target, b!.target]);
     expect(await metricValue(SATURATION_POLICY)).toBe(3);
-    await scaler!.stop(1000);
-    client!.close();
+    await harness.stopScaler(); // the next start closes its client
 
     // Four replicas: a saturated, b, c, d idle (b now at kv 0, queue 0). Spare over the 3
     // non-saturated: kv 0.8, queue 5 → no scale-up. N−1: load 0 × 3/2 = 0 → spare 0.8 ≥ 0.1 and
@@ -230,12 +209,7 @@ describe('desired_replicas policy saturation (WVA V1) through KEDA’s gRPC call
       [{ metric: 'saturation', target: '1', kvCacheThreshold: '2' }, "metadata 'kvCacheThreshold'"],
     ];
     for (const [metadata, message] of cases) {
-      const so = ref(metadata);
-      for (const call of [client!.getMetricSpec(so), client!.getMetrics(so, 'llama-desired_replicas'), client!.isActive(so)]) {
-        const status = await statusOf(call);
-        expect(status.code, JSON.stringify(metadata)).toBe(grpc.status.INVALID_ARGUMENT);
-        expect(status.details).toContain(message);
-      }
+      await harness.expectInvalidArgument(ref(metadata), message, 'llama-desired_replicas');
     }
   });
 });
@@ -256,7 +230,7 @@ describe('desired_replicas policy composite through KEDA’s gRPC calls and the 
     expect(await metricValue({ metric: 'desired_replicas', policy: 'composite', metrics, maxReplicas: '3' })).toBe(3);
 
     const metadata = { pool: 'llama', metric: 'desired_replicas', policy: 'composite', metrics, strategy: 'average' };
-    const result = await probe(`127.0.0.1:${scaler!.grpcPort}`, metadata, 2000, { httpAddress: `127.0.0.1:${scaler!.httpPort}` });
+    const result = await probe(harness.grpcAddress, metadata, 2000, { httpAddress: `127.0.0.1:${harness.scaler.httpPort}` });
     expect(result.errors).toEqual([]);
     expect(result.metrics?.metricValues[0]?.metricValueFloat).toBe(3);
     expect(result.decisionError).toBeUndefined();
@@ -270,10 +244,8 @@ describe('desired_replicas policy composite through KEDA’s gRPC calls and the 
     ]);
 
     // The HTTP side unreachable: the probe says so and still succeeds.
-    const closed = await FakeWorker.start();
-    const deadPort = closed.port;
-    await closed.close();
-    const blind = await probe(`127.0.0.1:${scaler!.grpcPort}`, metadata, 2000, { httpAddress: `127.0.0.1:${deadPort}` });
+    const deadPort = await freePort();
+    const blind = await probe(harness.grpcAddress, metadata, 2000, { httpAddress: `127.0.0.1:${deadPort}` });
     expect(blind.errors).toEqual([]);
     expect(blind.decision).toBeUndefined();
     expect(blind.decisionError).toMatch(new RegExp(`http://127.0.0.1:${deadPort}/api/v1/decisions is unreachable`));
@@ -290,7 +262,7 @@ describe('desired_replicas policy composite through KEDA’s gRPC calls and the 
     const compute = vi.spyOn(signal, 'compute');
     const started = Date.now();
     const so = [ref(composite), ref(SATURATION_POLICY)];
-    const answers = await Promise.all(Array.from({ length: 200 }, (_, i) => client!.getMetrics(so[i % 2]!, 'llama-desired_replicas')));
+    const answers = await Promise.all(Array.from({ length: 200 }, (_, i) => harness.client.getMetrics(so[i % 2]!, 'llama-desired_replicas')));
     const elapsed = Date.now() - started;
     expect(answers).toHaveLength(200);
     // Collection publishes a new snapshot at most once per scrape round (every 100 ms): each

@@ -6,19 +6,13 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { validateConfig } from '../src/config/load.js';
 import { dynamoPoolLabels, ScalerMetrics } from '../src/http/metrics.js';
-import { Scaler } from '../src/scaler.js';
 import { parsePrometheusText } from '../src/sources/http/prometheus-text.js';
 import { PoolStore } from '../src/store/pool-store.js';
+import { TestScaler } from './support/test-scaler.js';
 import { FakeWorker } from './support/workers.js';
 
-let scaler: Scaler | undefined;
-const workers: FakeWorker[] = [];
-
-afterEach(async () => {
-  await scaler?.stop(1000);
-  scaler = undefined;
-  await Promise.all(workers.splice(0).map((w) => w.close()));
-});
+const harness = new TestScaler();
+afterEach(() => harness.close());
 
 const MODEL = 'Qwen/Qwen3-0.6B';
 const LABELS = `dynamo_component="backend",dynamo_endpoint="generate",dynamo_namespace="dynamo",model="${MODEL}"`;
@@ -49,17 +43,10 @@ vllm:num_requests_running{engine="0",model_name="${MODEL}"} ${running}.0
 `;
 }
 
+/** Starts the scaler (with the scaler's own default cache TTL) and returns the URL of its /metrics. */
 async function start(pools: unknown[]): Promise<string> {
-  scaler = await Scaler.start(
-    validateConfig({
-      grpc: { host: '127.0.0.1', port: 0 },
-      http: { host: '127.0.0.1', port: 0 },
-      checkInterval: '100ms',
-      scrape: { timeout: '300ms' },
-      pools,
-    }),
-  );
-  return `http://127.0.0.1:${scaler.httpPort}/metrics`;
+  await harness.start(pools, { cacheTtl: '5s' });
+  return `${harness.httpUrl}/metrics`;
 }
 
 /** Every `name{labels} value` line of an exposition, labels as a map. */
@@ -69,11 +56,10 @@ function series(text: string, name: string): { labels: Record<string, string>; v
 
 describe('llm_* gauges on /metrics', () => {
   it('exports load_avg/load_std/kv_blocks_usage_percent per pool and blocks/slots per fresh worker', async () => {
-    const a = await FakeWorker.start({ behaviour: { kind: 'text', body: kvstatsWorker(120, 1000, 3) } });
-    const b = await FakeWorker.start({ behaviour: { kind: 'text', body: worker2026(0.3, 1000, 5) } });
-    const down = await FakeWorker.start();
-    const vllm = await FakeWorker.start();
-    workers.push(a, b, down, vllm);
+    const a = harness.track(await FakeWorker.start({ behaviour: { kind: 'text', body: kvstatsWorker(120, 1000, 3) } }));
+    const b = harness.track(await FakeWorker.start({ behaviour: { kind: 'text', body: worker2026(0.3, 1000, 5) } }));
+    const down = harness.track(await FakeWorker.start());
+    const vllm = harness.track(await FakeWorker.start());
     await down.down();
     const url = await start([
       { name: 'decode', source: 'dynamo-http', targets: [a.target, b.target, down.target] },
@@ -128,11 +114,10 @@ describe('llm_* gauges on /metrics', () => {
   });
 
   it('leaves a pool without fresh data out rather than exporting 0, and reports an empty pool as 0', async () => {
-    const down = await FakeWorker.start();
-    const frontend = await FakeWorker.start({
+    const down = harness.track(await FakeWorker.start());
+    const frontend = harness.track(await FakeWorker.start({
       behaviour: { kind: 'text', body: `dynamo_frontend_queued_requests{model="${MODEL}"} 2\ndynamo_frontend_inflight_requests{model="${MODEL}"} 4\n` },
-    });
-    workers.push(down, frontend);
+    }));
     await down.down();
     const url = await start([
       { name: 'broken', source: 'dynamo-http', targets: [down.target] },

@@ -5,7 +5,6 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { validateConfig } from '../src/config/load.js';
 import { ScalerMetrics } from '../src/http/metrics.js';
 import { FailureLog, silentLogger } from '../src/log.js';
 import { Scaler } from '../src/scaler.js';
@@ -15,12 +14,10 @@ import { PoolStore } from '../src/store/pool-store.js';
 import { EventPlanePublisher, KvMetricsPublisher, StatsWorker, type FpmLoad } from './support/dynamo-workers.js';
 import { KedaClient, healthCheck, statusOf } from './support/keda-client.js';
 import { NatsServer } from './support/nats-server.js';
+import { INTERVAL, TestScaler } from './support/test-scaler.js';
 
-const INTERVAL = 100;
 let nats: NatsServer;
-let scaler: Scaler | undefined;
-let client: KedaClient | undefined;
-const closers: (() => Promise<void>)[] = [];
+const harness = new TestScaler();
 let namespaceCounter = 0;
 
 beforeAll(async () => {
@@ -30,11 +27,7 @@ afterAll(async () => {
   await nats.close();
 });
 afterEach(async () => {
-  client?.close();
-  client = undefined;
-  await scaler?.stop(1000);
-  scaler = undefined;
-  await Promise.all(closers.splice(0).map((close) => close()));
+  await harness.close();
   await nats.restart(); // a test that stopped the server leaves it running for the next
 });
 
@@ -45,33 +38,19 @@ const freshNamespace = () => `ns${++namespaceCounter}`;
  * Starts the scaler and, unless NATS is down, waits until its subscriptions are live: push messages
  * published before that would be lost, as they would be for a real scaler that is not yet running.
  */
-async function startScaler(pool: Record<string, unknown>, options: { interval?: number; cacheTtl?: string } = {}): Promise<Scaler> {
-  scaler = await Scaler.start(
-    validateConfig({
-      grpc: { host: '127.0.0.1', port: 0 },
-      http: { host: '127.0.0.1', port: 0 },
-      checkInterval: `${options.interval ?? INTERVAL}ms`,
-      cacheTtl: options.cacheTtl ?? '2s',
-      pools: [{ name: 'dyn', source: 'dynamo-nats', nats: { url: nats.url }, component: 'backend', ...pool }],
-    }),
-  );
-  client = new KedaClient(`127.0.0.1:${scaler.grpcPort}`);
+async function startScaler(pool: Record<string, unknown>, config: Record<string, unknown> = {}): Promise<Scaler> {
+  const scaler = await harness.start([{ name: 'dyn', source: 'dynamo-nats', nats: { url: nats.url }, component: 'backend', ...pool }], config);
   if (nats.running) {
     await vi.waitFor(async () => expect(await metricsText()).toContain('keda_llm_scaler_nats_connected{pool="dyn"} 1'), { timeout: 5000, interval: 10 });
   }
   return scaler;
 }
 
-function track<T extends { close(): Promise<void> }>(thing: T): T {
-  closers.push(() => thing.close());
-  return thing;
-}
-
 const ref = (metric: string, extra: Record<string, string> = {}) => KedaClient.ref({ pool: 'dyn', metric, target: '1', ...extra });
 
 /** The fleet value of a signal (valueMode raw), or the gRPC error. */
 async function fleet(metric: string): Promise<number> {
-  const response = await client!.getMetrics(ref(metric, { valueMode: 'raw' }), `dyn-${metric}`);
+  const response = await harness.client.getMetrics(ref(metric, { valueMode: 'raw' }), `dyn-${metric}`);
   return response.metricValues[0]!.metricValueFloat;
 }
 
@@ -80,16 +59,16 @@ async function waitFleet(metric: string, expected: number, timeout = 5000, digit
 }
 
 async function poolWorkers(): Promise<string[]> {
-  const response = await fetch(`http://127.0.0.1:${scaler!.httpPort}/api/v1/pools/dyn`);
+  const response = await fetch(`${harness.httpUrl}/api/v1/pools/dyn`);
   const report = (await response.json()) as { workers: { id: string }[] };
   return report.workers.map((w) => w.id).sort();
 }
 
 async function metricsText(): Promise<string> {
-  return (await fetch(`http://127.0.0.1:${scaler!.httpPort}/metrics`)).text();
+  return (await fetch(`${harness.httpUrl}/metrics`)).text();
 }
 
-const readiness = () => healthCheck(`127.0.0.1:${scaler!.grpcPort}`, 'readiness');
+const readiness = () => healthCheck(harness.grpcAddress, 'readiness');
 
 // The fixture worker (nested FPM) and a second one in the older flat shape.
 const A_HEX = '694d988806b92e39';
@@ -111,9 +90,9 @@ async function expectAandB(): Promise<void> {
   expect(await fleet('queue_depth')).toBe(3);
   expect(await fleet('running_requests')).toBe(8);
   // KEDA's default AverageValue: intensive signals are fleet value × ready workers (2).
-  const avg = await client!.getMetrics(ref('load_avg'), 'dyn-load_avg');
+  const avg = await harness.client.getMetrics(ref('load_avg'), 'dyn-load_avg');
   expect(avg.metricValues[0]).toEqual({ metricName: 'dyn-load_avg', metricValue: 2168, metricValueFloat: 2168 });
-  expect(await client!.isActive(ref('queue_depth'))).toBe(true);
+  expect(await harness.client.isActive(ref('queue_depth'))).toBe(true);
   expect(await poolWorkers()).toEqual([A_ID, B_ID].sort()); // exact 64-bit ids
 }
 
@@ -121,10 +100,10 @@ describe('stats generation ($SRV.STATS.<service>)', () => {
   it('collects the workers that answer, with exact ids and hand-computed values', async () => {
     const ns = freshNamespace();
     const service = `${ns}_backend`;
-    track(await StatsWorker.start(nats.url, { service, leaseHex: A_HEX, load: A_LOAD }));
-    const b = track(await StatsWorker.start(nats.url, { service, leaseHex: B_HEX, load: B_LOAD, shape: 'flat' }));
+    harness.track(await StatsWorker.start(nats.url, { service, leaseHex: A_HEX, load: A_LOAD }));
+    const b = harness.track(await StatsWorker.start(nats.url, { service, leaseHex: B_HEX, load: B_LOAD, shape: 'flat' }));
     // Another component's worker answers only its own service name: never counted.
-    track(await StatsWorker.start(nats.url, { service: `${ns}_prefill`, leaseHex: 'abc', load: A_LOAD }));
+    harness.track(await StatsWorker.start(nats.url, { service: `${ns}_prefill`, leaseHex: 'abc', load: A_LOAD }));
     await startScaler({ namespace: ns, mode: 'stats' });
     await expectAandB();
 
@@ -135,8 +114,8 @@ describe('stats generation ($SRV.STATS.<service>)', () => {
 
   it('a worker that stops answering leaves load_avg within the cache TTL, then leaves the pool', async () => {
     const ns = freshNamespace();
-    track(await StatsWorker.start(nats.url, { service: `${ns}_backend`, leaseHex: A_HEX, load: A_LOAD }));
-    const b = track(await StatsWorker.start(nats.url, { service: `${ns}_backend`, leaseHex: B_HEX, load: B_LOAD }));
+    harness.track(await StatsWorker.start(nats.url, { service: `${ns}_backend`, leaseHex: A_HEX, load: A_LOAD }));
+    const b = harness.track(await StatsWorker.start(nats.url, { service: `${ns}_backend`, leaseHex: B_HEX, load: B_LOAD }));
     await startScaler({ namespace: ns, mode: 'stats' }, { cacheTtl: '600ms' });
     await waitFleet('load_avg', 1084);
     b.answering = false;
@@ -151,7 +130,7 @@ describe('kv-metrics generation (JSON push on namespace.<ns>.kv_metrics)', () =>
   it('LoadEvent and ActiveLoad, exact ids, hand-computed values; silent workers keep their value past the cache TTL', async () => {
     const ns = freshNamespace();
     await startScaler({ namespace: ns, mode: 'kv-metrics' }, { cacheTtl: '500ms' });
-    const publisher = track(await KvMetricsPublisher.start(nats.url, ns));
+    const publisher = harness.track(await KvMetricsPublisher.start(nats.url, ns));
     await publisher.loadEvent(A_ID, A_LOAD);
     await publisher.loadEvent(B_ID, B_LOAD, 'flat');
     await expectAandB();
@@ -171,10 +150,10 @@ describe('kv-metrics generation (JSON push on namespace.<ns>.kv_metrics)', () =>
   it('a push worker silent for longer than workerTtl leaves load_avg', async () => {
     const ns = freshNamespace();
     await startScaler({ namespace: ns, mode: 'kv-metrics', workerTtl: '1s' }, { cacheTtl: '500ms' });
-    const publisher = track(await KvMetricsPublisher.start(nats.url, ns));
+    const publisher = harness.track(await KvMetricsPublisher.start(nats.url, ns));
     await publisher.loadEvent(B_ID, B_LOAD);
     const keepAlive = setInterval(() => void publisher.loadEvent(A_ID, A_LOAD), 200);
-    closers.push(async () => clearInterval(keepAlive));
+    harness.onClose(async () => clearInterval(keepAlive));
     await waitFleet('load_avg', 1084);
     const silentSince = Date.now();
     await waitFleet('load_avg', 120, 4000);
@@ -189,10 +168,10 @@ describe('event-plane generation (MessagePack envelopes)', () => {
   it('merges dp ranks and FPM, prefers worker publishers over the KV router, orders by sequence, ignores other components', async () => {
     const ns = freshNamespace();
     await startScaler({ namespace: ns, mode: 'event-plane' });
-    const workerA = track(await EventPlanePublisher.start(nats.url, ns, 1001n));
-    const workerB = track(await EventPlanePublisher.start(nats.url, ns, 1002n));
-    const router = track(await EventPlanePublisher.start(nats.url, ns, 9n));
-    const prefill = track(await EventPlanePublisher.start(nats.url, ns, 2001n));
+    const workerA = harness.track(await EventPlanePublisher.start(nats.url, ns, 1001n));
+    const workerB = harness.track(await EventPlanePublisher.start(nats.url, ns, 1002n));
+    const router = harness.track(await EventPlanePublisher.start(nats.url, ns, 9n));
+    const prefill = harness.track(await EventPlanePublisher.start(nats.url, ns, 2001n));
     const A = BigInt(A_ID);
     const B = BigInt(B_ID);
     const C = 42n; // a worker only the router reports
@@ -227,7 +206,7 @@ describe('event-plane generation (MessagePack envelopes)', () => {
     expect((await poolWorkers()).sort()).toEqual([A_ID, B_ID, '42'].sort());
     // The event plane carries no KV totals: usage signals are unavailable, never made up.
     for (const metric of ['kv_cache_usage', 'kv_blocks_usage_percent']) {
-      const status = await statusOf(client!.getMetrics(ref(metric), `dyn-${metric}`));
+      const status = await statusOf(harness.client.getMetrics(ref(metric), `dyn-${metric}`));
       expect(status.code).toBe(grpc.status.UNAVAILABLE);
     }
 
@@ -248,7 +227,7 @@ describe('event-plane generation (MessagePack envelopes)', () => {
   it('computes KV usage from kvBlocksPerWorker when the messages carry only blocks in use', async () => {
     const ns = freshNamespace();
     await startScaler({ namespace: ns, mode: 'event-plane', kvBlocksPerWorker: 1000 });
-    const worker = track(await EventPlanePublisher.start(nats.url, ns, 5n));
+    const worker = harness.track(await EventPlanePublisher.start(nats.url, ns, 5n));
     await worker.activeLoad({ workerId: 1n, kvUsedBlocks: 250, activeDecodeBlocks: 250 });
     await worker.activeLoad({ workerId: 2n, kvUsedBlocks: 750, activeDecodeBlocks: 750 });
     // Usage 0.25 and 0.75 → mean 0.5; blocks 100 × 1000 / 2000 = 50 %.
@@ -259,12 +238,12 @@ describe('event-plane generation (MessagePack envelopes)', () => {
   it('a worker that heartbeats (FPM, wall_time 0) stays; one whose heartbeats stop leaves soon after', async () => {
     const ns = freshNamespace();
     await startScaler({ namespace: ns, mode: 'event-plane' }, { cacheTtl: '500ms' });
-    const alive = track(await EventPlanePublisher.start(nats.url, ns, 1n));
-    const dying = track(await EventPlanePublisher.start(nats.url, ns, 2n));
+    const alive = harness.track(await EventPlanePublisher.start(nats.url, ns, 1n));
+    const dying = harness.track(await EventPlanePublisher.start(nats.url, ns, 2n));
     const idle = { scheduled: { prefill: 0, decode: 0 }, queued: { prefill: 0, prefillTokens: 0 }, wallTime: 0 };
     await dying.forwardPass('backend', { workerId: 2n, scheduled: { prefill: 0, decode: 4 }, queued: { prefill: 3, prefillTokens: 30 } });
     const beat = setInterval(() => void alive.forwardPass('backend', { workerId: 1n, ...idle }), 200);
-    closers.push(async () => clearInterval(beat));
+    harness.onClose(async () => clearInterval(beat));
     await waitFleet('queue_depth', 3);
     // No more heartbeats from worker 2: gone after max(cache TTL, 3 heartbeats) = 3 s.
     await waitFleet('queue_depth', 0, 5000);
@@ -275,15 +254,15 @@ describe('event-plane generation (MessagePack envelopes)', () => {
 describe('auto mode', () => {
   it('probes $SRV.STATS until a generation answers, settles on it, and follows an upgrade to the event plane', async () => {
     const ns = freshNamespace();
-    const a = track(await StatsWorker.start(nats.url, { service: `${ns}_backend`, leaseHex: A_HEX, load: A_LOAD }));
-    const b = track(await StatsWorker.start(nats.url, { service: `${ns}_backend`, leaseHex: B_HEX, load: B_LOAD }));
+    const a = harness.track(await StatsWorker.start(nats.url, { service: `${ns}_backend`, leaseHex: A_HEX, load: A_LOAD }));
+    const b = harness.track(await StatsWorker.start(nats.url, { service: `${ns}_backend`, leaseHex: B_HEX, load: B_LOAD }));
     await startScaler({ namespace: ns }, { cacheTtl: '600ms' });
     await expectAandB();
 
     // The cluster is upgraded: the stats workers go away and event-plane workers appear.
     await a.close();
     await b.close();
-    const upgraded = track(await EventPlanePublisher.start(nats.url, ns, 5n));
+    const upgraded = harness.track(await EventPlanePublisher.start(nats.url, ns, 5n));
     await upgraded.activeLoad({ workerId: 5n, kvUsedBlocks: 64 });
     await upgraded.forwardPass('backend', { workerId: 5n, scheduled: { prefill: 0, decode: 2 }, queued: { prefill: 7, prefillTokens: 700 } });
     await waitFleet('load_avg', 64, 3000);
@@ -311,11 +290,11 @@ describe('auto mode', () => {
       log: silentLogger(),
       failures: new FailureLog(silentLogger()),
     });
-    closers.push(() => source.stop());
+    harness.onClose(() => source.stop());
     // nats-server accepts any user when it has no auth configured.
     source.start();
-    const publisher = track(await KvMetricsPublisher.start(nats.url, ns));
-    const router = track(await EventPlanePublisher.start(nats.url, ns, 9n));
+    const publisher = harness.track(await KvMetricsPublisher.start(nats.url, ns));
+    const router = harness.track(await EventPlanePublisher.start(nats.url, ns, 9n));
     await vi.waitFor(() => expect(source.describe()['connected']).toBe(true), { timeout: 3000 });
     await publisher.loadEvent(A_ID, A_LOAD);
     await router.activeLoad({ workerId: 11n, activeDecodeBlocks: 5 });
@@ -342,12 +321,12 @@ describe('auto mode', () => {
 describe('bad input and outages', () => {
   it('malformed messages on every subject are counted and change no value', async () => {
     const ns = freshNamespace();
-    track(await StatsWorker.start(nats.url, { service: `${ns}_backend`, leaseHex: A_HEX, load: A_LOAD }));
-    const garbageWorker = track(await StatsWorker.start(nats.url, { service: `${ns}_backend`, leaseHex: 'bad', load: A_LOAD }));
+    harness.track(await StatsWorker.start(nats.url, { service: `${ns}_backend`, leaseHex: A_HEX, load: A_LOAD }));
+    const garbageWorker = harness.track(await StatsWorker.start(nats.url, { service: `${ns}_backend`, leaseHex: 'bad', load: A_LOAD }));
     garbageWorker.rawReply = '{"type":"io.nats.micro.v1.stats_response","endpoints":[{"subject":"x_backend.load_metrics-1","data":{"request_active_slots":-3}}';
     await startScaler({ namespace: ns }); // auto: every subject is listened to
-    const json = track(await KvMetricsPublisher.start(nats.url, ns));
-    const plane = track(await EventPlanePublisher.start(nats.url, ns, 3n));
+    const json = harness.track(await KvMetricsPublisher.start(nats.url, ns));
+    const plane = harness.track(await EventPlanePublisher.start(nats.url, ns, 3n));
     await json.loadEvent(B_ID, B_LOAD);
     await expectAandB();
 
@@ -378,22 +357,22 @@ describe('bad input and outages', () => {
   it('NATS down → UNAVAILABLE and readiness NOT_SERVING; back → values within two check intervals, same scaler', async () => {
     const ns = freshNamespace();
     const interval = 200;
-    track(await StatsWorker.start(nats.url, { service: `${ns}_backend`, leaseHex: A_HEX, load: A_LOAD }));
-    const json = track(await KvMetricsPublisher.start(nats.url, ns));
-    await startScaler({ namespace: ns }, { interval, cacheTtl: '1s' });
+    harness.track(await StatsWorker.start(nats.url, { service: `${ns}_backend`, leaseHex: A_HEX, load: A_LOAD }));
+    const json = harness.track(await KvMetricsPublisher.start(nats.url, ns));
+    await startScaler({ namespace: ns }, { checkInterval: `${interval}ms`, cacheTtl: '1s' });
     await json.loadEvent(B_ID, B_LOAD); // auto mode: a stats worker and a (silent) push worker
     await waitFleet('load_avg', 1084);
     await vi.waitFor(async () => expect(await readiness()).toBe('SERVING'), { timeout: 3000, interval: 20 });
 
     await nats.stop();
     await vi.waitFor(async () => {
-      const status = await statusOf(client!.getMetrics(ref('load_avg'), 'dyn-load_avg'));
+      const status = await statusOf(harness.client.getMetrics(ref('load_avg'), 'dyn-load_avg'));
       expect(status.code).toBe(grpc.status.UNAVAILABLE);
       expect(status.details).toContain('NATS is not connected');
     }, { timeout: 2000, interval: 20 });
     await vi.waitFor(async () => expect(await readiness()).toBe('NOT_SERVING'), { timeout: 2000, interval: 20 });
     // GetMetricSpec comes from configuration: it keeps working for KEDA's fallback.
-    expect((await client!.getMetricSpec(ref('load_avg'))).metricSpecs).toHaveLength(1);
+    expect((await harness.client.getMetricSpec(ref('load_avg'))).metricSpecs).toHaveLength(1);
     // Down for longer than the cache TTL, so the stats worker's last sample is stale by then.
     await new Promise((resolve) => setTimeout(resolve, 1200));
 
@@ -408,7 +387,7 @@ describe('bad input and outages', () => {
     const ns = freshNamespace();
     await nats.stop();
     await startScaler({ namespace: ns, mode: 'kv-metrics' });
-    const unavailable = await statusOf(client!.getMetrics(ref('queue_depth'), 'dyn-queue_depth'));
+    const unavailable = await statusOf(harness.client.getMetrics(ref('queue_depth'), 'dyn-queue_depth'));
     expect(unavailable.code).toBe(grpc.status.UNAVAILABLE);
     expect(unavailable.details).toContain('NATS is not connected');
     expect(await readiness()).toBe('NOT_SERVING');
@@ -417,14 +396,14 @@ describe('bad input and outages', () => {
     // After listening long enough for heartbeating workers (1.5 s), nobody spoke: a real zero.
     await waitFleet('queue_depth', 0, 5000);
     expect(await fleet('load_avg')).toBe(0);
-    expect(await client!.isActive(ref('queue_depth'))).toBe(false);
+    expect(await harness.client.isActive(ref('queue_depth'))).toBe(false);
     await vi.waitFor(async () => expect(await readiness()).toBe('SERVING'), { timeout: 2000, interval: 20 });
   });
 
   it('zero workers in stats mode: 0 after the first round nobody answered', async () => {
     await startScaler({ namespace: freshNamespace(), mode: 'stats' });
     await waitFleet('load_avg', 0, 2000);
-    expect(await client!.isActive(ref('load_avg'))).toBe(false);
+    expect(await harness.client.isActive(ref('load_avg'))).toBe(false);
   });
 });
 

@@ -9,6 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { extractWorkerSample, profileFor, type ExtractResult } from '../src/sources/http/engine-profiles.js';
 import { parsePrometheusText } from '../src/sources/http/prometheus-text.js';
 import type { CounterName, HistogramName, WorkerSample } from '../src/store/sample.js';
+import { expectSaneSample, mutatedExposition } from './support/exposition-fuzz.js';
 import { readFixture } from './support/fixtures.js';
 
 const AT = 1_769_300_000_000;
@@ -421,27 +422,7 @@ describe('dynamo-http robustness (fast-check)', () => {
     )
     .map(([name, labels, value]) => `${name}${labels} ${value}`);
   const garbageLine = fc.oneof(hostileLine, fc.string({ unit: 'binary', maxLength: 60 }), fc.constantFrom('{', '}', '"', '# EOF', '\r'));
-  const mutated = fc.constantFrom(...BODIES).chain((text) => {
-    const lines = text.split('\n');
-    return fc.oneof(
-      fc
-        .array(fc.tuple(fc.nat({ max: text.length - 1 }), fc.string({ unit: 'binary', minLength: 1, maxLength: 2 })), { minLength: 1, maxLength: 30 })
-        .map((flips) => {
-          const chars = text.split('');
-          for (const [at, ch] of flips) chars[at] = ch;
-          return chars.join('');
-        }),
-      fc.nat({ max: text.length }).map((k) => text.slice(0, k)),
-      fc.shuffledSubarray(lines, { minLength: lines.length }).map((ls) => ls.join('\n')),
-      fc.array(fc.tuple(fc.nat({ max: lines.length }), garbageLine), { minLength: 1, maxLength: 20 }).map((inserts) => {
-        const out = [...lines];
-        for (const [at, line] of inserts) out.splice(at, 0, line);
-        return out.join('\n');
-      }),
-    );
-  });
-
-  const isCount = (v: number | undefined): boolean => v === undefined || (Number.isFinite(v) && v >= 0);
+  const mutated = mutatedExposition(BODIES, garbageLine);
 
   function check(text: string): void {
     for (const parsed of [parsePrometheusText(text), parsePrometheusText(text, profile.wantedSeries)]) {
@@ -452,15 +433,8 @@ describe('dynamo-http robustness (fast-check)', () => {
           continue;
         }
         const s = r.sample;
-        expect([s.waiting, s.running, s.kvUsage, s.kvBlocksUsed, s.kvBlocksTotal].every(isCount)).toBe(true);
-        if (s.kvUsage !== undefined) expect(s.kvUsage).toBeLessThanOrEqual(1);
+        expectSaneSample(s);
         if (s.kvBlocksUsed !== undefined && s.kvBlocksTotal !== undefined) expect(s.kvBlocksUsed).toBeLessThanOrEqual(s.kvBlocksTotal);
-        expect(Object.values(s.counters).every(isCount)).toBe(true);
-        for (const h of Object.values(s.histograms)) {
-          expect(h.counts).toHaveLength(h.bounds.length);
-          expect(h.counts.every(isCount) && isCount(h.count)).toBe(true);
-          expect(Number.isNaN(h.sum) || Number.isFinite(h.sum)).toBe(true);
-        }
       }
     }
   }

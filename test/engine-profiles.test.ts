@@ -8,16 +8,11 @@ import {
 } from '../src/sources/http/engine-profiles.js';
 import { parsePrometheusText } from '../src/sources/http/prometheus-text.js';
 import type { WorkerSample } from '../src/store/sample.js';
-import { readFixture } from './support/fixtures.js';
+import { expectSaneSample, mutatedExposition } from './support/exposition-fuzz.js';
+import { readFixture, VLLM_FIXTURES } from './support/fixtures.js';
 
 const AT = 1_700_000_000_000;
 const KINDS: readonly EngineKind[] = ['vllm', 'sglang', 'trtllm'];
-const FIXTURES = [
-  'v1-dp2-generated.prom',
-  'v1-0.10-engine-created.prom',
-  'design-doc-example.prom',
-  'v0-aibrix-docs.prom',
-] as const;
 
 function run(text: string, kind: EngineKind = 'vllm', model?: string): ExtractResult {
   const profile = profileFor(kind);
@@ -168,7 +163,7 @@ describe('vLLM fixtures', () => {
     });
   });
 
-  it.each(FIXTURES)('%s: a filtered parse gives the same sample as a full parse', (file) => {
+  it.each(VLLM_FIXTURES)('%s: a filtered parse gives the same sample as a full parse', (file) => {
     const text = readFixture('vllm', file);
     const profile = profileFor('vllm');
     const full = extractWorkerSample(parsePrometheusText(text), profile, { at: AT });
@@ -503,7 +498,7 @@ describe('TensorRT-LLM', () => {
 });
 
 describe('robustness (fast-check)', () => {
-  const texts = FIXTURES.map((f) => readFixture('vllm', f)).concat([SGLANG, TRTLLM]);
+  const texts = VLLM_FIXTURES.map((f) => readFixture('vllm', f)).concat([SGLANG, TRTLLM]);
   const everyName = [...new Set(KINDS.flatMap((k) => [...profileFor(k).wantedSeries]))];
 
   /** Sample lines built to hit the extraction rules with hostile values. */
@@ -532,50 +527,13 @@ describe('robustness (fast-check)', () => {
     fc.constantFrom('...', '{', '}', '"', '# EOF', '# TYPE x gauge', '\r'),
   );
 
-  const mutated = fc.constantFrom(...texts).chain((text) => {
-    const lines = text.split('\n');
-    return fc.oneof(
-      // random character flips
-      fc
-        .array(fc.tuple(fc.nat({ max: text.length - 1 }), fc.string({ unit: 'binary', minLength: 1, maxLength: 2 })), {
-          minLength: 1,
-          maxLength: 30,
-        })
-        .map((flips) => {
-          const chars = text.split('');
-          for (const [at, ch] of flips) chars[at] = ch;
-          return chars.join('');
-        }),
-      // truncation anywhere
-      fc.nat({ max: text.length }).map((k) => text.slice(0, k)),
-      // line shuffles
-      fc.shuffledSubarray(lines, { minLength: lines.length }).map((ls) => ls.join('\n')),
-      // inserted garbage lines, then maybe truncation
-      fc
-        .tuple(
-          fc.array(fc.tuple(fc.nat({ max: lines.length }), garbageLine), { minLength: 1, maxLength: 20 }),
-          fc.option(fc.nat({ max: 100_000 }), { nil: undefined }),
-        )
-        .map(([inserts, cut]) => {
-          const out = [...lines];
-          for (const [at, line] of inserts) out.splice(at, 0, line);
-          const joined = out.join('\n');
-          return cut === undefined ? joined : joined.slice(0, cut);
-        }),
-    );
-  });
+  const mutated = mutatedExposition(texts, garbageLine, { truncateAfterInsert: true });
 
   function checkSample(s: WorkerSample): void {
-    const isCount = (v: number | undefined): boolean => v === undefined || (Number.isFinite(v) && v >= 0);
-    expect([s.waiting, s.running, s.kvUsage, s.kvBlocksUsed, s.kvBlocksTotal].every(isCount)).toBe(true);
-    if (s.kvUsage !== undefined) expect(s.kvUsage).toBeLessThanOrEqual(1);
+    expectSaneSample(s);
     if (s.kvBlocksUsed !== undefined) expect(s.kvBlocksUsed).toBeLessThanOrEqual(s.kvBlocksTotal ?? NaN);
-    expect(Object.values(s.counters).every(isCount)).toBe(true);
     for (const h of Object.values(s.histograms)) {
-      expect(h.counts).toHaveLength(h.bounds.length);
       expect(h.bounds.every((b, i) => !Number.isNaN(b) && (i === 0 || b > (h.bounds[i - 1] ?? NaN)))).toBe(true);
-      expect(h.counts.every(isCount) && isCount(h.count)).toBe(true);
-      expect(Number.isNaN(h.sum) || Number.isFinite(h.sum)).toBe(true);
     }
   }
 

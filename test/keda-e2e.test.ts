@@ -3,11 +3,10 @@ import * as protoLoader from '@grpc/proto-loader';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { validateConfig } from '../src/config/load.js';
 import type { IsActiveResponse } from '../src/grpc/messages.js';
-import { Scaler } from '../src/scaler.js';
 import { readFixture } from './support/fixtures.js';
 import { KedaClient, healthCheck, statusOf } from './support/keda-client.js';
+import { INTERVAL, TestScaler } from './support/test-scaler.js';
 import { FakeWorker } from './support/workers.js';
 
 const DP2 = readFixture('vllm', 'v1-dp2-generated.prom');
@@ -24,39 +23,13 @@ function dp2With(values: { waiting?: [number, number]; kv?: [number, number] }):
   return text;
 }
 
-const INTERVAL = 100;
-let scaler: Scaler | undefined;
-let client: KedaClient | undefined;
-const workers: FakeWorker[] = [];
+const harness = new TestScaler();
+afterEach(() => harness.close());
 
-afterEach(async () => {
-  client?.close();
-  client = undefined;
-  await scaler?.stop(1000);
-  scaler = undefined;
-  await Promise.all(workers.splice(0).map((w) => w.close()));
-});
-
-async function startScaler(targets: string[], extra: Record<string, unknown> = {}): Promise<Scaler> {
-  scaler = await Scaler.start(
-    validateConfig({
-      grpc: { host: '127.0.0.1', port: 0 },
-      http: { host: '127.0.0.1', port: 0 },
-      checkInterval: `${INTERVAL}ms`,
-      cacheTtl: '2s',
-      scrape: { timeout: '300ms' },
-      pools: [{ name: 'llama', source: 'vllm', targets }],
-      ...extra,
-    }),
-  );
-  client = new KedaClient(`127.0.0.1:${scaler.grpcPort}`);
-  return scaler;
-}
+const startScaler = (targets: string[]) => harness.start([{ name: 'llama', source: 'vllm', targets }]);
 
 async function startWorkers(count: number): Promise<FakeWorker[]> {
-  const started = await Promise.all(Array.from({ length: count }, () => FakeWorker.start()));
-  workers.push(...started);
-  return started;
+  return Promise.all(Array.from({ length: count }, async () => harness.track(await FakeWorker.start())));
 }
 
 const ref = (metadata: Record<string, string>) => KedaClient.ref({ scalerAddress: 'scaler:9090', ...metadata });
@@ -64,23 +37,19 @@ const ref = (metadata: Record<string, string>) => KedaClient.ref({ scalerAddress
 /** KEDA's sequence for one trigger: GetMetricSpec, GetMetrics with the returned name, IsActive. */
 async function kedaPoll(metadata: Record<string, string>) {
   const so = ref(metadata);
-  const spec = await client!.getMetricSpec(so);
+  const spec = await harness.client.getMetricSpec(so);
   expect(spec.metricSpecs).toHaveLength(1);
   const metricName = spec.metricSpecs[0]!.metricName;
-  const metrics = await client!.getMetrics(so, metricName);
-  const active = await client!.isActive(so);
+  const metrics = await harness.client.getMetrics(so, metricName);
+  const active = await harness.client.isActive(so);
   return { spec: spec.metricSpecs[0]!, metrics, active };
-}
-
-async function waitReady(address: string): Promise<void> {
-  await vi.waitFor(async () => expect(await healthCheck(address, 'readiness')).toBe('SERVING'), { timeout: 5000, interval: 50 });
 }
 
 describe('KEDA end to end against real vLLM workers', () => {
   it('answers GetMetricSpec → GetMetrics → IsActive with values computed from the fixture', async () => {
     const [a, b] = await startWorkers(2);
     await startScaler([a!.target, b!.target]);
-    await waitReady(`127.0.0.1:${scaler!.grpcPort}`);
+    await harness.waitReady();
 
     // Each worker: engine 0 waiting 3 running 12 kv 0.41; engine 1 waiting 0 running 9 kv 0.27.
     const queue = await kedaPoll({ pool: 'llama', metric: 'queue_depth', target: '5' });
@@ -109,10 +78,10 @@ describe('KEDA end to end against real vLLM workers', () => {
   it('matches metric names case-insensitively and answers NOT_FOUND for another name', async () => {
     const [a] = await startWorkers(1);
     await startScaler([a!.target]);
-    await waitReady(`127.0.0.1:${scaler!.grpcPort}`);
+    await harness.waitReady();
     const so = ref({ pool: 'llama', metric: 'queue_depth', target: '5' });
-    expect((await client!.getMetrics(so, 'LLAMA-Queue_Depth')).metricValues[0]!.metricValueFloat).toBe(3);
-    const notFound = await statusOf(client!.getMetrics(so, 'llama-kv_cache_usage'));
+    expect((await harness.client.getMetrics(so, 'LLAMA-Queue_Depth')).metricValues[0]!.metricValueFloat).toBe(3);
+    const notFound = await statusOf(harness.client.getMetrics(so, 'llama-kv_cache_usage'));
     expect(notFound.code).toBe(grpc.status.NOT_FOUND);
     expect(notFound.details).toContain("its metric is 'llama-queue_depth'");
   });
@@ -128,43 +97,38 @@ describe('KEDA end to end against real vLLM workers', () => {
       [{ pool: 'llama', metric: 'queue_depth', target: '-1' }, "metadata 'target'"],
     ];
     for (const [metadata, message] of cases) {
-      const so = ref(metadata);
-      for (const call of [client!.getMetricSpec(so), client!.getMetrics(so, 'x'), client!.isActive(so)]) {
-        const status = await statusOf(call);
-        expect(status.code).toBe(grpc.status.INVALID_ARGUMENT);
-        expect(status.details).toContain(message);
-      }
+      await harness.expectInvalidArgument(ref(metadata), message);
     }
   });
 
   it('says UNAVAILABLE when every worker is down, keeps GetMetricSpec working, and recovers within an interval', async () => {
     const [a, b] = await startWorkers(2);
     await startScaler([a!.target, b!.target]);
-    const address = `127.0.0.1:${scaler!.grpcPort}`;
-    await waitReady(address);
+    const address = harness.grpcAddress;
+    await harness.waitReady();
     const so = ref({ pool: 'llama', metric: 'queue_depth', target: '5' });
 
     await a!.down();
-    await vi.waitFor(async () => expect((await client!.getMetrics(so, 'llama-queue_depth')).metricValues[0]!.metricValueFloat).toBe(3), {
+    await vi.waitFor(async () => expect((await harness.client.getMetrics(so, 'llama-queue_depth')).metricValues[0]!.metricValueFloat).toBe(3), {
       timeout: 3000,
       interval: 20,
     });
 
     await b!.down();
-    await vi.waitFor(async () => expect((await statusOf(client!.getMetrics(so, 'llama-queue_depth'))).code).toBe(grpc.status.UNAVAILABLE), {
+    await vi.waitFor(async () => expect((await statusOf(harness.client.getMetrics(so, 'llama-queue_depth'))).code).toBe(grpc.status.UNAVAILABLE), {
       timeout: 3000,
       interval: 20,
     });
-    const unavailable = await statusOf(client!.getMetrics(so, 'llama-queue_depth'));
+    const unavailable = await statusOf(harness.client.getMetrics(so, 'llama-queue_depth'));
     expect(unavailable.details).toMatch(/no fresh data in pool 'llama': 2 of 2 workers are not fresh/);
-    expect((await statusOf(client!.isActive(so))).code).toBe(grpc.status.UNAVAILABLE);
-    expect((await client!.getMetricSpec(so)).metricSpecs[0]!.targetSizeFloat).toBe(5);
+    expect((await statusOf(harness.client.isActive(so))).code).toBe(grpc.status.UNAVAILABLE);
+    expect((await harness.client.getMetricSpec(so)).metricSpecs[0]!.targetSizeFloat).toBe(5);
     await vi.waitFor(async () => expect(await healthCheck(address, 'readiness')).toBe('NOT_SERVING'), { timeout: 3000, interval: 50 });
     expect(await healthCheck(address, 'liveness')).toBe('SERVING');
 
     await a!.up();
     const back = Date.now();
-    await vi.waitFor(async () => expect((await client!.getMetrics(so, 'llama-queue_depth')).metricValues[0]!.metricValueFloat).toBe(3), {
+    await vi.waitFor(async () => expect((await harness.client.getMetrics(so, 'llama-queue_depth')).metricValues[0]!.metricValueFloat).toBe(3), {
       timeout: 3000,
       interval: 10,
     });
@@ -183,10 +147,10 @@ describe('KEDA end to end against real vLLM workers', () => {
     const [a] = await startWorkers(1);
     a!.serve(dp2With({ waiting: [0, 0] }));
     await startScaler([a!.target]);
-    await waitReady(`127.0.0.1:${scaler!.grpcPort}`);
+    await harness.waitReady();
 
     const received: { at: number; result: boolean }[] = [];
-    const stream = client!.raw.StreamIsActive(ref({ pool: 'llama', metric: 'queue_depth', target: '5', activationThreshold: '4' }));
+    const stream = harness.client.raw.StreamIsActive(ref({ pool: 'llama', metric: 'queue_depth', target: '5', activationThreshold: '4' }));
     stream.on('data', (message: IsActiveResponse) => received.push({ at: Date.now(), result: message.result }));
     const ended = new Promise<grpc.StatusObject>((resolve) => stream.on('status', resolve));
     stream.on('error', () => {});
@@ -213,17 +177,16 @@ describe('KEDA end to end against real vLLM workers', () => {
     await sleep(5 * INTERVAL);
     expect(received).toHaveLength(2);
 
-    await scaler!.stop(1000);
-    scaler = undefined;
+    await harness.stopScaler();
     expect((await ended).code).toBe(grpc.status.OK);
   });
 
   it('sends true once when a stream opens on an already active trigger', async () => {
     const [a] = await startWorkers(1);
     await startScaler([a!.target]);
-    await waitReady(`127.0.0.1:${scaler!.grpcPort}`);
+    await harness.waitReady();
     const received: boolean[] = [];
-    const stream = client!.raw.StreamIsActive(ref({ pool: 'llama', metric: 'queue_depth', target: '5' }));
+    const stream = harness.client.raw.StreamIsActive(ref({ pool: 'llama', metric: 'queue_depth', target: '5' }));
     stream.on('data', (m: IsActiveResponse) => received.push(m.result));
     stream.on('error', () => {});
     await vi.waitFor(() => expect(received).toEqual([true]), { timeout: 2000, interval: 10 });
@@ -236,12 +199,12 @@ describe('KEDA end to end against real vLLM workers', () => {
     const [a] = await startWorkers(1);
     await startScaler([a!.target]);
     const streams = Array.from({ length: 20 }, () => {
-      const s = client!.raw.StreamIsActive(ref({ pool: 'llama', metric: 'queue_depth', target: '5' }));
+      const s = harness.client.raw.StreamIsActive(ref({ pool: 'llama', metric: 'queue_depth', target: '5' }));
       s.on('error', () => {});
       return s;
     });
     const openStreams = async () => {
-      const text = await (await fetch(`http://127.0.0.1:${scaler!.httpPort}/metrics`)).text();
+      const text = await (await fetch(`${harness.httpUrl}/metrics`)).text();
       return Number(/^keda_llm_scaler_active_streams (\d+)/m.exec(text)?.[1]);
     };
     await vi.waitFor(async () => expect(await openStreams()).toBe(20), { timeout: 3000, interval: 20 });
@@ -251,7 +214,7 @@ describe('KEDA end to end against real vLLM workers', () => {
 
   it('ends StreamIsActive with INVALID_ARGUMENT on bad metadata', async () => {
     await startScaler([]);
-    const stream = client!.raw.StreamIsActive(ref({ pool: 'nope', metric: 'queue_depth', target: '5' }));
+    const stream = harness.client.raw.StreamIsActive(ref({ pool: 'nope', metric: 'queue_depth', target: '5' }));
     const error = await new Promise<grpc.ServiceError>((resolve) => stream.on('error', resolve));
     expect(error.code).toBe(grpc.status.INVALID_ARGUMENT);
     expect(error.details).toContain("metadata 'pool'");
@@ -259,7 +222,7 @@ describe('KEDA end to end against real vLLM workers', () => {
 
   it('serves StreamMetricSpec with the current spec on open', async () => {
     await startScaler([]);
-    const stream = client!.raw.StreamMetricSpec(ref({ pool: 'llama', metric: 'kv_cache_usage', target: '0.75' }));
+    const stream = harness.client.raw.StreamMetricSpec(ref({ pool: 'llama', metric: 'kv_cache_usage', target: '0.75' }));
     const first = await new Promise((resolve) => stream.on('data', resolve));
     expect(first).toEqual({ metricSpecs: [{ metricName: 'llama-kv_cache_usage', targetSize: 1, targetSizeFloat: 0.75 }] });
     stream.on('error', () => {});
@@ -275,7 +238,7 @@ describe('KEDA end to end against real vLLM workers', () => {
     const loaded = grpc.loadPackageDefinition(protoLoader.loadSync(reflectionProto, { keepCase: true })) as unknown as {
       grpc: { reflection: { v1: { ServerReflection: grpc.ServiceClientConstructor } } };
     };
-    const reflection = new loaded.grpc.reflection.v1.ServerReflection(`127.0.0.1:${scaler!.grpcPort}`, grpc.credentials.createInsecure()) as unknown as grpc.Client & {
+    const reflection = new loaded.grpc.reflection.v1.ServerReflection(harness.grpcAddress, grpc.credentials.createInsecure()) as unknown as grpc.Client & {
       ServerReflectionInfo(): grpc.ClientDuplexStream<{ list_services: string }, { list_services_response: { service: { name: string }[] } }>;
     };
     const call = reflection.ServerReflectionInfo();

@@ -1,29 +1,15 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { validateConfig } from '../src/config/load.js';
-import { Scaler } from '../src/scaler.js';
 import { KedaClient } from './support/keda-client.js';
+import { TestScaler } from './support/test-scaler.js';
 import { FakeWorker } from './support/workers.js';
 
-let scaler: Scaler | undefined;
-const workers: FakeWorker[] = [];
+const harness = new TestScaler();
+afterEach(() => harness.close());
 
-afterEach(async () => {
-  await scaler?.stop(1000);
-  scaler = undefined;
-  await Promise.all(workers.splice(0).map((w) => w.close()));
-});
-
+/** Starts the scaler (with the scaler's own default cache TTL) and returns its ops server's URL. */
 async function start(pools: unknown[]): Promise<string> {
-  scaler = await Scaler.start(
-    validateConfig({
-      grpc: { host: '127.0.0.1', port: 0 },
-      http: { host: '127.0.0.1', port: 0 },
-      checkInterval: '100ms',
-      scrape: { timeout: '300ms' },
-      pools,
-    }),
-  );
-  return `http://127.0.0.1:${scaler.httpPort}`;
+  await harness.start(pools, { cacheTtl: '5s' });
+  return harness.httpUrl;
 }
 
 async function json(url: string): Promise<{ status: number; body: Record<string, unknown> }> {
@@ -33,10 +19,9 @@ async function json(url: string): Promise<{ status: number; body: Record<string,
 
 describe('ops HTTP server', () => {
   it('reports liveness, readiness with a reason, and per-pool state', async () => {
-    const good = await FakeWorker.start();
-    const broken = await FakeWorker.start();
+    const good = harness.track(await FakeWorker.start());
+    const broken = harness.track(await FakeWorker.start());
     broken.status(500);
-    workers.push(good, broken);
     const base = await start([
       { name: 'llama', source: 'vllm', targets: [good.target, broken.target] },
       { name: 'empty', source: 'vllm', targets: [] },
@@ -68,8 +53,7 @@ describe('ops HTTP server', () => {
   });
 
   it('is not ready while a pool with workers has no fresh data, and says which', async () => {
-    const down = await FakeWorker.start();
-    workers.push(down);
+    const down = harness.track(await FakeWorker.start());
     await down.down();
     const base = await start([{ name: 'llama', source: 'vllm', targets: [down.target] }]);
     await vi.waitFor(
@@ -83,18 +67,15 @@ describe('ops HTTP server', () => {
   });
 
   it('exports scrape, error, RPC and per-pool metrics for Prometheus', async () => {
-    const good = await FakeWorker.start();
-    const garbage = await FakeWorker.start();
+    const good = harness.track(await FakeWorker.start());
+    const garbage = harness.track(await FakeWorker.start());
     garbage.garbage();
-    workers.push(good, garbage);
     const base = await start([{ name: 'llama', source: 'vllm', targets: [good.target, garbage.target] }]);
     await vi.waitFor(async () => expect((await json(`${base}/readyz`)).status).toBe(200), { timeout: 3000, interval: 50 });
 
-    const client = new KedaClient(`127.0.0.1:${scaler!.grpcPort}`);
     const so = KedaClient.ref({ pool: 'llama', metric: 'queue_depth', target: '5' });
-    await client.getMetrics(so, 'llama-queue_depth');
-    await client.getMetrics(so, 'wrong').catch(() => undefined);
-    client.close();
+    await harness.client.getMetrics(so, 'llama-queue_depth');
+    await harness.client.getMetrics(so, 'wrong').catch(() => undefined);
 
     const response = await fetch(`${base}/metrics`);
     expect(response.headers.get('content-type')).toMatch(/^text\/plain/);
@@ -112,8 +93,7 @@ describe('ops HTTP server', () => {
   });
 
   it('leaves a signal out of /metrics when its pool has no fresh data rather than exporting 0', async () => {
-    const down = await FakeWorker.start();
-    workers.push(down);
+    const down = harness.track(await FakeWorker.start());
     await down.down();
     const base = await start([{ name: 'llama', source: 'vllm', targets: [down.target] }]);
     await vi.waitFor(async () => expect(await (await fetch(`${base}/metrics`)).text()).toMatch(/state="failing"\} 1/), { timeout: 3000, interval: 50 });

@@ -7,7 +7,7 @@ import {
   parseSampleValue,
   type ParsedExposition,
 } from '../src/sources/http/prometheus-text.js';
-import { readFixture } from './support/fixtures.js';
+import { readFixture, VLLM_FIXTURES } from './support/fixtures.js';
 
 // The reference parser is CommonJS without types; describe only the part compared here.
 interface ReferenceFamily {
@@ -20,12 +20,6 @@ const parseReference = requireCjs('parse-prometheus-text-format') as (
   text: string,
 ) => ReferenceFamily[];
 
-const FIXTURES = [
-  'v1-dp2-generated.prom',
-  'v1-0.10-engine-created.prom',
-  'design-doc-example.prom',
-  'v0-aibrix-docs.prom',
-] as const;
 
 function values(p: ParsedExposition, name: string): number[] | undefined {
   return p.series.get(name)?.map((s) => s.value);
@@ -327,7 +321,7 @@ describe('parseSampleValue', () => {
 describe('wanted filtering', () => {
   const wanted = profileFor('vllm').wantedSeries;
 
-  it.each(FIXTURES)('%s: keeps only wanted series, with the same values', (file) => {
+  it.each(VLLM_FIXTURES)('%s: keeps only wanted series, with the same values', (file) => {
     const text = readFixture('vllm', file);
     const all = parsePrometheusText(text);
     const some = parsePrometheusText(text, wanted);
@@ -344,7 +338,7 @@ describe('wanted filtering', () => {
   });
 
   it('any subset of names gives exactly those series', () => {
-    const texts = FIXTURES.map((f) => readFixture('vllm', f));
+    const texts = VLLM_FIXTURES.map((f) => readFixture('vllm', f));
     fc.assert(
       fc.property(
         fc.constantFrom(...texts).chain((text) => {

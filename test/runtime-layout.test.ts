@@ -9,11 +9,11 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, cpSync, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort } from '../src/cli/demo/net.js';
 import { healthCheck } from './support/keda-client.js';
 import { repoRoot } from './support/k8s.js';
 import { FakeWorker } from './support/workers.js';
@@ -56,14 +56,6 @@ function readDockerfile(): RuntimeStage {
   const depsInstall = depsStage?.lines.find((l) => /npm ci/.test(l)) ?? '';
   const user = runtime.lines.find((l) => /^USER\s/i.test(l))?.split(/\s+/)[1] ?? 'root';
   return { copies, user, entrypoint: json('ENTRYPOINT'), cmd: json('CMD'), depsInstall };
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 function listing(dir: string): string[] {

@@ -4,65 +4,39 @@
  * gRPC client asking what KEDA asks. Expected values are computed by hand in the comments.
  */
 import * as grpc from '@grpc/grpc-js';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { Gauge, Histogram, Registry, Counter } from 'prom-client';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { VLLM_ITL_BUCKETS, VLLM_REQUEST_LATENCY_BUCKETS, VLLM_TTFT_BUCKETS } from '../src/cli/demo/simulated-worker.js';
-import { validateConfig } from '../src/config/load.js';
 import { findSignal } from '../src/signals/catalogue.js';
 import { useOf } from '../src/signals/evaluate.js';
 import type { SignalContext } from '../src/signals/types.js';
-import { Scaler } from '../src/scaler.js';
 import type { FreshWorker, PoolSnapshot } from '../src/store/pool-store.js';
 import type { WorkerSample } from '../src/store/sample.js';
 import { EventPlanePublisher } from './support/dynamo-workers.js';
 import { KedaClient, statusOf } from './support/keda-client.js';
 import { NatsServer } from './support/nats-server.js';
-import { FakeWorker } from './support/workers.js';
+import { TestScaler } from './support/test-scaler.js';
+import { FakeWorker, RenderingWorker } from './support/workers.js';
 
-const INTERVAL = 100;
 const MODEL = 'meta-llama/Llama-3.1-8B-Instruct';
-let scaler: Scaler | undefined;
-let client: KedaClient | undefined;
-const closers: (() => Promise<void>)[] = [];
+const harness = new TestScaler();
+afterEach(() => harness.close());
 
-afterEach(async () => {
-  client?.close();
-  client = undefined;
-  await scaler?.stop(1000);
-  scaler = undefined;
-  await Promise.all(closers.splice(0).map((close) => close()));
-});
-
-async function startScaler(pool: Record<string, unknown>): Promise<Scaler> {
-  scaler = await Scaler.start(
-    validateConfig({
-      grpc: { host: '127.0.0.1', port: 0 },
-      http: { host: '127.0.0.1', port: 0 },
-      checkInterval: `${INTERVAL}ms`,
-      cacheTtl: '2s',
-      scrape: { timeout: '300ms' },
-      pools: [{ name: 'llama', ...pool }],
-    }),
-  );
-  client = new KedaClient(`127.0.0.1:${scaler.grpcPort}`);
-  return scaler;
-}
+const startScaler = (pool: Record<string, unknown>) => harness.start([{ name: 'llama', ...pool }]);
 
 const ref = (metadata: Record<string, string>) => KedaClient.ref({ pool: 'llama', target: '1', ...metadata });
 
 /** The metric name GetMetricSpec gives, then GetMetrics' float value (KEDA's sequence). */
 async function metricValue(metadata: Record<string, string>): Promise<number> {
   const so = ref(metadata);
-  const spec = await client!.getMetricSpec(so);
-  const response = await client!.getMetrics(so, spec.metricSpecs[0]!.metricName);
+  const spec = await harness.client.getMetricSpec(so);
+  const response = await harness.client.getMetrics(so, spec.metricSpecs[0]!.metricName);
   return response.metricValues[0]!.metricValueFloat;
 }
 
 /** A trigger as KEDA first sends it (GetMetricSpec): its window now sizes the pool's history. */
 async function register(metadata: Record<string, string>): Promise<void> {
-  await client!.getMetricSpec(ref(metadata));
+  await harness.client.getMetricSpec(ref(metadata));
 }
 
 /** The fleet value in the signal's own unit (valueMode raw). */
@@ -123,9 +97,7 @@ class VllmMetrics {
 }
 
 async function fakeVllm(metrics: VllmMetrics): Promise<FakeWorker> {
-  const worker = await FakeWorker.start({ behaviour: { kind: 'text', body: await metrics.render() } });
-  closers.push(() => worker.close());
-  return worker;
+  return harness.track(await FakeWorker.start({ behaviour: { kind: 'text', body: await metrics.render() } }));
 }
 
 async function serve(worker: FakeWorker, metrics: VllmMetrics): Promise<void> {
@@ -198,7 +170,7 @@ describe('latency quantiles over a window, from histogram deltas', () => {
     w.serve(await m.render());
     await vi.waitFor(
       async () => {
-        const status = await statusOf(client!.getMetrics(ref(metadata), 'llama-ttft'));
+        const status = await statusOf(harness.client.getMetrics(ref(metadata), 'llama-ttft'));
         expect(status.code).toBe(grpc.status.UNAVAILABLE);
         expect(status.details).toContain('while 3 requests are waiting or running');
       },
@@ -241,8 +213,7 @@ describe('latency quantiles over a window, from histogram deltas', () => {
  * does), rendered per request: gauges, token and request counters, and request-token histograms
  * with every prompt exactly `promptLength` and every output `outputLength` tokens.
  */
-class SteadyWorker {
-  requests = 0;
+class SteadyWorker extends RenderingWorker {
   waiting = 0;
   running = 0;
   promptLength = 1000;
@@ -250,27 +221,9 @@ class SteadyWorker {
   private rates = { prompt: 0, generation: 0, requests: 0 };
   private base = { prompt: 0, generation: 0, requests: 0 };
   private since = Date.now();
-  private readonly server: Server;
-
-  private constructor() {
-    this.server = createServer((req, res) => {
-      this.requests += 1;
-      req.resume();
-      const body = this.body();
-      res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4', 'content-length': Buffer.byteLength(body) });
-      res.end(body);
-    });
-  }
 
   static async start(): Promise<SteadyWorker> {
-    const worker = new SteadyWorker();
-    await new Promise<void>((resolve) => worker.server.listen(0, '127.0.0.1', resolve));
-    closers.push(() => worker.close());
-    return worker;
-  }
-
-  get target(): string {
-    return `127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+    return harness.track(await new SteadyWorker().listen());
   }
 
   /** Per-second rates from now on. */
@@ -295,7 +248,7 @@ class SteadyWorker {
     };
   }
 
-  private body(): string {
+  protected body(): string {
     const c = this.counters();
     const l = `engine="0",model_name="${MODEL}"`;
     const histogram = (name: string, length: number) =>
@@ -319,13 +272,6 @@ class SteadyWorker {
       histogram('vllm:request_generation_tokens', this.outputLength),
       '',
     ].join('\n');
-  }
-
-  close(): Promise<void> {
-    return new Promise((resolve) => {
-      this.server.close(() => resolve());
-      this.server.closeAllConnections();
-    });
   }
 }
 
@@ -375,11 +321,11 @@ describe('rates, means and backlog over a window, from counters', () => {
     await vi.waitFor(async () => expect(await fleet({ metric: 'tokens_per_second', window })).toBe(0), { timeout: 5000, interval: 50 });
     expect(await fleet({ metric: 'request_rate', window })).toBe(0);
     // Queued tokens with no prefill throughput: the backlog does not drain, so its time is unknown.
-    const stuck = await statusOf(client!.getMetrics(ref({ metric: 'backlog_seconds', window }), 'llama-backlog_seconds'));
+    const stuck = await statusOf(harness.client.getMetrics(ref({ metric: 'backlog_seconds', window }), 'llama-backlog_seconds'));
     expect(stuck.code).toBe(grpc.status.UNAVAILABLE);
     expect(stuck.details).toContain('not draining');
     // No request finished in the window, but 6 are waiting: the mean context length is unknown.
-    expect((await statusOf(client!.getMetrics(ref({ metric: 'context_length', window }), 'llama-context_length'))).code).toBe(grpc.status.UNAVAILABLE);
+    expect((await statusOf(harness.client.getMetrics(ref({ metric: 'context_length', window }), 'llama-context_length'))).code).toBe(grpc.status.UNAVAILABLE);
     // The prompt length of the queue falls back to the workers' lifetime mean (still 1000).
     expect(await fleet({ metric: 'tokens_in_queue', window })).toBeCloseTo(6000, 6);
   });
@@ -420,28 +366,20 @@ describe('tokens_in_queue from Dynamo forward-pass metrics', () => {
   });
 
   it('uses the queued prefill tokens exactly where workers report them', async () => {
-    scaler = await Scaler.start(
-      validateConfig({
-        grpc: { host: '127.0.0.1', port: 0 },
-        http: { host: '127.0.0.1', port: 0 },
-        checkInterval: `${INTERVAL}ms`,
-        cacheTtl: '2s',
-        pools: [{ name: 'dyn', source: 'dynamo-nats', nats: { url: nats.url }, component: 'backend', namespace: 'wq', mode: 'event-plane' }],
-      }),
-    );
-    client = new KedaClient(`127.0.0.1:${scaler.grpcPort}`);
-    const metricsText = async () => (await fetch(`http://127.0.0.1:${scaler!.httpPort}/metrics`)).text();
+    await harness.start([{ name: 'dyn', source: 'dynamo-nats', nats: { url: nats.url }, component: 'backend', namespace: 'wq', mode: 'event-plane' }]);
+    const metricsText = async () => (await fetch(`${harness.httpUrl}/metrics`)).text();
     await vi.waitFor(async () => expect(await metricsText()).toContain('keda_llm_scaler_nats_connected{pool="dyn"} 1'), { timeout: 5000, interval: 10 });
     const a = await EventPlanePublisher.start(nats.url, 'wq', 1001n);
     const b = await EventPlanePublisher.start(nats.url, 'wq', 1002n);
-    closers.push(() => a.close(), () => b.close());
+    harness.track(a);
+    harness.track(b);
     // A: rank 0 queues 4 requests of 9000 tokens in all, rank 1 one of 1000; B: nothing queued.
     await a.forwardPass('backend', { workerId: 1001n, dpRank: 0, scheduled: { prefill: 2, decode: 30 }, queued: { prefill: 4, prefillTokens: 9000 } });
     await a.forwardPass('backend', { workerId: 1001n, dpRank: 1, scheduled: { prefill: 1, decode: 10 }, queued: { prefill: 1, prefillTokens: 1000 } });
     await b.forwardPass('backend', { workerId: 1002n, scheduled: { prefill: 0, decode: 8 }, queued: { prefill: 0, prefillTokens: 0 } });
     // 9000 + 1000 + 0, exactly: no prompt-length estimate (these workers have no histograms at all).
     const so = KedaClient.ref({ pool: 'dyn', metric: 'tokens_in_queue', target: '1000' });
-    await vi.waitFor(async () => expect((await client!.getMetrics(so, 'dyn-tokens_in_queue')).metricValues[0]!.metricValueFloat).toBe(10_000), {
+    await vi.waitFor(async () => expect((await harness.client.getMetrics(so, 'dyn-tokens_in_queue')).metricValues[0]!.metricValueFloat).toBe(10_000), {
       timeout: 5000,
       interval: 20,
     });
@@ -482,16 +420,11 @@ describe('metadata of windowed signals', () => {
       [{ metric: 'ttft', tokens: 'prompt' }, "metadata 'tokens': unknown key for metric 'ttft'"],
     ];
     for (const [metadata, message] of cases) {
-      const so = ref(metadata);
-      for (const call of [client!.getMetricSpec(so), client!.getMetrics(so, 'x'), client!.isActive(so)]) {
-        const status = await statusOf(call);
-        expect(status.code).toBe(grpc.status.INVALID_ARGUMENT);
-        expect(status.details).toContain(message);
-      }
+      await harness.expectInvalidArgument(ref(metadata), message);
     }
     // Defaults: every windowed signal works without window / quantile / tokens.
     for (const metric of ['ttft', 'itl', 'e2e_latency', 'tokens_per_second', 'request_rate', 'context_length', 'tokens_in_queue', 'backlog_seconds']) {
-      const spec = await client!.getMetricSpec(ref({ metric }));
+      const spec = await harness.client.getMetricSpec(ref({ metric }));
       expect(spec.metricSpecs[0]!.metricName).toBe(`llama-${metric}`);
     }
   });

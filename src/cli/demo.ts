@@ -14,7 +14,8 @@ import { parseDuration } from '../config/duration.js';
 import { ConfigError, validateConfig } from '../config/load.js';
 import type { Logger } from '../log.js';
 import { Scaler } from '../scaler.js';
-import { findOnPath, LocalNatsServer, SimulatedDynamoWorker, type DynamoTransport } from './demo/simulated-dynamo.js';
+import { findOnPath, NatsServer } from './demo/nats-server.js';
+import { SimulatedDynamoWorker, type DynamoTransport } from './demo/simulated-dynamo.js';
 import { loadPattern, SimulatedVllmWorker } from './demo/simulated-worker.js';
 import { probe, type ProbeResult } from './probe.js';
 
@@ -388,7 +389,7 @@ const DYNAMO_COMPONENT = 'backend';
  * serving their system-port /metrics. `why` says why HTTP was chosen (shown in the banner).
  */
 async function startDynamoBackend(options: DemoOptions, transport: DynamoTransport, why?: string): Promise<DemoBackend> {
-  let nats: LocalNatsServer | undefined;
+  let nats: NatsServer | undefined;
   const workers: SimulatedDynamoWorker[] = [];
   for (let i = 0; i < options.workers; i++) {
     workers.push(new SimulatedDynamoWorker({ seed: i + 1, namespace: DYNAMO_NAMESPACE, component: DYNAMO_COMPONENT, totalBlocks: DYNAMO_DEMO_BLOCKS }));
@@ -401,7 +402,7 @@ async function startDynamoBackend(options: DemoOptions, transport: DynamoTranspo
     if (transport === 'nats') {
       const binary = findOnPath('nats-server');
       if (!binary) throw new ConfigError('--transport nats: nats-server is not on PATH (install it, or use --transport http)');
-      nats = await LocalNatsServer.start(binary);
+      nats = await NatsServer.start({ binary });
       const url = nats.url;
       await Promise.all(workers.map((w) => w.start('nats', url)));
     } else {

@@ -19,6 +19,7 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { closeServer, listen } from '../../src/cli/demo/net.js';
 import { readFixture } from './fixtures.js';
 
 export type WorkerBehaviour =
@@ -127,22 +128,13 @@ export class FakeWorker {
     this.listening = false;
     for (const timer of this.timers) clearTimeout(timer);
     this.timers.clear();
-    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
-    this.server.closeAllConnections();
-    await closed;
+    await closeServer(this.server);
   }
 
   /** Listens (again) on the same address; the first call picks the port when it was 0. */
   async up(): Promise<void> {
     if (this.listening) return;
-    await new Promise<void>((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(this.port, this.host, () => {
-        this.server.off('error', reject);
-        resolve();
-      });
-    });
-    this.port = (this.server.address() as AddressInfo).port;
+    this.port = await listen(this.server, this.port, this.host);
     this.listening = true;
   }
 
@@ -219,5 +211,39 @@ export class FakeWorker {
       left = 0;
     });
     pump();
+  }
+}
+
+/**
+ * A worker whose exposition is rendered afresh for every request, for tests whose counters grow
+ * with time at set rates. A subclass writes `body()`; `listen()` starts it on 127.0.0.1.
+ */
+export abstract class RenderingWorker {
+  /** Requests answered since start. */
+  requests = 0;
+  private readonly server: Server = createServer((req, res) => {
+    this.requests += 1;
+    req.resume();
+    const body = this.body();
+    res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4', 'content-length': Buffer.byteLength(body) });
+    res.end(body);
+  });
+
+  /** The exposition `/metrics` serves now. */
+  protected abstract body(): string;
+
+  /** Listens on a free port of 127.0.0.1; resolves with the worker. */
+  async listen(): Promise<this> {
+    await listen(this.server, 0, '127.0.0.1');
+    return this;
+  }
+
+  /** `host:port`, as written in a pool's `targets`. */
+  get target(): string {
+    return `127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+  }
+
+  close(): Promise<void> {
+    return closeServer(this.server);
   }
 }

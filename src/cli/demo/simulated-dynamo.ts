@@ -13,17 +13,15 @@
  *   the work handler's `dynamo_component_inflight_requests`, and the engine's own
  *   `vllm:num_requests_*` passed through, written by prom-client.
  *
- * The load model follows the simulated vLLM worker: running ∝ min(load, 1), a queue past
- * `saturationLoad`, KV usage = min(1, load × 0.9 + noise), blocks in use = round(usage × total).
+ * The load model is the simulated vLLM worker's (load-model.ts): running ∝ min(load, 1), a queue
+ * past `saturationLoad`, KV usage = min(1, load × 0.9 + noise), blocks in use = round(usage × total).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { accessSync, constants } from 'node:fs';
-import { createServer as createHttpServer, type Server } from 'node:http';
-import { createServer as createNetServer, connect as connectTcp, type AddressInfo } from 'node:net';
-import { delimiter, join } from 'node:path';
+import { createServer, type Server } from 'node:http';
 import { pack } from 'msgpackr';
 import { connect as connectNats, type NatsConnection } from 'nats';
 import { Counter, Gauge, Registry } from 'prom-client';
+import { checkLoad, loadFigures, loadModel, mulberry32, type LoadModel } from './load-model.js';
+import { closeServer, listen } from './net.js';
 
 export type DynamoTransport = 'nats' | 'http';
 
@@ -64,18 +62,6 @@ export interface DynamoWorkerState {
   readonly activePrefillTokens: number;
 }
 
-/** Deterministic PRNG (mulberry32): values in [0, 1). */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** A 63-bit worker id, like Dynamo's connection ids (decimal in labels and metrics). */
 function workerIdFor(random: () => number): bigint {
   const high = BigInt(Math.floor(random() * 0x7fffffff));
@@ -95,11 +81,8 @@ export class SimulatedDynamoWorker {
   scrapes = 0;
 
   private readonly random: () => number;
-  private readonly noise: number;
+  private readonly loadModel: LoadModel;
   private readonly totalBlocks: number;
-  private readonly maxRunning: number;
-  private readonly saturationLoad: number;
-  private readonly waitingPerLoad: number;
   private readonly promptTokens: number;
   private readonly republishMs: number;
   private readonly host: string;
@@ -122,11 +105,8 @@ export class SimulatedDynamoWorker {
     this.random = mulberry32(options.seed ?? 1);
     this.workerId = workerIdFor(this.random);
     this.publisherId = workerIdFor(this.random);
-    this.noise = Math.max(0, options.noise ?? 0.02);
+    this.loadModel = loadModel(options);
     this.totalBlocks = options.totalBlocks ?? 4096;
-    this.maxRunning = options.maxRunning ?? 32;
-    this.saturationLoad = options.saturationLoad ?? 0.85;
-    this.waitingPerLoad = options.waitingPerLoad ?? 40;
     this.promptTokens = options.promptTokens ?? 512;
     this.republishMs = options.republishMs ?? 1000;
     this.host = options.host ?? '127.0.0.1';
@@ -169,7 +149,7 @@ export class SimulatedDynamoWorker {
       }
       return;
     }
-    const server = createHttpServer((req, res) => {
+    const server = createServer((req, res) => {
       const path = (req.url ?? '/').split('?')[0];
       if (path !== '/metrics') {
         res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: try /metrics\n');
@@ -184,14 +164,7 @@ export class SimulatedDynamoWorker {
       );
     });
     this.server = server;
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(0, this.host, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
-    this.boundPort = (server.address() as AddressInfo).port;
+    this.boundPort = await listen(server, 0, this.host);
     this.transport = 'http';
   }
 
@@ -208,11 +181,9 @@ export class SimulatedDynamoWorker {
 
   /** Sets the load (0 idle, 1 full, above 1 overloaded); a NATS worker publishes if anything changed. */
   setLoad(load: number): void {
-    if (!Number.isFinite(load) || load < 0) throw new RangeError(`load must be a finite number ≥ 0, got ${load}`);
-    const running = Math.round(Math.min(load, 1) * this.maxRunning);
-    const waiting = load > this.saturationLoad ? Math.round((load - this.saturationLoad) * this.waitingPerLoad) : 0;
-    const jitter = this.noise > 0 ? (this.random() * 2 - 1) * this.noise : 0;
-    const kvUsedBlocks = Math.round(Math.min(1, Math.max(0, load * 0.9 + jitter)) * this.totalBlocks);
+    checkLoad(load);
+    const { running, waiting, kvUsage } = loadFigures(load, this.loadModel, this.random);
+    const kvUsedBlocks = Math.round(kvUsage * this.totalBlocks);
     this.current = {
       load,
       kvUsage: kvUsedBlocks / this.totalBlocks,
@@ -275,98 +246,7 @@ export class SimulatedDynamoWorker {
     if (nats && !nats.isClosed()) await nats.drain().catch(() => nats.close());
     const server = this.server;
     this.server = undefined;
-    if (server) {
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      });
-    }
+    if (server) await closeServer(server);
     this.transport = undefined;
-  }
-}
-
-/** The full path of an executable on PATH, or undefined. */
-export function findOnPath(name: string, path: string = process.env['PATH'] ?? ''): string | undefined {
-  for (const dir of path.split(delimiter)) {
-    if (dir === '') continue;
-    const candidate = join(dir, name);
-    try {
-      accessSync(candidate, constants.X_OK);
-      return candidate;
-    } catch {
-      // not here
-    }
-  }
-  return undefined;
-}
-
-/** A nats-server child process on a free loopback port, killed with its parent at the latest. */
-export class LocalNatsServer {
-  /** Even a hurried exit (a second Ctrl-C) must not leave the child behind. */
-  private readonly killOnExit = () => this.child.kill('SIGKILL');
-
-  private constructor(
-    private readonly child: ChildProcess,
-    readonly port: number,
-  ) {
-    process.once('exit', this.killOnExit);
-  }
-
-  get url(): string {
-    return `nats://127.0.0.1:${this.port}`;
-  }
-
-  /** Starts `binary` (a nats-server) and resolves once it accepts connections. */
-  static async start(binary: string, timeoutMs = 10_000): Promise<LocalNatsServer> {
-    const port = await freePort();
-    const child = spawn(binary, ['-a', '127.0.0.1', '-p', String(port)], { stdio: 'ignore' });
-    const server = new LocalNatsServer(child, port);
-    const failed = new Promise<never>((_, reject) => {
-      child.once('error', (e) => reject(new Error(`cannot run ${binary}: ${e.message}`)));
-      child.once('exit', (code) => reject(new Error(`${binary} exited with code ${code} before listening`)));
-    });
-    // Only the race below reads it; an exit after start-up (our own stop()) is not an error.
-    failed.catch(() => undefined);
-    try {
-      await Promise.race([waitForPort(port, timeoutMs), failed]);
-    } catch (error) {
-      await server.stop();
-      throw error;
-    }
-    return server;
-  }
-
-  async stop(): Promise<void> {
-    process.off('exit', this.killOnExit);
-    const child = this.child;
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-    child.kill('SIGTERM');
-    await exited;
-  }
-}
-
-async function freePort(): Promise<number> {
-  const server = createNetServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
-async function waitForPort(port: number, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const open = await new Promise<boolean>((resolve) => {
-      const socket = connectTcp(port, '127.0.0.1');
-      socket.once('connect', () => {
-        socket.destroy();
-        resolve(true);
-      });
-      socket.once('error', () => resolve(false));
-    });
-    if (open) return;
-    if (Date.now() > deadline) throw new Error(`nats-server did not listen on ${port} within ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
   }
 }

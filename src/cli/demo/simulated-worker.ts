@@ -3,7 +3,8 @@
  * exposition produced by prom-client, with vLLM's metric names, labels (`engine`, `model_name`)
  * and histogram bucket bounds (/work/shared/reference/vllm-wva.md §1). Used by `demo` and tests.
  *
- * The load model is deliberately simple and deterministic for a given seed:
+ * The load model (load-model.ts, shared with the simulated Dynamo worker) is deliberately simple
+ * and deterministic for a given seed:
  * - `running` ∝ min(load, 1) × `maxRunning`;
  * - `waiting` is 0 below `saturationLoad` and grows linearly past it;
  * - KV usage = min(1, load × 0.9 + noise), noise uniform in ±`noise` from a seeded PRNG;
@@ -11,8 +12,9 @@
  *   current load (decode speed slows as load rises, TTFT grows with the queue).
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { checkLoad, loadFigures, loadModel, mulberry32, type LoadModel } from './load-model.js';
+import { closeServer, listen } from './net.js';
 
 /** vLLM V1 bucket bounds (vllm/v1/metrics/loggers.py). */
 export const VLLM_TTFT_BUCKETS: readonly number[] = [
@@ -86,18 +88,6 @@ export interface WorkerState {
   readonly engines: readonly EngineState[];
 }
 
-/** Deterministic PRNG (mulberry32): values in [0, 1). */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /**
  * A load that rises and falls: a cosine between 0.05 and 1.1 with the given period (default 60 s).
  * Phase 0 starts at the trough; `phase` is in radians.
@@ -128,10 +118,7 @@ export class SimulatedVllmWorker {
   private readonly host: string;
   private readonly requestedPort: number;
   private readonly random: () => number;
-  private readonly noise: number;
-  private readonly maxRunning: number;
-  private readonly saturationLoad: number;
-  private readonly waitingPerLoad: number;
+  private readonly loadModel: LoadModel;
   private readonly tickMs: number;
   private readonly engines: EngineRuntime[];
   private server?: Server;
@@ -158,10 +145,7 @@ export class SimulatedVllmWorker {
     this.requestedPort = options.port ?? 0;
     this.model = options.model ?? 'meta-llama/Llama-3.1-8B-Instruct';
     this.random = mulberry32(options.seed ?? 1);
-    this.noise = Math.max(0, options.noise ?? 0.02);
-    this.maxRunning = options.maxRunning ?? 32;
-    this.saturationLoad = options.saturationLoad ?? 0.85;
-    this.waitingPerLoad = options.waitingPerLoad ?? 40;
+    this.loadModel = loadModel(options);
     this.tickMs = options.tickMs ?? 0;
     const engineCount = Math.max(1, Math.floor(options.engines ?? 1));
     const blockSize = options.blockSize ?? 16;
@@ -269,14 +253,7 @@ export class SimulatedVllmWorker {
     });
     server.keepAliveTimeout = 30_000;
     this.server = server;
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(this.requestedPort, this.host, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
-    this.boundPort = (server.address() as AddressInfo).port;
+    this.boundPort = await listen(server, this.requestedPort, this.host);
     if (this.tickMs > 0) {
       this.timer = setInterval(() => this.tick(this.tickMs / 1000), this.tickMs);
       this.timer.unref();
@@ -303,14 +280,10 @@ export class SimulatedVllmWorker {
 
   /** Sets the load (0 idle, 1 full, above 1 overloaded) and the gauges that follow from it. */
   setLoad(load: number): void {
-    if (!Number.isFinite(load) || load < 0) throw new RangeError(`load must be a finite number ≥ 0, got ${load}`);
+    checkLoad(load);
     this.currentLoad = load;
-    const busy = Math.min(load, 1);
     for (const e of this.engines) {
-      e.running = Math.round(busy * this.maxRunning);
-      e.waiting = load > this.saturationLoad ? Math.round((load - this.saturationLoad) * this.waitingPerLoad) : 0;
-      const jitter = this.noise > 0 ? (this.random() * 2 - 1) * this.noise : 0;
-      e.kvUsage = Math.min(1, Math.max(0, load * 0.9 + jitter));
+      Object.assign(e, loadFigures(load, this.loadModel, this.random));
       this.waitingGauge.set(e.labels, e.waiting);
       this.runningGauge.set(e.labels, e.running);
       this.kvGauge.set(e.labels, e.kvUsage);
@@ -403,10 +376,6 @@ export class SimulatedVllmWorker {
     this.timer = undefined;
     const server = this.server;
     this.server = undefined;
-    if (!server) return;
-    await new Promise<void>((resolve) => {
-      server.close(() => resolve());
-      server.closeAllConnections();
-    });
+    if (server) await closeServer(server);
   }
 }
