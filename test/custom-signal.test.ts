@@ -116,16 +116,19 @@ describe('custom: a metric of the workers\' own exposition', () => {
     expectNear(await value(all), 14);
     // The other model's 10⁶ searches are filtered out with the pool's model: each worker has made
     // about 5/s × 2.5 s of them.
-    expect(await value({ query: 'agent_tool_calls_total{tool="search"}', reduce: 'max' })).toBeLessThan(1000);
+    expect(await value({ query: 'agent_tool_calls_total{tool="search"}', reduce: 'max', valueMode: 'raw' })).toBeLessThan(1000);
     // The family is exposed but no series matches: nothing was called, a true 0.
     expect(await value(absentTool)).toBe(0);
 
     expect(await value({ query: chat })).toBe(10); // sum by default
-    expect(await value({ query: chat, reduce: 'avg' })).toBe(5);
-    expect(await value({ query: chat, reduce: 'max' })).toBe(7);
-    expect(await value({ query: chat, reduce: 'min' })).toBe(3);
+    // avg/max/min are per-worker levels: the plain value with valueMode raw, and × the 2 ready
+    // workers under KEDA's default AverageValue, like every other level.
+    expect(await value({ query: chat, reduce: 'avg', valueMode: 'raw' })).toBe(5);
+    expect(await value({ query: chat, reduce: 'avg' })).toBe(10);
+    expect(await value({ query: chat, reduce: 'max', valueMode: 'raw' })).toBe(7);
+    expect(await value({ query: chat, reduce: 'min', valueMode: 'raw' })).toBe(3);
     // Without matchers a worker's value is the sum of its series: A 103, B 7.
-    expect(await value({ query: 'agent_active_sessions', reduce: 'max' })).toBe(103);
+    expect(await value({ query: 'agent_active_sessions', reduce: 'max', valueMode: 'raw' })).toBe(103);
 
     // A metric no worker exposes: unavailable, not 0.
     const missing = ref({ query: 'agent_handoffs_total' });

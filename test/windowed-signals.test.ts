@@ -397,7 +397,7 @@ describe('tokens_in_queue from Dynamo forward-pass metrics', () => {
       return { id, sample: history[1]!, history };
     };
     const workers = [worker('exact', { waiting: 5, queuedPrefillTokens: 123 }), worker('estimated', { waiting: 3 })];
-    const context = { snapshot: { at: 10_000 } as PoolSnapshot, memory: new Map(), evaluate: () => ({ ok: false, reason: '', contributions: [] }) } as SignalContext;
+    const context = { snapshot: { at: 10_000 } as PoolSnapshot, memory: new Map(), evaluate: () => ({ ok: false, reason: '', contributions: [] }), kindOf: () => undefined } as SignalContext;
     const outcome = signal.compute(workers, use.params, context);
     // 123 exact + 3 waiting × (Δsum 10 000 / Δcount 10 = 1000) = 3123.
     expect(outcome).toMatchObject({ ok: true, value: 3123, contributors: 2, details: { exactWorkers: 1, estimatedWorkers: 1, meanPromptTokens: 1000 } });

@@ -71,7 +71,7 @@ export class Trigger {
     const activation = this.pool.activation && activationSnapshot ? evaluateActivation(this.pool.activation, activationSnapshot) : undefined;
     const activatedBySource = activation?.active === true;
     if (!evaluation.ok) return { ok: false, reason: evaluation.reason, evaluation, active: activatedBySource, activation };
-    const value = kedaValue(spec.use.signal, evaluation, spec.valueMode === 'raw');
+    const value = kedaValue(spec.use, evaluation, spec.valueMode === 'raw');
     if (!Number.isFinite(value) || value < 0) {
       // Defence in depth: a signal must never hand KEDA NaN, Inf or a negative number.
       return { ok: false, reason: `signal ${spec.use.signal.name} produced an unusable value (${value})`, evaluation, active: activatedBySource, activation };

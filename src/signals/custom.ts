@@ -97,9 +97,10 @@ function computeCustom(workers: readonly FreshWorker[], params: CustomParams, co
 export const CUSTOM_SIGNALS = [
   define<CustomParams>({
     name: 'custom',
-    // The value is returned as is: a sum or a rate is a fleet total; for avg/max/min (levels) use
-    // the ScaledObject's metricType: Value.
+    // A sum or a rate is a fleet total; avg/max/min are per-worker levels, multiplied by the
+    // ready workers under AverageValue like every other level.
     kind: 'extensive',
+    kindOf: (p) => (p.reduce === 'sum' || p.reduce === 'rate' ? 'extensive' : 'intensive'),
     unit: 'any',
     description: '`query` (a metric name with optional label matchers) from the workers\' exposition, reduced by `reduce`: sum (default), avg, max, min, or rate over `window` (default 60s)',
     params: {

@@ -25,9 +25,9 @@ export function defaultUses(): readonly SignalUse[] {
 
 /** Resolves a signal and its parameters from metadata-like values (throws MetadataError). */
 export function useOf(signal: SignalDefinition, values: ReadonlyMap<string, string>): SignalUse {
-  if (!signal.params) return { signal, params: undefined, paramsKey: '' };
+  if (!signal.params) return { signal, kind: signal.kind, params: undefined, paramsKey: '' };
   const params = signal.params.parse(values);
-  return { signal, params, paramsKey: signal.params.key(params) };
+  return { signal, kind: signal.kindOf?.(params) ?? signal.kind, params, paramsKey: signal.params.key(params) };
 }
 
 /**
@@ -86,6 +86,10 @@ function contextFor(snapshot: PoolSnapshot, use: SignalUse, model: string | unde
   return {
     snapshot,
     memory,
+    kindOf(name, values) {
+      const signal = findSignal(name);
+      return signal ? useOf(signal, values).kind : undefined;
+    },
     evaluate(name, values) {
       const signal = findSignal(name);
       if (!signal) return { ok: false, reason: `unknown signal '${name}'`, contributions: [] };
@@ -116,7 +120,7 @@ export function evaluateSignalOnce(snapshot: PoolSnapshot, use: SignalUse, model
 }
 
 /** The number KEDA receives for a fleet value under AverageValue semantics (SPEC §3). */
-export function kedaValue(signal: SignalDefinition, evaluation: { value: number; readyWorkers: number }, raw: boolean): number {
-  if (raw || signal.kind !== 'intensive') return evaluation.value;
+export function kedaValue(use: SignalUse, evaluation: { value: number; readyWorkers: number }, raw: boolean): number {
+  if (raw || use.kind !== 'intensive') return evaluation.value;
   return evaluation.value * evaluation.readyWorkers;
 }

@@ -10,7 +10,7 @@ import {
   type BehaviourResult,
   type ReplicaBehaviour,
 } from './replica-behaviour.js';
-import type { Contribution, FleetEvaluation, SignalContext, SignalDefinition, SignalOutcome } from './types.js';
+import type { Contribution, FleetEvaluation, SignalContext, SignalDefinition, SignalKind, SignalOutcome } from './types.js';
 import { WVA_DEFAULTS, analyzeSaturation, saturationTarget, validateWvaConfig, type ReplicaMetrics, type WvaConfig } from './wva-saturation.js';
 
 /**
@@ -420,15 +420,21 @@ function computeComposite(
       included: evaluation.contributions.filter((c) => c.excluded === undefined).map((c) => ({ worker: c.worker, value: c.value })),
       excluded: evaluation.contributions.filter((c) => c.excluded !== undefined).map((c) => ({ worker: c.worker, why: c.excluded })),
     };
-    if (!evaluation.ok) return { signal, target, kind: definition?.kind, ok: false, reason: evaluation.reason, ...lists };
-    const intensive = definition?.kind === 'intensive';
+    let kind: SignalKind | undefined;
+    try {
+      kind = context.kindOf(signal, passMap);
+    } catch {
+      kind = definition?.kind;
+    }
+    if (!evaluation.ok) return { signal, target, kind, ok: false, reason: evaluation.reason, ...lists };
+    const intensive = kind === 'intensive';
     // What HPA would compute for this signal alone under AverageValue: ceil(KEDA value / target).
     const kedaValue = intensive ? evaluation.value * evaluation.readyWorkers : evaluation.value;
     const desired = Math.max(0, ceilTolerant(kedaValue / target));
     const formula = intensive
       ? `ceil(${evaluation.readyWorkers} workers × ${round(evaluation.value)} / ${target}) = ${desired}`
       : `ceil(${round(evaluation.value)} / ${target}) = ${desired}`;
-    return { signal, target, kind: definition?.kind, ok: true, value: evaluation.value, readyWorkers: evaluation.readyWorkers, desired, formula, ...lists };
+    return { signal, target, kind, ok: true, value: evaluation.value, readyWorkers: evaluation.readyWorkers, desired, formula, ...lists };
   });
 
   const available = results.filter((r) => r.ok);

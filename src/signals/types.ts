@@ -46,6 +46,8 @@ export interface SignalContext {
   readonly snapshot: PoolSnapshot;
   /** Evaluates another signal over the same pool and model (for composite policies). */
   evaluate(signal: string, metadata: ReadonlyMap<string, string>): FleetEvaluation;
+  /** The kind another signal has with these metadata values (undefined for an unknown signal). */
+  kindOf(signal: string, metadata: ReadonlyMap<string, string>): SignalKind | undefined;
   /**
    * State kept across snapshots for this pool, signal and parameters (e.g. a stabilization
    * window's recent recommendations). Evaluation happens once per snapshot, not per call.
@@ -72,12 +74,16 @@ export interface SignalDefinition<P = unknown> {
   readonly unit: string;
   readonly description: string;
   readonly params?: SignalParams<P>;
+  /** When the kind depends on the parameters (custom: a sum is a total, an average a level). */
+  kindOf?(params: P): SignalKind;
   compute(workers: readonly FreshWorker[], params: P, context: SignalContext): SignalOutcome;
 }
 
 /** A signal with its parsed parameters: what a trigger evaluates. */
 export interface SignalUse {
   readonly signal: SignalDefinition;
+  /** The signal's kind for these parameters. */
+  readonly kind: SignalKind;
   readonly params: unknown;
   readonly paramsKey: string;
 }
