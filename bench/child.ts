@@ -6,8 +6,14 @@
  *                                                          fixture servers started in this child
  *   node dist-bench/bench/child.js scaler --target-ports p1,p2,...
  *                                                          ... or of workers served elsewhere
+ *                                    [--history-size N]    samples kept per worker (default 120)
  *   node dist-bench/bench/child.js baseline                do-nothing grpc-js ExternalScaler
  *   node dist-bench/bench/child.js fixture [--servers N]   N HTTP servers serving the fixture
+ *   node dist-bench/bench/child.js simulated [--servers N] [--tick-ms 100] [--loads 0.5,0.6]
+ *                                                          N SimulatedVllmWorkers (src/cli/demo):
+ *                                                          prom-client expositions whose counters
+ *                                                          and histograms grow every tick, for
+ *                                                          windowed signals (ttft, itl …)
  *
  * Talks to the parent over the IPC channel: it sends `ready` once listening, answers `begin` /
  * `end` with its own CPU time, event-loop utilisation and (scaler only) exact GetMetrics handler
@@ -18,7 +24,7 @@ import { parseArgs } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
 import { ensureBenchProto, readVllmFixture, Samples, startFixtureServer, distribution, type Distribution, type FixtureServer } from './common.js';
 
-export type ChildMode = 'scaler' | 'baseline' | 'fixture';
+export type ChildMode = 'scaler' | 'baseline' | 'fixture' | 'simulated';
 
 export type ParentMessage = { type: 'begin' } | { type: 'end' } | { type: 'stop' };
 
@@ -59,7 +65,7 @@ interface Running {
   window?: { begin(): Promise<void> | void; end(): Promise<Partial<ChildWindow>> | Partial<ChildWindow> };
 }
 
-async function startScaler(workers: number, targetPorts: number[] | undefined): Promise<{ running: Running; grpcPort: number; httpPort: number }> {
+async function startScaler(workers: number, targetPorts: number[] | undefined, historySize: number | undefined): Promise<{ running: Running; grpcPort: number; httpPort: number }> {
   ensureBenchProto();
   const [{ Scaler }, { validateConfig }] = await Promise.all([import('../src/scaler.js'), import('../src/config/load.js')]);
   const servers: FixtureServer[] = [];
@@ -74,6 +80,7 @@ async function startScaler(workers: number, targetPorts: number[] | undefined): 
     checkInterval: '1s',
     cacheTtl: '5s',
     logLevel: 'silent',
+    ...(historySize !== undefined ? { historySize } : {}),
     pools: [{ name: 'bench', source: 'vllm', targets: ports.map((port) => `127.0.0.1:${port}`) }],
   });
   const scaler = await Scaler.start(config);
@@ -190,6 +197,40 @@ async function startFixture(count: number): Promise<{ running: Running; fixtureP
   };
 }
 
+/**
+ * Simulated vLLM workers with live histograms: each ticks every `tickMs` at its own constant load
+ * (loads[i % loads.length]), so TTFT/ITL histograms and token counters grow between scrapes.
+ */
+async function startSimulated(count: number, tickMs: number, loads: number[], engines: number): Promise<{ running: Running; fixturePorts: number[] }> {
+  const { SimulatedVllmWorker } = await import('../src/cli/demo/simulated-worker.js');
+  const workers = Array.from(
+    { length: count },
+    (_, i) => new SimulatedVllmWorker({ seed: i + 1, engines, tickMs, load: loads[i % loads.length] ?? 0.6 }),
+  );
+  const ports: number[] = [];
+  for (const w of workers) ports.push(await w.start());
+  // Some history before the scaler's first scrape, so the first window already has observations.
+  for (const w of workers) w.tick(1);
+  const scrapes = () => workers.reduce((n, w) => n + w.scrapes, 0);
+  let atBegin = 0;
+  return {
+    fixturePorts: ports,
+    running: {
+      stop: async () => {
+        await Promise.all(workers.map((w) => w.close()));
+      },
+      window: {
+        begin() {
+          atBegin = scrapes();
+        },
+        end() {
+          return { served: scrapes() - atBegin };
+        },
+      },
+    },
+  };
+}
+
 async function main(): Promise<void> {
   const { positionals, values } = parseArgs({
     allowPositionals: true,
@@ -197,13 +238,18 @@ async function main(): Promise<void> {
       workers: { type: 'string', default: '4' },
       servers: { type: 'string', default: '1' },
       'target-ports': { type: 'string' },
+      'history-size': { type: 'string' },
+      'tick-ms': { type: 'string', default: '100' },
+      loads: { type: 'string', default: '0.6' },
+      engines: { type: 'string', default: '2' },
     },
   });
   const mode = positionals[0] as ChildMode | undefined;
   let running: Running;
   if (mode === 'scaler') {
     const targetPorts = values['target-ports']?.split(',').map(Number);
-    const started = await startScaler(Number(values.workers), targetPorts);
+    const historySize = values['history-size'] !== undefined ? Number(values['history-size']) : undefined;
+    const started = await startScaler(Number(values.workers), targetPorts, historySize);
     running = started.running;
     send({ type: 'ready', grpcPort: started.grpcPort, httpPort: started.httpPort });
   } else if (mode === 'baseline') {
@@ -214,8 +260,13 @@ async function main(): Promise<void> {
     const started = await startFixture(Number(values.servers));
     running = started.running;
     send({ type: 'ready', fixturePorts: started.fixturePorts });
+  } else if (mode === 'simulated') {
+    const loads = values.loads.split(',').map(Number);
+    const started = await startSimulated(Number(values.servers), Number(values['tick-ms']), loads, Number(values.engines));
+    running = started.running;
+    send({ type: 'ready', fixturePorts: started.fixturePorts });
   } else {
-    throw new Error(`unknown mode '${String(mode)}'; expected scaler, baseline or fixture`);
+    throw new Error(`unknown mode '${String(mode)}'; expected scaler, baseline, fixture or simulated`);
   }
 
   let cpu = process.cpuUsage();

@@ -4,9 +4,13 @@
  * separate HTTP server (own port, own keep-alive connection) serving the fixture from a second
  * child process, `checkInterval: 1s`. Measures the scaler process's CPU while it collects, first
  * with no client attached, then with StreamIsActive streams open on the pool (KEDA's
- * `external-push` triggers), since every store write re-evaluates every open stream.
+ * `external-push` triggers), which are re-checked after every published snapshot (at most every 20 ms).
+ * Last, with the streams closed, once the scaler has run long enough for every worker's history
+ * to be full (`historySize` samples, 120 s at the defaults): the steady state, where the retained
+ * samples make garbage collection dearer than in the first seconds.
  *
- * Run alone: node dist-bench/bench/collection.js [--collect-workers 1000]
+ * Run alone: node dist-bench/bench/collection.js [--collect-workers 1000] [--collect-streams 0,1,10] [--collect-duration 5]
+ *            [--collect-steady 130 (0: skip)] [--collect-history-size 120]
  */
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
@@ -23,12 +27,18 @@ export interface CollectionOptions {
   streams: number[];
   warmupS: number;
   durationS: number;
+  /** Measure once more, without streams, after this much scaler uptime (s); 0 skips it. */
+  steadyAfterS: number;
+  /** The scaler's `historySize` (samples kept per worker); undefined: the default, 120. */
+  historySize?: number;
 }
 
-export const DEFAULT_COLLECTION_OPTIONS: CollectionOptions = { workers: 1000, streams: [0, 1, 10], warmupS: 3, durationS: 5 };
+export const DEFAULT_COLLECTION_OPTIONS: CollectionOptions = { workers: 1000, streams: [0, 1, 10], warmupS: 3, durationS: 5, steadyAfterS: 130 };
 
 export interface CollectionStep {
   streams: number;
+  /** Measured after `steadyAfterS` of uptime (histories full), streams closed. */
+  steady?: boolean;
   seconds: number;
   scrapesOkPerS: number;
   scrapesFailedPerS: number;
@@ -58,7 +68,11 @@ const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve,
 
 export async function runCollectionBench(options: CollectionOptions = DEFAULT_COLLECTION_OPTIONS, log: (line: string) => void = console.log): Promise<CollectionResult> {
   ensureBenchProto();
-  log(`Collection benchmark: the scaler collecting ${options.workers} vLLM workers (one fixture server each) every 1 s; StreamIsActive streams ${options.streams.join(' → ')}`);
+  log(
+    `Collection benchmark: the scaler collecting ${options.workers} vLLM workers (one fixture server each) every 1 s; StreamIsActive streams ${options.streams.join(' → ')}` +
+      (options.steadyAfterS > 0 ? `, then none after ${options.steadyAfterS} s of uptime (steady state: histories full)` : '') +
+      (options.historySize !== undefined ? `; historySize ${options.historySize}` : ''),
+  );
   const fixture = await ChildHandle.start('fixture', ['--servers', String(options.workers)], 60_000);
   const ports = fixture.ready.fixturePorts ?? [];
   let scaler: ChildHandle | undefined;
@@ -67,22 +81,12 @@ export async function runCollectionBench(options: CollectionOptions = DEFAULT_CO
   const steps: CollectionStep[] = [];
   try {
     const scalerStarted = performance.now();
-    scaler = await ChildHandle.start('scaler', ['--target-ports', ports.join(',')], 60_000);
+    const historyArgs = options.historySize !== undefined ? ['--history-size', String(options.historySize)] : [];
+    scaler = await ChildHandle.start('scaler', ['--target-ports', ports.join(','), ...historyArgs], 60_000);
     const Client = externalScalerClientConstructor();
     client = new Client(`127.0.0.1:${scaler.ready.grpcPort}`, grpc.credentials.createInsecure()) as unknown as StreamClient;
-    for (const streams of options.streams) {
-      while (calls.length < streams) {
-        const i = calls.length;
-        const call = client.StreamIsActive({
-          name: `bench-push-${i}`,
-          namespace: 'bench',
-          scalerMetadata: { pool: 'bench', metric: 'queue_depth', target: '5', activationThreshold: '1000000', metricName: `bench-push-${i}` },
-        });
-        call.on('data', () => undefined);
-        call.on('error', () => undefined);
-        calls.push(call);
-      }
-      await sleep(options.warmupS * 1000);
+    const measure = async (streams: number, steady: boolean): Promise<void> => {
+      if (!scaler) return;
       await Promise.all([scaler.begin(), fixture.begin()]);
       const busy = machineBusySeconds();
       const ownCpu = process.cpuUsage();
@@ -95,6 +99,7 @@ export async function runCollectionBench(options: CollectionOptions = DEFAULT_CO
       const cpu = (w: ChildWindow) => (w.cpuUserUs + w.cpuSystemUs) / 1e6;
       const step: CollectionStep = {
         streams,
+        ...(steady ? { steady } : {}),
         seconds,
         scrapesOkPerS: (s.scrapesOk ?? NaN) / seconds,
         scrapesFailedPerS: (s.scrapesFailed ?? NaN) / seconds,
@@ -109,10 +114,31 @@ export async function runCollectionBench(options: CollectionOptions = DEFAULT_CO
       };
       steps.push(step);
       log(
-        `  ${streams} stream(s): ${fmt(step.scrapesOkPerS, 0)} scrapes/s ok, ${fmt(step.scrapesFailedPerS, 0)} failed/s, scaler ${fmt(step.scalerCores, 2)} cores, ` +
-          `heap ${fmt(step.scalerHeapUsedMiB, 0)} MiB, ` +
+        `  ${streams} stream(s)${steady ? ', steady state' : ''}: ${fmt(step.scrapesOkPerS, 0)} scrapes/s ok, ${fmt(step.scrapesFailedPerS, 0)} failed/s, scaler ${fmt(step.scalerCores, 2)} cores, ` +
+          `heap ${fmt(step.scalerHeapUsedMiB, 0)} MiB after ${fmt(step.uptimeS, 0)} s, ` +
           `other load ${fmt(step.otherLoadCores, 2)} cores${step.notReady ? `, NOT READY: ${step.notReady}` : ''}`,
       );
+    };
+    for (const streams of options.streams) {
+      while (calls.length < streams) {
+        const i = calls.length;
+        const call = client.StreamIsActive({
+          name: `bench-push-${i}`,
+          namespace: 'bench',
+          scalerMetadata: { pool: 'bench', metric: 'queue_depth', target: '5', activationThreshold: '1000000', metricName: `bench-push-${i}` },
+        });
+        call.on('data', () => undefined);
+        call.on('error', () => undefined);
+        calls.push(call);
+      }
+      await sleep(options.warmupS * 1000);
+      await measure(streams, false);
+    }
+    if (options.steadyAfterS > 0) {
+      for (const call of calls.splice(0)) call.cancel();
+      const wait = options.steadyAfterS * 1000 - (performance.now() - scalerStarted);
+      await sleep(Math.max(options.warmupS * 1000, wait));
+      await measure(0, true);
     }
   } finally {
     for (const call of calls) call.cancel();
@@ -128,7 +154,7 @@ export async function runCollectionBench(options: CollectionOptions = DEFAULT_CO
 
 export function formatCollection(r: CollectionResult): string {
   const rows = r.steps.map((s) => [
-    String(s.streams),
+    `${s.streams}${s.steady ? ' (steady state)' : ''}`,
     fmt(s.scrapesOkPerS, 0),
     fmt(s.scrapesFailedPerS, 0),
     fmt(s.scalerCores * 100, 1) + ' %',
@@ -141,10 +167,15 @@ export function formatCollection(r: CollectionResult): string {
   const lines = [
     table(['StreamIsActive streams', 'scrapes/s ok', 'failed/s', 'scaler CPU (of one core)', 'scaler ELU', 'scaler CPU µs/scrape', 'fixture servers CPU', 'scaler heap / RSS MiB (uptime)', 'other load'], rows),
   ];
-  const idle = r.steps.find((s) => s.streams === 0);
+  const verdict = (s: CollectionStep) => (s.scalerCores <= 1 && s.scrapesOkPerS >= 0.95 * r.options.workers ? 'PASS' : 'FAIL');
+  const idle = r.steps.find((s) => s.streams === 0 && !s.steady);
   if (idle) {
+    lines.push(`${r.options.workers} workers every second, no client, first seconds: ${fmt(idle.scalerCores * 100, 1)} % of one core, ${fmt(idle.scrapesOkPerS, 0)} scrapes/s  budget ≤ 100 %  ${verdict(idle)}`);
+  }
+  const steady = r.steps.find((s) => s.steady);
+  if (steady) {
     lines.push(
-      `${r.options.workers} workers every second, no client: ${fmt(idle.scalerCores * 100, 1)} % of one core  budget ≤ 100 %  ${idle.scalerCores <= 1 && idle.scrapesOkPerS >= 0.95 * r.options.workers ? 'PASS' : 'FAIL'}`,
+      `${r.options.workers} workers every second, no client, steady state (${fmt(steady.uptimeS, 0)} s): ${fmt(steady.scalerCores * 100, 1)} % of one core, ${fmt(steady.scrapesOkPerS, 0)} scrapes/s  budget ≤ 100 %  ${verdict(steady)}`,
     );
   }
   return lines.join('\n');
@@ -159,6 +190,8 @@ export function parseCollectionArgs(argv: readonly string[]): CollectionOptions 
       'collect-workers': { type: 'string' },
       'collect-streams': { type: 'string' },
       'collect-duration': { type: 'string' },
+      'collect-steady': { type: 'string' },
+      'collect-history-size': { type: 'string' },
     },
   });
   const d = DEFAULT_COLLECTION_OPTIONS;
@@ -169,6 +202,8 @@ export function parseCollectionArgs(argv: readonly string[]): CollectionOptions 
     streams: [...streams].sort((a, b) => a - b),
     warmupS: d.warmupS,
     durationS: num(values['collect-duration'], d.durationS),
+    steadyAfterS: num(values['collect-steady'], d.steadyAfterS),
+    ...(typeof values['collect-history-size'] === 'string' ? { historySize: num(values['collect-history-size'], 120) } : {}),
   };
 }
 

@@ -1,12 +1,18 @@
 /**
  * GetMetrics throughput and latency with 1,000 simulated ScaledObjects, against a do-nothing
- * grpc-js ExternalScaler measured the same way in the same run (SPEC §8).
+ * grpc-js ExternalScaler measured the same way in the same run (SPEC §8), for one or several
+ * signals (`--metrics queue_depth,ttft,desired_replicas`): each signal gets its own scaler child
+ * with its own 1,000 ScaledObjects, all reading the same workers, and every signal after the
+ * first is also compared with the first (the issue's "within 20 % of queue_depth").
  *
- * The server under test (the real Scaler, one vLLM pool whose workers are local HTTP servers
- * serving the fixture) and the baseline each run in a child process; this process is the load
- * generator, identical for both. Each ScaledObject has its own trigger metadata (distinct
- * `metricName`); KEDA's GetMetricSpec is called once per ScaledObject first, then GetMetrics with
- * the returned name, over one HTTP/2 connection (KEDA shares one connection per scaler address):
+ * Each server (the real Scaler with one vLLM pool, and the baseline) runs in a child process;
+ * this process is the load generator, identical for all. Workers are static copies of the vLLM
+ * fixture inside each scaler child, or — when a windowed signal such as `ttft` is measured, whose
+ * value needs histograms that grow between scrapes — SimulatedVllmWorkers (src/cli/demo) ticking
+ * in a child of their own. Each ScaledObject has its own trigger metadata (distinct `metricName`;
+ * `ttft` with `window`/`quantile`, `desired_replicas` with `policy: saturation` and target 1);
+ * KEDA's GetMetricSpec is called once per ScaledObject first, then GetMetrics with the returned
+ * name, over one HTTP/2 connection (KEDA shares one connection per scaler address):
  *
  *   1. closed loop: `concurrency` calls always in flight for `duration` seconds after a warm-up,
  *      driven (a) by a raw HTTP/2 caller (h2-client.ts: cheap enough that the server is the
@@ -16,9 +22,11 @@
  *      latency a call sees when the server is not saturated (1,000 ScaledObjects polled every
  *      second is 30× KEDA's default 30 s polling interval).
  *
- * Phases run in `rounds` alternating baseline/scaler rounds so drift in machine load hits both.
+ * Phases run in `rounds` rounds over all servers, odd rounds forward and even rounds backward,
+ * so drift in machine load hits each alike. Each scaler's value is read before and after.
  *
- * Run alone: node dist-bench/bench/getmetrics.js [--metric queue_depth] [--meta key=value ...]
+ * Run alone: node dist-bench/bench/getmetrics.js [--metric queue_depth | --metrics queue_depth,ttft,desired_replicas]
+ *            [--meta key=value ...] [--target N] [--workers-from auto|fixture|simulated]
  */
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
@@ -31,12 +39,20 @@ import { distribution, ensureBenchProto, fmt, isMain, machineBusySeconds, machin
 import { externalScalerClientConstructor, externalScalerService } from '../src/grpc/proto.js';
 import type { GetMetricSpecResponse, GetMetricsResponse, ScaledObjectRef } from '../src/grpc/messages.js';
 import { parsePrometheusText } from '../src/sources/http/prometheus-text.js';
+import { WINDOWED_SIGNALS } from '../src/signals/windowed.js';
+
+export type WorkersFrom = 'auto' | 'fixture' | 'simulated';
 
 export interface GetMetricsOptions {
-  metric: string;
-  /** Extra trigger metadata for every ScaledObject (e.g. quantile, window). */
+  /**
+   * Signals measured, each by its own scaler child with its own 1,000 ScaledObjects, in the same
+   * alternating rounds as the baseline. The first is the reference the others are compared with.
+   */
+  metrics: string[];
+  /** Overrides every measured signal's default `target` (see DEFAULT_TRIGGER_METADATA). */
+  target?: string;
+  /** Extra trigger metadata for every ScaledObject (e.g. quantile, window), over the defaults. */
   meta: Record<string, string>;
-  target: string;
   objects: number;
   concurrency: number;
   warmupS: number;
@@ -44,14 +60,33 @@ export interface GetMetricsOptions {
   rate: number;
   pacedS: number;
   workers: number;
-  /** Alternating baseline/scaler rounds, so drift in machine load hits both alike. */
+  /** Alternating rounds over all servers, so drift in machine load hits each alike. */
   rounds: number;
+  /**
+   * `fixture`: static copies of the vLLM fixture inside each scaler child (counters and histograms
+   * never move, so windowed signals have no data); `simulated`: SimulatedVllmWorkers in a child of
+   * their own, ticking so histograms grow; `auto`: simulated when a windowed signal is measured.
+   */
+  workersFrom: WorkersFrom;
+  /** Simulated workers: tick period and per-worker loads (cycled). */
+  tickMs: number;
+  loads: number[];
 }
 
+/**
+ * Valid trigger metadata per signal, besides pool/metric/metricName. `desired_replicas` is a
+ * replica count and only accepts target 1; `ttft` takes `window` and `quantile`.
+ */
+export const DEFAULT_TRIGGER_METADATA: Readonly<Record<string, Readonly<Record<string, string>>>> = {
+  queue_depth: { target: '5' },
+  kv_cache_usage: { target: '0.7' },
+  ttft: { target: '0.5', window: '60s', quantile: '0.95' },
+  desired_replicas: { target: '1', policy: 'saturation' },
+};
+
 export const DEFAULT_GETMETRICS_OPTIONS: GetMetricsOptions = {
-  metric: 'queue_depth',
+  metrics: ['queue_depth'],
   meta: {},
-  target: '5',
   objects: 1000,
   concurrency: 1000,
   warmupS: 2,
@@ -60,7 +95,25 @@ export const DEFAULT_GETMETRICS_OPTIONS: GetMetricsOptions = {
   pacedS: 4,
   workers: 4,
   rounds: 2,
+  workersFrom: 'auto',
+  tickMs: 100,
+  loads: [0.5, 0.6, 0.8, 0.95],
 };
+
+/** The signals `npm run bench` compares (SPEC §8 budget for each, and each against queue_depth). */
+export const COMPARED_METRICS = ['queue_depth', 'ttft', 'desired_replicas'] as const;
+
+/** The metadata every ScaledObject of `metric` carries (before its distinct metricName). */
+export function triggerMetadata(metric: string, options: Pick<GetMetricsOptions, 'target' | 'meta'>): Record<string, string> {
+  const defaults = DEFAULT_TRIGGER_METADATA[metric] ?? { target: '5' };
+  return { ...defaults, ...(options.target !== undefined ? { target: options.target } : {}), ...options.meta };
+}
+
+/** Whether the workers are simulated (live histograms) or the static fixture. */
+export function usesSimulatedWorkers(options: Pick<GetMetricsOptions, 'metrics' | 'workersFrom'>): boolean {
+  if (options.workersFrom !== 'auto') return options.workersFrom === 'simulated';
+  return options.metrics.some((m) => WINDOWED_SIGNALS.some((s) => s.name === m));
+}
 
 export interface PhaseResult {
   seconds: number;
@@ -79,8 +132,23 @@ export interface PhaseResult {
   promHandlerUs?: { count: number; p50: number; p99: number };
 }
 
+/** What a scaler answered for its signal: once ready, and after the measurements. */
+export interface SignalValue {
+  ok: boolean;
+  /** GetMetrics' metricValueFloat (KEDA's number; AverageValue semantics). */
+  value?: number;
+  /** Status and message when not OK. */
+  error?: string;
+  /** From /api/v1/decisions for the first ScaledObject: the fleet value and how it was computed. */
+  decision?: { fleetValue?: number; readyWorkers?: number; explanation?: string; details?: unknown };
+}
+
 export interface ServerResult {
+  /** `baseline`, or `scaler` with the signal its ScaledObjects ask for. */
   name: 'scaler' | 'baseline';
+  metric?: string;
+  /** The metadata of every ScaledObject (each adds its own metricName). */
+  metadata: Record<string, string>;
   /** All rounds together. */
   closed: PhaseResult;
   /** Closed loop driven by the raw HTTP/2 caller (server-bound). */
@@ -94,18 +162,60 @@ export interface ServerResult {
   pacedH2Rounds: PhaseResult[];
   /** Codes seen when first calling GetMetrics once per ScaledObject. */
   firstCall: Record<string, number>;
+  /** Scaler only: the value before the first call round (after waiting for one) and after the last phase. */
+  valueAtStart?: SignalValue;
+  valueAtEnd?: SignalValue;
+  /** Scaler only: ms waited after readiness until GetMetrics answered OK (windowed signals need two samples). */
+  waitedForValueMs?: number;
+}
+
+/** One scaler against the do-nothing baseline (SPEC §8). */
+export interface VersusBaseline {
+  metric: string;
+  /** Scaler/baseline closed-loop throughput with the raw HTTP/2 caller (server-bound). */
+  throughputRatioH2: number;
+  /** Scaler/baseline closed-loop throughput with grpc-js's client (client-bound on 2 cores). */
+  throughputRatio: number;
+  roundRatiosH2: number[];
+  roundRatios: number[];
+  cpuPerCallRatio: number;
+}
+
+/** One signal against the reference signal (the first measured, normally queue_depth). */
+export interface VersusReference {
+  metric: string;
+  reference: string;
+  /** calls/s ÷ reference calls/s, closed loop (≥ 0.8 is "within 20 %"). */
+  throughputRatioH2: number;
+  throughputRatio: number;
+  roundRatiosH2: number[];
+  /** Server CPU per call ÷ reference's (raw h2 closed loop). */
+  cpuPerCallRatio: number;
+  /** Handler p99 ÷ reference's, worst phase and raw-h2 closed loop (≤ 1.2 is "within 20 %"). */
+  handlerP99Ratio: number;
+  handlerP99RatioClosedH2: number;
+  /** Client-side paced p99 ÷ reference's (scheduling noise dominates on a shared 2-core VM). */
+  pacedP99RatioH2: number;
+  pacedP99Ratio: number;
+  withinThroughput: boolean;
+  withinHandlerP99: boolean;
 }
 
 export interface GetMetricsResult {
   options: GetMetricsOptions;
   machine: ReturnType<typeof machineInfo>;
+  /** Simulated workers (live histograms) or the static fixture. */
+  workers: 'simulated' | 'fixture';
+  /** The reference signal's scaler (the first in `metrics`): kept for readers of earlier results. */
   scaler: ServerResult;
   baseline: ServerResult;
-  /** Scaler/baseline closed-loop throughput with grpc-js's client (client-bound on 2 cores). */
+  /** Every measured scaler, in `metrics` order. */
+  scalers: ServerResult[];
+  versusBaseline: VersusBaseline[];
+  versusReference: VersusReference[];
+  /** Reference scaler/baseline, as in earlier results. */
   throughputRatio: number;
-  /** Scaler/baseline closed-loop throughput with the raw HTTP/2 caller (server-bound). */
   throughputRatioH2: number;
-  /** Scaler/baseline closed-loop throughput of each round. */
   roundRatios: number[];
   roundRatiosH2: number[];
   cpuPerCallRatio: number;
@@ -121,18 +231,16 @@ function codeName(error: grpc.ServiceError | null): string {
   return error ? (grpc.status[error.code] ?? String(error.code)) : 'OK';
 }
 
-function refs(options: GetMetricsOptions): ScaledObjectRef[] {
-  return Array.from({ length: options.objects }, (_, i) => ({
+function refs(metadata: Record<string, string>, objects: number): ScaledObjectRef[] {
+  return Array.from({ length: objects }, (_, i) => ({
     name: `bench-so-${i}`,
     namespace: 'bench',
     // Distinct per ScaledObject, as KEDA forwards each trigger's own metadata (scalerAddress included).
     scalerMetadata: {
       scalerAddress: 'keda-llm-scaler.keda.svc:9090',
       pool: 'bench',
-      metric: options.metric,
-      target: options.target,
+      ...metadata,
       metricName: `bench-so-${String(i).padStart(4, '0')}`,
-      ...options.meta,
     },
   }));
 }
@@ -184,6 +292,11 @@ function quantileOfDelta(before: HistogramState, after: HistogramState, q: numbe
 
 interface Target {
   name: 'scaler' | 'baseline';
+  /** The scaler's signal; undefined for the baseline. */
+  metric?: string;
+  /** `baseline` or `scaler:<metric>`, for log lines. */
+  label: string;
+  metadata: Record<string, string>;
   child: ChildHandle;
   client: BenchClient;
   raw: RawGrpcClient;
@@ -191,6 +304,8 @@ interface Target {
   /** The same requests encoded once, for the raw HTTP/2 caller. */
   frames: Buffer[];
   firstCall: Record<string, number>;
+  valueAtStart?: SignalValue;
+  waitedForValueMs?: number;
 }
 
 const GET_METRICS_PATH = '/externalscaler.ExternalScaler/GetMetrics';
@@ -198,15 +313,53 @@ const GET_METRICS_PATH = '/externalscaler.ExternalScaler/GetMetrics';
 /** Which load generator drives a phase: grpc-js's client (KEDA-like) or the raw HTTP/2 caller. */
 export type Via = 'grpc-js' | 'h2';
 
+interface ServerSpec {
+  name: Target['name'];
+  metric?: string;
+  metadata: Record<string, string>;
+  childArgs: string[];
+}
+
+/** One GetMetrics call through grpc-js: the value, or the status when not OK. */
+function getValue(client: BenchClient, request: Target['requests'][number]): Promise<SignalValue> {
+  return new Promise((resolve) =>
+    client.GetMetrics(request, (error, response) => {
+      if (error) resolve({ ok: false, error: `${codeName(error)}: ${error.details}` });
+      else resolve({ ok: true, value: response?.metricValues[0]?.metricValueFloat });
+    }),
+  );
+}
+
+/** The scaler's own explanation of the first ScaledObject's value (GET /api/v1/decisions). */
+async function decisionOf(httpPort: number, metricName: string): Promise<SignalValue['decision']> {
+  try {
+    const { body } = await request(`http://127.0.0.1:${httpPort}/api/v1/decisions?pool=bench&metricName=${encodeURIComponent(metricName)}`);
+    const report = (await body.json()) as { decisions?: { fleetValue?: number; readyWorkers?: number; explanation?: string; details?: unknown }[] };
+    const d = report.decisions?.[0];
+    return d ? { fleetValue: d.fleetValue, readyWorkers: d.readyWorkers, explanation: d.explanation, details: d.details } : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+async function valueWithDecision(target: Target): Promise<SignalValue> {
+  const value = await getValue(target.client, target.requests[0] as Target['requests'][number]);
+  const httpPort = target.child.ready.httpPort;
+  const decision = httpPort ? await decisionOf(httpPort, target.requests[0]?.metricName ?? '') : undefined;
+  return decision ? { ...value, decision } : value;
+}
+
 /** Starts one server in its child process, connects, and does KEDA's GetMetricSpec round. */
-async function setUp(name: Target['name'], options: GetMetricsOptions, log: (line: string) => void): Promise<Target> {
-  const child = await ChildHandle.start(name, ['--workers', String(options.workers)]);
+async function setUp(spec: ServerSpec, options: GetMetricsOptions, log: (line: string) => void): Promise<Target> {
+  const { name, metric, metadata } = spec;
+  const label = metric ? `${name}:${metric}` : name;
+  const child = await ChildHandle.start(name, spec.childArgs);
   const Client = externalScalerClientConstructor();
   // One channel = one HTTP/2 connection, as KEDA keeps one connection per scaler address.
   const client = new Client(`127.0.0.1:${child.ready.grpcPort}`, grpc.credentials.createInsecure()) as unknown as BenchClient;
   try {
     await new Promise<void>((resolve, reject) => client.waitForReady(Date.now() + 10_000, (error) => (error ? reject(error) : resolve())));
-    const objects = refs(options);
+    const objects = refs(metadata, options.objects);
     // KEDA asks for the spec first; GetMetrics then uses the name it returned.
     const requests: Target['requests'] = new Array(objects.length);
     await forEachLimited(objects.length, options.concurrency, (i) => {
@@ -214,7 +367,7 @@ async function setUp(name: Target['name'], options: GetMetricsOptions, log: (lin
       return new Promise<void>((resolve, reject) =>
         client.GetMetricSpec(ref, (error, response) => {
           const metricName = response?.metricSpecs[0]?.metricName;
-          if (error || !metricName) reject(new Error(`${name}: GetMetricSpec for ${ref.name} failed: ${error?.details ?? 'no spec'}`));
+          if (error || !metricName) reject(new Error(`${label}: GetMetricSpec for ${ref.name} failed: ${error?.details ?? 'no spec'}`));
           else {
             requests[i] = { scaledObjectRef: ref, metricName };
             resolve();
@@ -222,6 +375,20 @@ async function setUp(name: Target['name'], options: GetMetricsOptions, log: (lin
         }),
       );
     });
+    // Ready means one collection; a windowed signal needs a second sample before it has a value.
+    let valueAtStart: SignalValue | undefined;
+    let waitedForValueMs: number | undefined;
+    if (name === 'scaler') {
+      const waitStarted = performance.now();
+      const deadline = Date.now() + 15_000;
+      for (;;) {
+        valueAtStart = await getValue(client, requests[0] as Target['requests'][number]);
+        if (valueAtStart.ok || Date.now() > deadline) break;
+        await sleep(100);
+      }
+      waitedForValueMs = performance.now() - waitStarted;
+      if (!valueAtStart.ok) log(`  WARNING ${label}: no value 15 s after readiness (${valueAtStart.error}); error answers are measured`);
+    }
     const firstCall: Record<string, number> = {};
     await forEachLimited(objects.length, options.concurrency, (i) =>
       new Promise<void>((resolve) =>
@@ -233,12 +400,12 @@ async function setUp(name: Target['name'], options: GetMetricsOptions, log: (lin
       ),
     );
     if (Object.keys(firstCall).some((code) => code !== 'OK')) {
-      log(`  WARNING ${name}: the first GetMetrics per ScaledObject answered ${JSON.stringify(firstCall)}; error answers are measured too`);
+      log(`  WARNING ${label}: the first GetMetrics per ScaledObject answered ${JSON.stringify(firstCall)}; error answers are measured too`);
     }
     const serialize = (externalScalerService()['GetMetrics'] as grpc.MethodDefinition<unknown, unknown>).requestSerialize;
     const frames = requests.map((r) => grpcFrame(serialize(r)));
     const raw = await RawGrpcClient.connect('127.0.0.1', child.ready.grpcPort as number);
-    return { name, child, client, raw, requests, frames, firstCall };
+    return { name, metric, label, metadata, child, client, raw, requests, frames, firstCall, valueAtStart, waitedForValueMs };
   } catch (error) {
     client.close();
     await child.stop();
@@ -409,67 +576,141 @@ function sleep(msDelay: number): Promise<void> {
 
 export async function runGetMetricsBench(options: GetMetricsOptions, log: (line: string) => void = console.log): Promise<GetMetricsResult> {
   ensureBenchProto();
+  if (options.metrics.length === 0) throw new Error('GetMetrics benchmark: no signal to measure');
+  const simulated = usesSimulatedWorkers(options);
+  const workersText = simulated
+    ? `${options.workers} simulated vLLM workers (own child, tick ${options.tickMs} ms, loads ${options.loads.join('/')})`
+    : `${options.workers} fixture workers in each scaler child`;
   log(
-    `GetMetrics benchmark: ${options.objects} ScaledObjects (metric=${options.metric}${Object.keys(options.meta).length ? ', ' + JSON.stringify(options.meta) : ''}), ` +
-      `pool of ${options.workers} fixture workers, ${options.rounds} alternating rounds`,
+    `GetMetrics benchmark: ${options.objects} ScaledObjects per server, signals ${options.metrics
+      .map((m) => `${m} ${JSON.stringify(triggerMetadata(m, options))}`)
+      .join(', ')}; pool of ${workersText}; ${options.rounds} alternating rounds`,
   );
   const targets: Target[] = [];
+  let workers: ChildHandle | undefined;
   try {
-    const baseline = await setUp('baseline', options, log);
+    let scalerArgs = ['--workers', String(options.workers)];
+    if (simulated) {
+      workers = await ChildHandle.start('simulated', ['--servers', String(options.workers), '--tick-ms', String(options.tickMs), '--loads', options.loads.join(',')]);
+      scalerArgs = ['--target-ports', (workers.ready.fixturePorts ?? []).join(',')];
+    }
+    // The baseline answers with a constant; it gets the reference signal's requests.
+    const reference = options.metrics[0] as string;
+    const baseline = await setUp({ name: 'baseline', metadata: { metric: reference, ...triggerMetadata(reference, options) }, childArgs: [] }, options, log);
     targets.push(baseline);
-    const scaler = await setUp('scaler', options, log);
-    targets.push(scaler);
+    const scalers: Target[] = [];
+    for (const metric of options.metrics) {
+      const scaler = await setUp({ name: 'scaler', metric, metadata: { metric, ...triggerMetadata(metric, options) }, childArgs: scalerArgs }, options, log);
+      targets.push(scaler);
+      scalers.push(scaler);
+      const v = scaler.valueAtStart;
+      log(`  scaler:${metric} ready; first value ${v?.ok ? fmt(v.value ?? NaN, 3) : `none (${v?.error})`} after ${fmt(scaler.waitedForValueMs ?? 0, 0)} ms`);
+    }
     const empty = () => ({ closed: [] as PhaseRun[], closedH2: [] as PhaseRun[], paced: [] as PhaseRun[], pacedH2: [] as PhaseRun[] });
-    const runs = { baseline: empty(), scaler: empty() };
+    const runs = new Map<Target, ReturnType<typeof empty>>(targets.map((t) => [t, empty()]));
     const phases = [
       { key: 'closedH2', kind: 'closed', via: 'h2', what: `closed loop, raw HTTP/2 caller, ${options.concurrency} in flight, ${options.warmupS} s warm-up + ${options.durationS} s` },
       { key: 'closed', kind: 'closed', via: 'grpc-js', what: `closed loop, grpc-js client, ${options.concurrency} in flight, ${options.warmupS} s warm-up + ${options.durationS} s` },
       { key: 'pacedH2', kind: 'paced', via: 'h2', what: `paced ${options.rate} calls/s, raw HTTP/2 caller, 1 s warm-up + ${options.pacedS} s` },
       { key: 'paced', kind: 'paced', via: 'grpc-js', what: `paced ${options.rate} calls/s, grpc-js client, 1 s warm-up + ${options.pacedS} s` },
     ] as const;
+    const width = Math.max(...targets.map((t) => t.label.length));
     for (const { key, kind, via, what } of phases) {
       for (let round = 1; round <= options.rounds; round++) {
-        // Alternate which server goes first, so a trend in machine load does not favour one.
-        const order = round % 2 === 1 ? [baseline, scaler] : [scaler, baseline];
+        // Odd rounds forward, even rounds backward: every server's mean position is the same, so a
+        // trend in machine load does not favour one.
+        const order = round % 2 === 1 ? targets : [...targets].reverse();
         for (const target of order) {
           const run = await runPhase(target, kind, via, options);
-          runs[target.name][key].push(run);
+          runs.get(target)?.[key].push(run);
           const r = run.result;
-          log(`  round ${round} ${target.name.padEnd(8)} ${what}: ${fmt(r.callsPerS, 0)} calls/s, p50 ${ms(r.latencyMs.p50)}, p99 ${ms(r.latencyMs.p99)}, other load ${fmt(r.otherLoadCores, 2)} cores`);
+          const errors = Object.keys(r.errors).length > 0 ? `, errors ${errorsText(r.errors)}` : '';
+          log(`  round ${round} ${target.label.padEnd(width)} ${what}: ${fmt(r.callsPerS, 0)} calls/s, p50 ${ms(r.latencyMs.p50)}, p99 ${ms(r.latencyMs.p99)}, other load ${fmt(r.otherLoadCores, 2)} cores${errors}`);
         }
       }
     }
-    const serverResult = (t: Target): ServerResult => ({
-      name: t.name,
-      closed: combine(runs[t.name].closed),
-      closedH2: combine(runs[t.name].closedH2),
-      paced: combine(runs[t.name].paced),
-      pacedH2: combine(runs[t.name].pacedH2),
-      closedRounds: runs[t.name].closed.map((r) => r.result),
-      closedH2Rounds: runs[t.name].closedH2.map((r) => r.result),
-      pacedRounds: runs[t.name].paced.map((r) => r.result),
-      pacedH2Rounds: runs[t.name].pacedH2.map((r) => r.result),
-      firstCall: t.firstCall,
-    });
-    const s = serverResult(scaler);
+    const valuesAtEnd = new Map<Target, SignalValue>();
+    for (const scaler of scalers) valuesAtEnd.set(scaler, await valueWithDecision(scaler));
+    const serverResult = (t: Target): ServerResult => {
+      const r = runs.get(t) ?? empty();
+      return {
+        name: t.name,
+        ...(t.metric !== undefined ? { metric: t.metric } : {}),
+        metadata: t.metadata,
+        closed: combine(r.closed),
+        closedH2: combine(r.closedH2),
+        paced: combine(r.paced),
+        pacedH2: combine(r.pacedH2),
+        closedRounds: r.closed.map((x) => x.result),
+        closedH2Rounds: r.closedH2.map((x) => x.result),
+        pacedRounds: r.paced.map((x) => x.result),
+        pacedH2Rounds: r.pacedH2.map((x) => x.result),
+        firstCall: t.firstCall,
+        ...(t.valueAtStart ? { valueAtStart: t.valueAtStart, waitedForValueMs: t.waitedForValueMs } : {}),
+        ...(valuesAtEnd.has(t) ? { valueAtEnd: valuesAtEnd.get(t) } : {}),
+      };
+    };
     const b = serverResult(baseline);
+    const ss = scalers.map(serverResult);
+    const versusBaseline = ss.map((s) => compareServers(s, b));
+    const ref = ss[0] as ServerResult;
+    const versusReference = ss.slice(1).map((s) => compareToReference(s, ref));
+    const first = versusBaseline[0] as VersusBaseline;
     const result: GetMetricsResult = {
       options,
       machine: machineInfo(),
-      scaler: s,
+      workers: simulated ? 'simulated' : 'fixture',
+      scaler: ref,
       baseline: b,
-      throughputRatio: s.closed.callsPerS / b.closed.callsPerS,
-      throughputRatioH2: s.closedH2.callsPerS / b.closedH2.callsPerS,
-      roundRatios: s.closedRounds.map((r, i) => r.callsPerS / (b.closedRounds[i]?.callsPerS ?? NaN)),
-      roundRatiosH2: s.closedH2Rounds.map((r, i) => r.callsPerS / (b.closedH2Rounds[i]?.callsPerS ?? NaN)),
-      cpuPerCallRatio: s.closedH2.server.cpuUsPerCall / b.closedH2.server.cpuUsPerCall,
+      scalers: ss,
+      versusBaseline,
+      versusReference,
+      throughputRatio: first.throughputRatio,
+      throughputRatioH2: first.throughputRatioH2,
+      roundRatios: first.roundRatios,
+      roundRatiosH2: first.roundRatiosH2,
+      cpuPerCallRatio: first.cpuPerCallRatio,
     };
     log('');
     log(formatGetMetrics(result));
     return result;
   } finally {
     await Promise.all(targets.map(tearDown));
+    await workers?.stop();
   }
+}
+
+function compareServers(s: ServerResult, b: ServerResult): VersusBaseline {
+  return {
+    metric: s.metric ?? '',
+    throughputRatio: s.closed.callsPerS / b.closed.callsPerS,
+    throughputRatioH2: s.closedH2.callsPerS / b.closedH2.callsPerS,
+    roundRatios: s.closedRounds.map((r, i) => r.callsPerS / (b.closedRounds[i]?.callsPerS ?? NaN)),
+    roundRatiosH2: s.closedH2Rounds.map((r, i) => r.callsPerS / (b.closedH2Rounds[i]?.callsPerS ?? NaN)),
+    cpuPerCallRatio: s.closedH2.server.cpuUsPerCall / b.closedH2.server.cpuUsPerCall,
+  };
+}
+
+/** "Within 20 %" of the reference signal: throughput ≥ 0.8× and server-side p99 ≤ 1.2×. */
+export const REFERENCE_TOLERANCE = 0.2;
+
+function compareToReference(s: ServerResult, ref: ServerResult): VersusReference {
+  const throughputRatioH2 = s.closedH2.callsPerS / ref.closedH2.callsPerS;
+  const handlerP99Ratio = worstHandlerP99Us(s) / worstHandlerP99Us(ref);
+  return {
+    metric: s.metric ?? '',
+    reference: ref.metric ?? '',
+    throughputRatioH2,
+    throughputRatio: s.closed.callsPerS / ref.closed.callsPerS,
+    roundRatiosH2: s.closedH2Rounds.map((r, i) => r.callsPerS / (ref.closedH2Rounds[i]?.callsPerS ?? NaN)),
+    cpuPerCallRatio: s.closedH2.server.cpuUsPerCall / ref.closedH2.server.cpuUsPerCall,
+    handlerP99Ratio,
+    handlerP99RatioClosedH2: (s.closedH2.server.handlerUs?.p99 ?? NaN) / (ref.closedH2.server.handlerUs?.p99 ?? NaN),
+    pacedP99RatioH2: s.pacedH2.latencyMs.p99 / ref.pacedH2.latencyMs.p99,
+    pacedP99Ratio: s.paced.latencyMs.p99 / ref.paced.latencyMs.p99,
+    withinThroughput: throughputRatioH2 >= 1 - REFERENCE_TOLERANCE,
+    withinHandlerP99: handlerP99Ratio <= 1 + REFERENCE_TOLERANCE,
+  };
 }
 
 /** The worst GetMetrics handler p99 (µs) over every phase. */
@@ -480,6 +721,13 @@ export function worstHandlerP99Us(s: ServerResult): number {
 function errorsText(errors: Record<string, number>): string {
   const entries = Object.entries(errors);
   return entries.length === 0 ? '0' : entries.map(([k, v]) => `${k}:${v}`).join(' ');
+}
+
+function valueText(v: SignalValue | undefined): string {
+  if (!v) return '-';
+  if (!v.ok) return `none (${v.error})`;
+  const fleet = v.decision?.fleetValue;
+  return `${fmt(v.value ?? NaN, 3)}${fleet !== undefined && fleet !== v.value ? ` (fleet value ${fmt(fleet, 3)}, ${v.decision?.readyWorkers} ready workers)` : ''}`;
 }
 
 export function formatGetMetrics(r: GetMetricsResult): string {
@@ -498,40 +746,76 @@ export function formatGetMetrics(r: GetMetricsResult): string {
   ];
   const header = ['server / phase', 'calls/s', 'p50', 'p99', 'max', 'srv CPU µs/call', 'srv ELU', 'handler p50/p99 µs', 'client CPU µs/call', 'other load', 'errors'];
   const n = r.options.concurrency;
+  const servers = [r.baseline, ...r.scalers];
+  const label = (s: ServerResult) => (s.metric ? `scaler ${s.metric}` : 'baseline');
+  const width = Math.max(...servers.map((s) => label(s).length));
+  const phaseRows = (what: string, pick: (s: ServerResult) => PhaseResult) => servers.map((s) => row(`${label(s).padEnd(width)} ${what}`, pick(s)));
   const lines = [
     table(header, [
-      row(`baseline closed, raw h2 (${n} in flight)`, r.baseline.closedH2),
-      row(`scaler   closed, raw h2 (${n} in flight)`, r.scaler.closedH2),
-      row(`baseline closed, grpc-js (${n} in flight)`, r.baseline.closed),
-      row(`scaler   closed, grpc-js (${n} in flight)`, r.scaler.closed),
-      row(`baseline paced, raw h2 (${r.options.rate}/s)`, r.baseline.pacedH2),
-      row(`scaler   paced, raw h2 (${r.options.rate}/s)`, r.scaler.pacedH2),
-      row(`baseline paced, grpc-js (${r.options.rate}/s)`, r.baseline.paced),
-      row(`scaler   paced, grpc-js (${r.options.rate}/s)`, r.scaler.paced),
+      ...phaseRows(`closed, raw h2 (${n} in flight)`, (s) => s.closedH2),
+      ...phaseRows(`closed, grpc-js (${n} in flight)`, (s) => s.closed),
+      ...phaseRows(`paced, raw h2 (${r.options.rate}/s)`, (s) => s.pacedH2),
+      ...phaseRows(`paced, grpc-js (${r.options.rate}/s)`, (s) => s.paced),
     ]),
-    '(latencies client-side; srv = the server child process; other load = CPU cores used by other processes on the machine meanwhile)',
+    `(latencies client-side; srv = the server child process; other load = CPU cores used by other processes on the machine meanwhile; workers: ${r.workers})`,
     '',
   ];
-  const prom = r.scaler.closedH2.promHandlerUs;
-  if (prom) {
+  const pass = (ok: boolean) => (ok ? 'PASS' : 'FAIL');
+  const rounds = (xs: number[]) => xs.map((x) => fmt(x, 3)).join(', ');
+  for (const [i, s] of r.scalers.entries()) {
+    const v = r.versusBaseline[i] as VersusBaseline;
+    lines.push(`scaler ${s.metric} ${JSON.stringify(s.metadata)}: value ${valueText(s.valueAtStart)} at start, ${valueText(s.valueAtEnd)} at end`);
+    const prom = s.closedH2.promHandlerUs;
+    if (prom) {
+      lines.push(
+        `  /metrics keda_llm_scaler_grpc_request_duration_seconds{method="GetMetrics"} (bucket estimate, closed loop raw h2): ` +
+          `${prom.count} calls, p50 ≈ ${fmt(prom.p50, 0)} µs, p99 ≈ ${fmt(prom.p99, 0)} µs`,
+      );
+    }
+    const pacedP99 = s.pacedH2.latencyMs.p99;
+    const handlerP99Ms = worstHandlerP99Us(s) / 1000;
     lines.push(
-      `scaler /metrics keda_llm_scaler_grpc_request_duration_seconds{method="GetMetrics"} (bucket estimate, closed loop raw h2): ` +
-        `${prom.count} calls, p50 ≈ ${fmt(prom.p50, 0)} µs, p99 ≈ ${fmt(prom.p99, 0)} µs`,
+      `  throughput ratio scaler/baseline, server-bound (raw h2): ${fmt(v.throughputRatioH2, 3)} (rounds: ${rounds(v.roundRatiosH2)})  budget ≥ 0.8  ${pass(v.throughputRatioH2 >= 0.8)}`,
+      `  throughput ratio scaler/baseline, grpc-js client:        ${fmt(v.throughputRatio, 3)} (rounds: ${rounds(v.roundRatios)})  budget ≥ 0.8  ${pass(v.throughputRatio >= 0.8)}  (client-bound: see client CPU/call)`,
+      `  server CPU per call scaler/baseline (raw h2): ${fmt(v.cpuPerCallRatio, 2)}× (${fmt(s.closedH2.server.cpuUsPerCall, 1)} vs ${fmt(r.baseline.closedH2.server.cpuUsPerCall, 1)} µs)`,
+      `  p99 server handler (worst phase): ${ms(handlerP99Ms)}  budget < 1 ms  ${pass(handlerP99Ms < 1)}`,
+      `  p99 client-side, paced ${r.options.rate}/s, raw h2: scaler ${ms(pacedP99)}, baseline ${ms(r.baseline.pacedH2.latencyMs.p99)}  budget < 1 ms  ${pass(pacedP99 < 1)}  (includes the client, loopback and scheduling)`,
+      `  p99 client-side, paced ${r.options.rate}/s, grpc-js: scaler ${ms(s.paced.latencyMs.p99)}, baseline ${ms(r.baseline.paced.latencyMs.p99)}`,
+      `  p99 client-side, closed loop ${n} in flight: ${ms(s.closedH2.latencyMs.p99)} raw h2, ${ms(s.closed.latencyMs.p99)} grpc-js  (queueing: ≈ in-flight ÷ throughput, Little's law)`,
     );
   }
-  const pass = (ok: boolean) => (ok ? 'PASS' : 'FAIL');
-  const pacedP99 = r.scaler.pacedH2.latencyMs.p99;
-  const handlerP99Ms = worstHandlerP99Us(r.scaler) / 1000;
-  const rounds = (xs: number[]) => xs.map((x) => fmt(x, 3)).join(', ');
-  lines.push(
-    `throughput ratio scaler/baseline, server-bound (raw h2): ${fmt(r.throughputRatioH2, 3)} (rounds: ${rounds(r.roundRatiosH2)})  budget ≥ 0.8  ${pass(r.throughputRatioH2 >= 0.8)}`,
-    `throughput ratio scaler/baseline, grpc-js client:        ${fmt(r.throughputRatio, 3)} (rounds: ${rounds(r.roundRatios)})  budget ≥ 0.8  ${pass(r.throughputRatio >= 0.8)}  (client-bound: see client CPU/call)`,
-    `server CPU per call scaler/baseline (raw h2): ${fmt(r.cpuPerCallRatio, 2)}× (${fmt(r.scaler.closedH2.server.cpuUsPerCall, 1)} vs ${fmt(r.baseline.closedH2.server.cpuUsPerCall, 1)} µs)`,
-    `p99 server handler (worst phase): ${ms(handlerP99Ms)}  budget < 1 ms  ${pass(handlerP99Ms < 1)}`,
-    `p99 client-side, paced ${r.options.rate}/s, raw h2: scaler ${ms(pacedP99)}, baseline ${ms(r.baseline.pacedH2.latencyMs.p99)}  budget < 1 ms  ${pass(pacedP99 < 1)}  (includes the client, loopback and scheduling)`,
-    `p99 client-side, paced ${r.options.rate}/s, grpc-js: scaler ${ms(r.scaler.paced.latencyMs.p99)}, baseline ${ms(r.baseline.paced.latencyMs.p99)}`,
-    `p99 client-side, closed loop ${n} in flight: ${ms(r.scaler.closedH2.latencyMs.p99)} raw h2, ${ms(r.scaler.closed.latencyMs.p99)} grpc-js  (queueing: ≈ in-flight ÷ throughput, Little's law)`,
-  );
+  if (r.versusReference.length > 0) {
+    const ref = r.scaler;
+    lines.push(
+      '',
+      `Each signal against ${ref.metric} (same run, same workers; within ${REFERENCE_TOLERANCE * 100} %: throughput ratio ≥ ${1 - REFERENCE_TOLERANCE}, server-side p99 ratio ≤ ${1 + REFERENCE_TOLERANCE})`,
+      table(
+        ['signal', 'calls/s raw h2', 'ratio', 'rounds', 'calls/s grpc-js', 'ratio', 'srv CPU µs/call', 'ratio', 'handler p99 µs (worst / closed h2)', 'ratio', 'paced p99 raw h2 / grpc-js', 'ratio', 'verdict'],
+        [
+          [ref.metric ?? '', fmt(ref.closedH2.callsPerS, 0), '1', '', fmt(ref.closed.callsPerS, 0), '1', fmt(ref.closedH2.server.cpuUsPerCall, 1), '1',
+            `${fmt(worstHandlerP99Us(ref), 1)} / ${fmt(ref.closedH2.server.handlerUs?.p99 ?? NaN, 1)}`, '1', `${ms(ref.pacedH2.latencyMs.p99)} / ${ms(ref.paced.latencyMs.p99)}`, '1', 'reference'],
+          ...r.versusReference.map((c) => {
+            const s = r.scalers.find((x) => x.metric === c.metric) as ServerResult;
+            return [
+              c.metric,
+              fmt(s.closedH2.callsPerS, 0),
+              fmt(c.throughputRatioH2, 3),
+              rounds(c.roundRatiosH2),
+              fmt(s.closed.callsPerS, 0),
+              fmt(c.throughputRatio, 3),
+              fmt(s.closedH2.server.cpuUsPerCall, 1),
+              fmt(c.cpuPerCallRatio, 2),
+              `${fmt(worstHandlerP99Us(s), 1)} / ${fmt(s.closedH2.server.handlerUs?.p99 ?? NaN, 1)}`,
+              `${fmt(c.handlerP99Ratio, 2)} / ${fmt(c.handlerP99RatioClosedH2, 2)}`,
+              `${ms(s.pacedH2.latencyMs.p99)} / ${ms(s.paced.latencyMs.p99)}`,
+              `${fmt(c.pacedP99RatioH2, 2)} / ${fmt(c.pacedP99Ratio, 2)}`,
+              `throughput ${pass(c.withinThroughput)}, p99 ${pass(c.withinHandlerP99)}`,
+            ];
+          }),
+        ],
+      ),
+    );
+  }
   return lines.join('\n');
 }
 
@@ -542,6 +826,7 @@ export function parseGetMetricsArgs(argv: readonly string[]): GetMetricsOptions 
     strict: false,
     options: {
       metric: { type: 'string' },
+      metrics: { type: 'string' },
       meta: { type: 'string', multiple: true },
       target: { type: 'string' },
       objects: { type: 'string' },
@@ -552,6 +837,9 @@ export function parseGetMetricsArgs(argv: readonly string[]): GetMetricsOptions 
       paced: { type: 'string' },
       workers: { type: 'string' },
       rounds: { type: 'string' },
+      'workers-from': { type: 'string' },
+      'tick-ms': { type: 'string' },
+      loads: { type: 'string' },
     },
   });
   const d = DEFAULT_GETMETRICS_OPTIONS;
@@ -562,10 +850,17 @@ export function parseGetMetricsArgs(argv: readonly string[]): GetMetricsOptions 
     if (at <= 0) throw new Error(`--meta '${pair}' is not key=value`);
     meta[pair.slice(0, at)] = pair.slice(at + 1);
   }
+  const list = (v: unknown) => (typeof v === 'string' ? v.split(',').map((x) => x.trim()).filter((x) => x !== '') : undefined);
+  // --metrics a,b,c measures several signals in one run; --metric a is the one-signal form.
+  const metrics = list(values.metrics) ?? list(values.metric) ?? d.metrics;
+  const from = values['workers-from'];
+  if (from !== undefined && from !== 'auto' && from !== 'fixture' && from !== 'simulated') throw new Error(`--workers-from '${String(from)}': expected auto, fixture or simulated`);
+  const loads = list(values.loads)?.map(Number);
+  if (loads?.some((l) => !Number.isFinite(l) || l < 0)) throw new Error(`--loads '${String(values.loads)}': expected comma-separated loads ≥ 0`);
   return {
-    metric: typeof values.metric === 'string' ? values.metric : d.metric,
+    metrics,
+    ...(typeof values.target === 'string' ? { target: values.target } : {}),
     meta,
-    target: typeof values.target === 'string' ? values.target : d.target,
     objects: num(values.objects, d.objects),
     concurrency: num(values.concurrency, d.concurrency),
     warmupS: num(values.warmup, d.warmupS),
@@ -574,6 +869,9 @@ export function parseGetMetricsArgs(argv: readonly string[]): GetMetricsOptions 
     pacedS: num(values.paced, d.pacedS),
     workers: num(values.workers, d.workers),
     rounds: Math.max(1, num(values.rounds, d.rounds)),
+    workersFrom: (from as WorkersFrom | undefined) ?? d.workersFrom,
+    tickMs: num(values['tick-ms'], d.tickMs),
+    loads: loads ?? d.loads,
   };
 }
 

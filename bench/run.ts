@@ -1,54 +1,110 @@
 /**
- * `npm run bench`: the scrape+parse, in-process evaluation, end-to-end collection and GetMetrics
- * benchmarks, then a summary against SPEC §8's budgets. Results are also written as
+ * `npm run bench`: the scrape+parse, in-process evaluation, end-to-end collection, GetMetrics
+ * (queue_depth, ttft and desired_replicas against a do-nothing server and against each other) and
+ * NATS ingest benchmarks, then a summary against SPEC §8's budgets. Results are also written as
  * JSON under dist-bench/results/.
  *
  * Options (all optional), passed after `--`:
- *   --metric queue_depth  --meta key=value ...  --objects 1000 --concurrency 1000
+ *   --metrics queue_depth,ttft,desired_replicas (default; the first is the reference) | --metric queue_depth
+ *   --meta key=value ... --target 5 --objects 1000 --concurrency 1000
  *   --warmup 2 --duration 5 --rounds 2 --rate 1000 --paced 4 --workers 4
+ *   --workers-from auto|fixture|simulated --tick-ms 100 --loads 0.5,0.6,0.8,0.95
  *   --iterations 2000 --parse-iterations 3000 --scrape-warmup 200 --scrape-concurrency 32 --scrape-rounds 2
- *   --collect-workers 1000 --collect-streams 0,1,10 --collect-duration 5
- *   --only scrape-parse|evaluation|collection|getmetrics
+ *   --collect-workers 1000 --collect-streams 0,1,10 --collect-duration 5 --collect-steady 130 --collect-history-size 120
+ *   --nats-workers 10000 --nats-messages 200000 --nats-mode event-plane|kv-metrics --nats-url nats://...
+ *   --only scrape-parse|evaluation|collection|getmetrics|nats
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { ensureBenchProto, fmt, machineInfo, ms } from './common.js';
 import { parseCollectionArgs, runCollectionBench, type CollectionResult } from './collection.js';
 import { DEFAULT_EVALUATION_OPTIONS, runEvaluationBench, type EvaluationResult } from './evaluation.js';
-import { parseGetMetricsArgs, runGetMetricsBench, worstHandlerP99Us, type GetMetricsResult } from './getmetrics.js';
+import { COMPARED_METRICS, parseGetMetricsArgs, runGetMetricsBench, worstHandlerP99Us, type GetMetricsResult } from './getmetrics.js';
+import { run as runNatsIngestBench, parseNatsIngestArgs, type NatsIngestResult } from './nats-ingest.js';
 import { parseScrapeParseArgs, runScrapeParseBench, type ScrapeParseResult } from './scrape-parse.js';
+
+const STEPS = ['scrape-parse', 'evaluation', 'collection', 'getmetrics', 'nats'] as const;
+
+/** SPEC §8: "10,000 NATS messages/s". */
+const NATS_BUDGET_MSGS_PER_S = 10_000;
+
+/** The executable's path when `name` is on PATH, else undefined. */
+function onPath(name: string): string | undefined {
+  for (const dir of (process.env['PATH'] ?? '').split(path.delimiter)) {
+    if (!dir) continue;
+    const candidate = path.join(dir, name);
+    try {
+      accessSync(candidate, constants.X_OK);
+      return candidate;
+    } catch {
+      // not here
+    }
+  }
+  return undefined;
+}
+
+/** The NATS benchmark's own options, from run.ts's `--nats-*` (its `--workers` would clash with GetMetrics'). */
+function natsArgs(argv: readonly string[]): string[] {
+  const { values } = parseArgs({
+    args: [...argv],
+    strict: false,
+    allowPositionals: true,
+    options: { 'nats-workers': { type: 'string' }, 'nats-messages': { type: 'string' }, 'nats-mode': { type: 'string' }, 'nats-url': { type: 'string' } },
+  });
+  const out: string[] = [];
+  for (const key of ['workers', 'messages', 'mode', 'url']) {
+    const value = values[`nats-${key}`];
+    if (typeof value === 'string') out.push(`--${key}`, value);
+  }
+  return out;
+}
 
 async function main(): Promise<void> {
   ensureBenchProto();
   const argv = process.argv.slice(2);
-  const { values } = parseArgs({ args: argv, strict: false, allowPositionals: true, options: { only: { type: 'string' } } });
+  const { values } = parseArgs({ args: argv, strict: false, allowPositionals: true, options: { only: { type: 'string' }, metric: { type: 'string' }, metrics: { type: 'string' } } });
   const only = typeof values.only === 'string' ? values.only : undefined;
+  if (only !== undefined && !(STEPS as readonly string[]).includes(only)) throw new Error(`--only '${only}': expected ${STEPS.join(', ')}`);
+  const wanted = (step: (typeof STEPS)[number]) => only === undefined || only === step;
+  const gmOptions = parseGetMetricsArgs(argv);
+  // Without --metric/--metrics, GetMetrics measures the three signals the budget is checked on.
+  if (values.metric === undefined && values.metrics === undefined) gmOptions.metrics = [...COMPARED_METRICS];
   const machine = machineInfo();
   console.log(`keda-llm-scaler benchmarks — ${machine.date}, Node ${machine.node}, ${machine.platform}, ${machine.cpus} CPUs (${machine.cpuModel})\n`);
   const started = Date.now();
 
   let scrape: ScrapeParseResult | undefined;
-  let getMetrics: GetMetricsResult | undefined;
-  if (only === undefined || only === 'scrape-parse') {
+  if (wanted('scrape-parse')) {
     scrape = await runScrapeParseBench(parseScrapeParseArgs(argv));
     console.log('');
   }
   let evaluation: EvaluationResult | undefined;
-  if (only === undefined || only === 'evaluation') {
-    const gm = parseGetMetricsArgs(argv);
-    evaluation = await runEvaluationBench({ ...DEFAULT_EVALUATION_OPTIONS, metric: gm.metric });
+  if (wanted('evaluation')) {
+    evaluation = await runEvaluationBench({ ...DEFAULT_EVALUATION_OPTIONS, metric: gmOptions.metrics[0] ?? 'queue_depth' });
     console.log('');
   }
   let collection: CollectionResult | undefined;
-  if (only === undefined || only === 'collection') {
+  if (wanted('collection')) {
     collection = await runCollectionBench(parseCollectionArgs(argv));
     console.log('');
   }
-  if (only === undefined || only === 'getmetrics') {
-    getMetrics = await runGetMetricsBench(parseGetMetricsArgs(argv));
+  let getMetrics: GetMetricsResult | undefined;
+  if (wanted('getmetrics')) {
+    getMetrics = await runGetMetricsBench(gmOptions);
     console.log('');
+  }
+  let nats: NatsIngestResult | undefined;
+  let natsSkipped: string | undefined;
+  if (wanted('nats')) {
+    const natsOptions = parseNatsIngestArgs(natsArgs(argv));
+    if (natsOptions.url === undefined && onPath('nats-server') === undefined) {
+      natsSkipped = 'nats-server is not on PATH (install it, or pass --nats-url nats://host:4222 to use a running server)';
+      console.log(`NATS ingest benchmark SKIPPED: ${natsSkipped}\n`);
+    } else {
+      nats = await runNatsIngestBench(natsOptions);
+    }
   }
 
   console.log(`Summary (${((Date.now() - started) / 1000).toFixed(0)} s)`);
@@ -64,35 +120,69 @@ async function main(): Promise<void> {
   }
   if (evaluation) {
     const big = evaluation.rounds.filter((r) => r.workers === Math.max(...evaluation.options.workerCounts));
-    console.log(`  evaluation: collection round of ${big[0]?.workers} workers costs ` + big.map((r) => `${fmt(r.cpuMsPerRound, 1)} ms with ${r.streams} StreamIsActive stream(s)`).join(', '));
+    for (const arrival of ['burst', 'spread'] as const) {
+      const rows = big.filter((r) => r.arrival === arrival);
+      console.log(
+        `  evaluation: collection round of ${rows[0]?.workers} workers (writes ${arrival === 'burst' ? 'back to back' : 'spread over the interval'}) costs ` +
+          rows.map((r) => `${fmt(r.cpuMsPerRound, 1)} ms with ${r.streams} StreamIsActive stream(s)`).join(', '),
+      );
+    }
   }
   if (collection) {
     for (const step of collection.steps) {
       console.log(
-        `  collection of ${collection.options.workers} workers/s end to end, ${step.streams} StreamIsActive stream(s): scaler ${fmt(step.scalerCores * 100, 1)} % of a core, ` +
+        `  collection of ${collection.options.workers} workers/s end to end, ${step.streams} StreamIsActive stream(s)${step.steady ? ', steady state (histories full)' : ''}: scaler ${fmt(step.scalerCores * 100, 1)} % of a core, ` +
           `${fmt(step.scrapesOkPerS, 0)} scrapes/s, heap ${fmt(step.scalerHeapUsedMiB, 0)} MiB after ${fmt(step.uptimeS, 0)} s`,
       );
     }
   }
   if (getMetrics) {
-    const s = getMetrics.scaler;
-    const b = getMetrics.baseline;
     const g = getMetrics;
-    const handlerP99 = worstHandlerP99Us(s);
-    console.log(`  GetMetrics (${g.options.metric}), ${g.options.objects} ScaledObjects, ${g.options.concurrency} in flight:`);
-    console.log(`    raw h2 load:  scaler ${fmt(s.closedH2.callsPerS, 0)} calls/s, baseline ${fmt(b.closedH2.callsPerS, 0)} calls/s, ratio ${fmt(g.throughputRatioH2, 3)} (budget ≥ 0.8)`);
-    console.log(`    grpc-js load: scaler ${fmt(s.closed.callsPerS, 0)} calls/s, baseline ${fmt(b.closed.callsPerS, 0)} calls/s, ratio ${fmt(g.throughputRatio, 3)} (client-bound)`);
-    console.log(`    server CPU per call: scaler ${fmt(s.closedH2.server.cpuUsPerCall, 1)} µs, baseline ${fmt(b.closedH2.server.cpuUsPerCall, 1)} µs (${fmt(g.cpuPerCallRatio, 2)}×)`);
-    console.log(`    p99: server handler ${ms(handlerP99 / 1000)}; client-side paced ${g.options.rate}/s raw h2 ${ms(s.pacedH2.latencyMs.p99)} (baseline ${ms(b.pacedH2.latencyMs.p99)}), grpc-js ${ms(s.paced.latencyMs.p99)} (baseline ${ms(b.paced.latencyMs.p99)}) (budget < 1 ms)`);
-    const phases = [s, b].flatMap((x) => [x.closedH2, x.closed, x.pacedH2, x.paced]);
+    const b = g.baseline;
+    console.log(`  GetMetrics, ${g.options.objects} ScaledObjects per signal, ${g.options.concurrency} in flight, ${g.workers} workers:`);
+    for (const [i, s] of g.scalers.entries()) {
+      const v = g.versusBaseline[i];
+      if (!v) continue;
+      const value = s.valueAtEnd?.ok ? fmt(s.valueAtEnd.value ?? NaN, 3) : `none (${s.valueAtEnd?.error ?? '?'})`;
+      console.log(`    ${s.metric} (value ${value}):`);
+      console.log(`      raw h2 load:  scaler ${fmt(s.closedH2.callsPerS, 0)} calls/s, baseline ${fmt(b.closedH2.callsPerS, 0)} calls/s, ratio ${fmt(v.throughputRatioH2, 3)} (budget ≥ 0.8)`);
+      console.log(`      grpc-js load: scaler ${fmt(s.closed.callsPerS, 0)} calls/s, baseline ${fmt(b.closed.callsPerS, 0)} calls/s, ratio ${fmt(v.throughputRatio, 3)} (client-bound)`);
+      console.log(`      server CPU per call: scaler ${fmt(s.closedH2.server.cpuUsPerCall, 1)} µs, baseline ${fmt(b.closedH2.server.cpuUsPerCall, 1)} µs (${fmt(v.cpuPerCallRatio, 2)}×)`);
+      console.log(
+        `      p99: server handler ${ms(worstHandlerP99Us(s) / 1000)}; client-side paced ${g.options.rate}/s raw h2 ${ms(s.pacedH2.latencyMs.p99)} (baseline ${ms(b.pacedH2.latencyMs.p99)}), ` +
+          `grpc-js ${ms(s.paced.latencyMs.p99)} (baseline ${ms(b.paced.latencyMs.p99)}) (budget < 1 ms)`,
+      );
+    }
+    for (const c of g.versusReference) {
+      console.log(
+        `    ${c.metric} vs ${c.reference}: throughput ${fmt(c.throughputRatioH2, 3)}× raw h2 (${fmt(c.throughputRatio, 3)}× grpc-js), server CPU/call ${fmt(c.cpuPerCallRatio, 2)}×, ` +
+          `handler p99 ${fmt(c.handlerP99Ratio, 2)}×, paced p99 ${fmt(c.pacedP99RatioH2, 2)}× raw h2 / ${fmt(c.pacedP99Ratio, 2)}× grpc-js — ` +
+          `within 20 %: throughput ${c.withinThroughput ? 'yes' : 'NO'}, server p99 ${c.withinHandlerP99 ? 'yes' : 'NO'}`,
+      );
+    }
+    const phases = [b, ...g.scalers].flatMap((x) => [x.closedH2, x.closed, x.pacedH2, x.paced]);
     const other = Math.max(...phases.map((p) => p.otherLoadCores));
     if (other > 0.1) console.log(`    WARNING: other processes used up to ${fmt(other, 2)} cores during the measurements; numbers are disturbed`);
+  }
+  if (nats) {
+    for (const m of nats.modes) {
+      const ok = m.ingest.msgsPerS >= NATS_BUDGET_MSGS_PER_S;
+      console.log(
+        `  NATS ingest (${m.mode}, ${nats.options.workers} workers): ${fmt(m.ingest.msgsPerS, 0)} msgs/s wall, ${fmt(m.ingest.cpuUsPerMsg, 2)} µs CPU/msg ` +
+          `(${fmt(m.ingest.coreMsgsPerS, 0)} msgs/s per core); bare subscription ${fmt(m.bare.msgsPerS, 0)} msgs/s  (budget ≥ ${fmt(NATS_BUDGET_MSGS_PER_S, 0)} msgs/s) ${ok ? 'PASS' : 'FAIL'}`,
+      );
+    }
+  } else if (natsSkipped) {
+    console.log(`  NATS ingest: skipped — ${natsSkipped}`);
   }
 
   const outDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'results');
   mkdirSync(outDir, { recursive: true });
   const file = path.join(outDir, `bench-${machine.date.replace(/[:.]/g, '-')}.json`);
-  writeFileSync(file, JSON.stringify({ machine, scrapeParse: scrape, evaluation, collection, getMetrics }, null, 2));
+  writeFileSync(
+    file,
+    JSON.stringify({ machine, scrapeParse: scrape, evaluation, collection, getMetrics, natsIngest: nats, ...(natsSkipped ? { natsIngestSkipped: natsSkipped } : {}) }, null, 2),
+  );
   console.log(`  results: ${path.relative(process.cwd(), file)}`);
 }
 
