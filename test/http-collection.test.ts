@@ -130,7 +130,8 @@ describe('HTTP collection from vLLM workers', () => {
     const a = await worker();
     const h = harness(staticPool(a));
     h.source.start();
-    await vi.waitFor(() => expect(h.store.record(a.target)?.history.length).toBeGreaterThanOrEqual(3), { timeout: 2000, interval: 20 });
+    // Samples recorded, round after round (the store keeps no history unless a window needs it).
+    await vi.waitFor(async () => expect(await counter(h.metrics, 'keda_llm_scaler_scrapes_total', { result: 'ok' })).toBeGreaterThanOrEqual(3), { timeout: 2000, interval: 20 });
     await h.source.stop();
     const requests = a.requests;
     await new Promise((resolve) => setTimeout(resolve, INTERVAL_MS * 2));
@@ -230,7 +231,7 @@ describe('HTTP collection from vLLM workers', () => {
     const h = harness(staticPool(healthy, hung), { intervalMs: 50, timeoutMs: 600 });
     h.source.start();
     // Several rounds of the healthy worker land while the hung request is still open.
-    await vi.waitFor(() => expect(h.store.record(healthy.target)?.history.length).toBeGreaterThanOrEqual(4), { timeout: 550, interval: 10 });
+    await vi.waitFor(async () => expect(await counter(h.metrics, 'keda_llm_scaler_scrapes_total', { result: 'ok' })).toBeGreaterThanOrEqual(4), { timeout: 550, interval: 10 });
     expect(hung.requests).toBe(1);
     expect(h.view(hung.target)?.state).toBe('pending');
     await vi.waitFor(() => expect(h.view(hung.target)?.failure?.cause).toBe('timeout'), { timeout: 3000, interval: 10 });

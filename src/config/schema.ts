@@ -116,7 +116,8 @@ export const configSchema = z
         clientCa: z.string().min(1).optional(),
       })
       .optional(),
-    historySize: z.coerce.number().int().min(2, 'must be ≥ 2').default(120),
+    /** Samples kept per worker once a trigger asks for a window (thinned to cover the longest window). */
+    historySize: z.coerce.number().int().min(4, 'must be ≥ 4').max(1000, 'must be ≤ 1000').default(32),
     defaultTarget: z.coerce.number().positive('must be > 0').optional(),
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     pools: z.array(pool).min(1, 'at least one pool is needed (or use --targets to build a default pool)'),

@@ -7,18 +7,22 @@ export type { FleetEvaluation } from './types.js';
 let defaults: readonly SignalUse[] | undefined;
 
 /**
- * Every signal that works without extra metadata, with its default parameters: what `/metrics`
- * and `/api/v1/pools/:name` show for each pool.
+ * Every signal that works without extra metadata or history, with its default parameters: what
+ * `/metrics` and `/api/v1/pools/:name` show for each pool.
  */
 export function defaultUses(): readonly SignalUse[] {
   defaults ??= signalNames().flatMap((name) => {
     const signal = findSignal(name);
     if (!signal) return [];
+    let use: SignalUse;
     try {
-      return [useOf(signal, new Map())];
+      use = useOf(signal, new Map());
     } catch {
       return []; // needs metadata (e.g. a query): nothing to show by default
     }
+    // Windowed signals are shown only for the windows triggers ask for (in their explanations):
+    // a pool keeps history only when a trigger needs it.
+    return (signal.params?.historyMs?.(use.params) ?? 0) > 0 ? [] : [use];
   });
   return defaults;
 }

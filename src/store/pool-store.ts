@@ -98,6 +98,11 @@ export class PoolStore {
   private sourceProblem?: string;
   private readonly memory = new Map<string, Map<string, unknown>>();
   private historyWindowMs = 0;
+  /**
+   * Samples kept per worker: two until a trigger needs a window. Most pools scale on gauges
+   * (queue, KV) and need no history; keeping it anyway costs memory and GC time at 1,000 workers.
+   */
+  private historyCapacity = 2;
   private historySpacingMs = 0;
   private readonly listeners = new Set<() => void>();
   private publishTimer?: NodeJS.Timeout;
@@ -162,7 +167,7 @@ export class PoolStore {
       // Deltas across a restart are meaningless: start the history again from this sample.
       record.history.length = 0;
     }
-    appendHistory(record.history, sample, this.historySpacingMs, this.historySize);
+    appendHistory(record.history, sample, this.historySpacingMs, this.historyCapacity);
     record.last = sample;
     record.aliveAt = undefined;
     record.failure = undefined;
@@ -199,6 +204,7 @@ export class PoolStore {
   requireHistory(windowMs: number): void {
     if (windowMs <= this.historyWindowMs) return;
     this.historyWindowMs = windowMs;
+    this.historyCapacity = this.historySize;
     this.historySpacingMs = windowMs / Math.max(1, this.historySize - 2);
   }
 
@@ -329,12 +335,14 @@ export class PoolStore {
 }
 
 /**
- * Appends `sample`, keeping entries at least `spacingMs` apart (the newest entry is replaced
- * until it is far enough from the one before) and at most `max` entries.
+ * Appends `sample`, keeping entries at least `spacingMs` apart and at most `max` entries: the
+ * newest entry keeps being replaced until it is `spacingMs` after the one before; only then is
+ * it kept and a new newest entry started. So `max` entries span at least (max − 2) × spacing.
  */
 function appendHistory(history: WorkerSample[], sample: WorkerSample, spacingMs: number, max: number): void {
+  const last = history[history.length - 1];
   const beforeLast = history[history.length - 2];
-  if (spacingMs > 0 && beforeLast !== undefined && sample.at - beforeLast.at < spacingMs) {
+  if (spacingMs > 0 && last !== undefined && beforeLast !== undefined && last.at - beforeLast.at < spacingMs) {
     history[history.length - 1] = sample;
   } else {
     history.push(sample);
