@@ -27,8 +27,7 @@ describe('pool store history', () => {
   });
 
   it('restarts the history when a counter goes backwards (a worker restart)', () => {
-    let now = 0;
-    const store = new PoolStore('p', 60_000, 6, () => now);
+    const store = new PoolStore('p', 60_000, 6, () => 300);
     store.setWorkers(['w']);
     store.requireHistory(1000);
     store.recordSample('w', sample(100));
