@@ -140,7 +140,7 @@ export class Scaler {
   notReadyReason(): string | undefined {
     const reasons: string[] = [];
     for (const store of this.stores) {
-      const snapshot = store.snapshot();
+      const snapshot = store.published();
       if (snapshot.sourceProblem !== undefined) reasons.push(`${store.pool}: ${snapshot.sourceProblem}`);
       else if (!snapshot.collected) reasons.push(`${store.pool}: first collection not finished`);
       else if (snapshot.workers.length > 0 && snapshot.fresh.length === 0) reasons.push(`${store.pool}: no worker has fresh data`);

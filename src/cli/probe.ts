@@ -2,6 +2,7 @@ import * as grpc from '@grpc/grpc-js';
 import { Command } from 'commander';
 import { externalScalerClientConstructor } from '../grpc/proto.js';
 import type { GetMetricSpecResponse, GetMetricsResponse, IsActiveResponse, ScaledObjectRef } from '../grpc/messages.js';
+import { KEDA_KEYS } from '../policies/metadata.js';
 
 export interface ProbeResult {
   address: string;
@@ -15,9 +16,6 @@ export interface ProbeResult {
   /** Why there is no `decision` (HTTP side unreachable, trigger not found …); never fails the probe. */
   decisionError?: string;
 }
-
-/** Keys KEDA itself reads; the scaler never echoes them back, so they are left out when matching. */
-const KEDA_KEYS = new Set(['scalerAddress', 'enableTLS', 'unsafeSsl', 'caCert', 'tlsClientCert', 'tlsClientKey']);
 
 /** The HTTP address next to a gRPC one: same host, port 8080 (the scaler's default `http.port`). */
 export function defaultHttpAddress(grpcAddress: string): string {

@@ -1,8 +1,8 @@
 import type { PoolRuntime, Trigger } from '../policies/trigger.js';
-import { triggerMetadata } from '../policies/trigger-registry.js';
 import { defaultUses, evaluateSignalOnce } from '../signals/evaluate.js';
 import type { SignalUse } from '../signals/types.js';
 import type { PoolSnapshot } from '../store/pool-store.js';
+import { KEDA_KEYS } from '../policies/metadata.js';
 
 /** What `/api/v1/pools/:name` shows: each worker's last values and, per signal, who counted and why not. */
 export function poolReport(runtime: PoolRuntime, source: string, triggers: readonly Trigger[]) {
@@ -44,9 +44,6 @@ export function poolSummary(runtime: PoolRuntime, source: string) {
   return { name: runtime.name, source, workers: snapshot.workers.length, ...states };
 }
 
-/** Keys KEDA itself reads (address, TLS material): never echoed back. */
-const KEDA_KEYS = new Set(['scalerAddress', 'enableTLS', 'unsafeSsl', 'caCert', 'tlsClientCert', 'tlsClientKey']);
-
 /** A trigger's metadata as the explain API shows it: without KEDA's own keys (TLS material). */
 export function visibleMetadata(metadata: Readonly<Record<string, string>> | undefined): Record<string, string> {
   const out: Record<string, string> = {};
@@ -71,7 +68,7 @@ export function decisionReport(trigger: Trigger) {
     metricName: spec.metricName,
     signal: signal.name,
     kind: signal.kind,
-    metadata: visibleMetadata(triggerMetadata(trigger)),
+    metadata: visibleMetadata(trigger.metadata),
     target: spec.target,
     activationThreshold: spec.activationThreshold,
     valueMode: spec.valueMode,
@@ -98,9 +95,6 @@ export function decisionReport(trigger: Trigger) {
       : undefined,
   };
 }
-
-/** Kept for callers of the earlier, shorter trigger summary. */
-export const triggerReport = decisionReport;
 
 function explain(trigger: Trigger, result: ReturnType<Trigger['evaluate']>): string {
   const { spec } = trigger;

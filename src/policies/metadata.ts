@@ -36,7 +36,7 @@ export interface TriggerSpec {
 }
 
 /** Keys KEDA itself reads from the trigger metadata and forwards to every external scaler. */
-const KEDA_KEYS = new Set(['scalerAddress', 'enableTLS', 'unsafeSsl', 'caCert', 'tlsClientCert', 'tlsClientKey']);
+export const KEDA_KEYS: ReadonlySet<string> = new Set(['scalerAddress', 'enableTLS', 'unsafeSsl', 'caCert', 'tlsClientCert', 'tlsClientKey']);
 /**
  * `threshold`, `component` and `endpoint` are the keys of Dynamo's metrics-keda ScaledObjects
  * (`{component: backend, endpoint: generate, threshold: "0.7"}`): `threshold` is `target`, and
@@ -79,7 +79,7 @@ export function parseTriggerMetadata(metadata: Readonly<Record<string, string>>,
   }
   const use = useOf(signal, values);
 
-  const target = parseTarget(values, catalog);
+  const target = use.kind === 'replicas' ? replicaTarget(values, signal.name) : parseTarget(values, catalog);
 
   const activationText = values.get('activationThreshold');
   const activationThreshold = activationText ? parseNumber('activationThreshold', activationText, 'a number ≥ 0') : 0;
@@ -153,6 +153,20 @@ function selectPool(values: ReadonlyMap<string, string>, catalog: PoolCatalog): 
 
 function describeIdentity(d: DynamoPoolIdentity): string {
   return `${d.pool} (component '${d.component}'${d.endpoint === undefined ? '' : `, endpoint '${d.endpoint}'`})`;
+}
+
+/**
+ * A replica-count signal is read with target 1 (HPA desired = ceil(value / 1)): the target may be
+ * left out — a configured `--threshold` default does not apply — and any other value is refused.
+ */
+function replicaTarget(values: ReadonlyMap<string, string>, signal: string): number {
+  for (const key of ['target', 'threshold'] as const) {
+    const text = values.get(key);
+    if (text !== undefined && text !== '' && Number(text) !== 1) {
+      throw new MetadataError(key, `'${text}' is not accepted for ${signal}: its value is a replica count, so the ${key} must be 1 (metricType AverageValue: HPA desired = ceil(value / 1))`);
+    }
+  }
+  return 1;
 }
 
 /** `target`, or metrics-keda's `threshold` for it; both only if they agree; else the configured default. */

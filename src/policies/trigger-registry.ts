@@ -1,5 +1,4 @@
 import type { PoolConfig } from '../config/schema.js';
-import { findSignal } from '../signals/catalogue.js';
 import { MetadataError, metadataKey, parseTriggerMetadata, type DynamoPoolIdentity, type PoolCatalog } from './metadata.js';
 import { Trigger, type PoolRuntime } from './trigger.js';
 
@@ -61,16 +60,14 @@ export class TriggerRegistry implements PoolCatalog {
 
   private build(metadata: Readonly<Record<string, string>>): Trigger | MetadataError {
     try {
-      const spec = parseTriggerMetadata(withReplicaTarget(metadata), this);
+      const spec = parseTriggerMetadata(metadata, this);
       const pool = this.pools.get(spec.pool);
       if (!pool) return new MetadataError('pool', `unknown pool '${spec.pool}'`);
       const { signal, params } = spec.use;
       const historyMs = signal.params?.historyMs?.(params);
       if (historyMs !== undefined) pool.runtime.store.requireHistory(historyMs);
       for (const query of signal.params?.queries?.(params) ?? []) pool.runtime.store.requireQuery(query);
-      const trigger = new Trigger(spec, pool.runtime);
-      METADATA.set(trigger, metadata);
-      return trigger;
+      return new Trigger(spec, pool.runtime, metadata);
     } catch (error) {
       if (error instanceof MetadataError) return error;
       throw error;
@@ -81,23 +78,4 @@ export class TriggerRegistry implements PoolCatalog {
   triggers(): Trigger[] {
     return [...this.cache.values()].filter((t): t is Trigger => t instanceof Trigger);
   }
-}
-
-const METADATA = new WeakMap<Trigger, Readonly<Record<string, string>>>();
-
-/** The scalerMetadata a registry built this trigger from (for the explain API). */
-export function triggerMetadata(trigger: Trigger): Readonly<Record<string, string>> | undefined {
-  return METADATA.get(trigger);
-}
-
-/**
- * A replica-count signal (`desired_replicas`) is read with target 1, so its metadata may leave the
- * target out (a configured `--threshold` default does not apply); any other target is refused by
- * the signal itself.
- */
-function withReplicaTarget(metadata: Readonly<Record<string, string>>): Readonly<Record<string, string>> {
-  const metric = metadata['metric'] ?? metadata['metricFromEnv'];
-  if (metric === undefined || findSignal(metric.trim())?.kind !== 'replicas') return metadata;
-  const given = ['target', 'targetFromEnv', 'threshold', 'thresholdFromEnv'].some((key) => (metadata[key] ?? '').trim() !== '');
-  return given ? metadata : { ...metadata, target: '1' };
 }

@@ -53,6 +53,8 @@ export class Trigger {
   constructor(
     readonly spec: TriggerSpec,
     readonly pool: PoolRuntime,
+    /** The scalerMetadata it was parsed from, for the explain API. */
+    readonly metadata: Readonly<Record<string, string>> = {},
   ) {}
 
   evaluate(): TriggerResult {

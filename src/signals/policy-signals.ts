@@ -178,12 +178,6 @@ function desiredReplicasSignal(find: (name: string) => SignalDefinition | undefi
       return [...new Set([...ownKeys, ...allSubKeys()])];
     },
     parse(values: ReadonlyMap<string, string>): DesiredParams {
-      for (const key of ['target', 'threshold']) {
-        const text = values.get(key);
-        if (text !== undefined && text !== '' && Number(text) !== 1) {
-          throw new MetadataError(key, `'${text}' is not accepted for desired_replicas: its value is a replica count, so the ${key} must be 1 (metricType AverageValue: HPA desired = ceil(value / 1))`);
-        }
-      }
       const policyText = (values.get('policy') || 'saturation').toLowerCase();
       if (policyText === 'sla') throw new MetadataError('policy', `'sla' is not available yet; accepted policies are ${POLICIES.join(', ')}`);
       if (!(POLICIES as readonly string[]).includes(policyText)) {
