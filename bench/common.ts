@@ -27,9 +27,9 @@ export function repoRoot(): string {
   }
 }
 
-/** Fixtures live in `shared/`, a sibling of the repository checkout. */
+/** The test fixtures (`test/fixtures/`), which the benchmarks read too. */
 export function fixturePath(...parts: string[]): string {
-  return path.resolve(repoRoot(), '..', 'shared', 'fixtures', ...parts);
+  return path.resolve(repoRoot(), 'test', 'fixtures', ...parts);
 }
 
 export const VLLM_FIXTURE = ['vllm', 'v1-dp2-generated.prom'] as const;

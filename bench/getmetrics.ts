@@ -39,7 +39,7 @@ import { distribution, ensureBenchProto, fmt, isMain, machineBusySeconds, machin
 import { externalScalerClientConstructor, externalScalerService } from '../src/grpc/proto.js';
 import type { GetMetricSpecResponse, GetMetricsResponse, ScaledObjectRef } from '../src/grpc/messages.js';
 import { parsePrometheusText } from '../src/sources/http/prometheus-text.js';
-import { WINDOWED_SIGNALS } from '../src/signals/windowed.js';
+import { WINDOWED_SIGNALS } from '../src/signals/windowed/signals.js';
 
 export type WorkersFrom = 'auto' | 'fixture' | 'simulated';
 

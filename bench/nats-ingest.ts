@@ -23,7 +23,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Packr } from 'msgpackr';
 import { connect, type NatsConnection } from 'nats';
-import { ScalerMetrics } from '../src/http/metrics.js';
+import { ScalerMetrics } from '../src/telemetry.js';
 import { FailureLog, silentLogger } from '../src/log.js';
 import { DynamoNatsSource } from '../src/sources/dynamo/dynamo-nats-source.js';
 import { PoolStore } from '../src/store/pool-store.js';

@@ -17,7 +17,8 @@ import { parseArgs } from 'node:util';
 import { Agent, request } from 'undici';
 import { ChildHandle } from './child-handle.js';
 import { distribution, fmt, isMain, machineBusySeconds, machineInfo, otherLoadCores, readVllmFixture, Samples, table, type Distribution } from './common.js';
-import { extractWorkerSample, profileFor, type EngineProfile } from '../src/sources/http/engine-profiles.js';
+import { profileFor, type EngineProfile } from '../src/sources/http/engine-profiles.js';
+import { extractWorkerSample } from '../src/sources/http/extract-sample.js';
 import { parsePrometheusText } from '../src/sources/http/prometheus-text.js';
 import { ScrapeClient } from '../src/sources/http/scrape-client.js';
 

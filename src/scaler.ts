@@ -3,17 +3,18 @@ import type { ActivationConfig, PoolConfig, ScalerConfig } from './config/schema
 import { ConfigError } from './config/load.js';
 import { GrpcServer } from './grpc/server.js';
 import { createGrpcTls, type GrpcTls } from './grpc/tls.js';
-import { ScalerMetrics } from './http/metrics.js';
 import { createOpsServer } from './http/ops-server.js';
+import { registerPoolGauges } from './http/pool-gauges.js';
 import { FailureLog, silentLogger, type Logger } from './log.js';
-import type { ActivationRuntime, PoolRuntime } from './policies/trigger.js';
-import { TriggerRegistry } from './policies/trigger-registry.js';
-import { findSignal, signalNames } from './signals/catalogue.js';
 import { useOf } from './signals/evaluate.js';
-import { PoolStore } from './store/pool-store.js';
 import { createSource, type SourceConfig, type SourceContext } from './sources/create-source.js';
 import { ScrapeClient } from './sources/http/scrape-client.js';
 import type { Source } from './sources/source.js';
+import { PoolStore } from './store/pool-store.js';
+import { ScalerMetrics } from './telemetry.js';
+import { findSignal, signalNames } from './triggers/catalogue.js';
+import type { ActivationRuntime, PoolRuntime } from './triggers/trigger.js';
+import { TriggerRegistry } from './triggers/trigger-registry.js';
 
 export interface ScalerOptions {
   log?: Logger;
@@ -67,7 +68,7 @@ export class Scaler {
       this.pools.set(pool.name, { config: pool, source: pool.source, runtime: { name: pool.name, store, activation } });
     }
     this.registry = new TriggerRegistry(new Map([...this.pools].map(([name, p]) => [name, { runtime: p.runtime, config: p.config }])), config.defaultTarget);
-    this.metrics.watchPools(() => this.pools.values());
+    registerPoolGauges(this.metrics.registry, () => this.pools.values());
     this.grpc = new GrpcServer(this.registry, this.metrics, log);
     this.ops = createOpsServer({
       pools: this.pools,

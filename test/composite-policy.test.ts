@@ -1,8 +1,9 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { validateConfig } from '../src/config/load.js';
-import { MetadataError } from '../src/policies/metadata.js';
-import { TriggerRegistry } from '../src/policies/trigger-registry.js';
-import { findSignal, signalNames } from '../src/signals/catalogue.js';
+import { MetadataError } from '../src/signals/metadata-error.js';
+import { TriggerRegistry } from '../src/triggers/trigger-registry.js';
+import { useOf } from '../src/signals/evaluate.js';
+import { findSignal } from '../src/triggers/catalogue.js';
 import { PoolStore } from '../src/store/pool-store.js';
 import type { WorkerSample } from '../src/store/sample.js';
 
@@ -118,7 +119,6 @@ describe('desired_replicas policy composite: strategies', () => {
   });
 
   it('combines a windowed signal (tokens_in_queue) and passes its window through, sizing the history', () => {
-    if (!signalNames().includes('tokens_in_queue')) return; // registered by the windowed-signals work
     setup(['a', 'b']);
     // Exact queued prefill tokens (as Dynamo reports them): 1200 + 300 = 1500 → ceil(1500 / 500) = 3.
     step(2, { a: { ...BUSY['a'], queuedPrefillTokens: 1200 }, b: { ...BUSY['b'], queuedPrefillTokens: 300 } });
@@ -131,7 +131,8 @@ describe('desired_replicas policy composite: strategies', () => {
       ['queue_depth', 'ceil(40 / 10) = 4'],
     ]);
     // The composite asks the pool for the history its sub-signals need (window 45s).
-    expect(store.historyWindow).toBeGreaterThanOrEqual(45_000);
+    const desired = findSignal('desired_replicas')!;
+    expect(desired.params?.historyMs?.(useOf(desired, new Map(Object.entries(meta))).params)).toBe(45_000);
     // A key no listed signal reads is refused, naming it.
     expect(() => registry.resolve({ pool: 'llama', metric: 'desired_replicas', policy: 'composite', metrics: 'queue_depth:10', window: '45s' })).toThrow(
       /metadata 'window': not used by desired_replicas with policy 'composite': no signal in 'metrics' reads it \(queue_depth\)/,

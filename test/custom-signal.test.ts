@@ -5,9 +5,10 @@
 import * as grpc from '@grpc/grpc-js';
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
-import { matches, parseSeriesQuery, queryValues } from '../src/sources/http/custom-queries.js';
 import { parsePrometheusText } from '../src/sources/http/prometheus-text.js';
+import { queryValues } from '../src/sources/http/query-values.js';
 import { MAX_QUERIES, PoolStore } from '../src/store/pool-store.js';
+import { matchesLabels, parseSeriesQuery, type SeriesQuery } from '../src/store/series-query.js';
 import { KedaClient, statusOf } from './support/keda-client.js';
 import { TestScaler } from './support/test-scaler.js';
 import { RenderingWorker } from './support/workers.js';
@@ -134,7 +135,7 @@ describe('custom: a metric of the workers\' own exposition', () => {
     const missing = ref({ query: 'agent_handoffs_total' });
     const status = await statusOf(harness.client.getMetrics(missing, (await harness.client.getMetricSpec(missing)).metricSpecs[0]!.metricName));
     expect(status.code).toBe(grpc.status.UNAVAILABLE);
-    expect(status.details).toContain('no fresh worker exposes agent_handoffs_total');
+    expect(status.details).toContain('no fresh worker reports agent_handoffs_total');
   });
 
   it('an agent restart (its counter drops while the engine\'s do not) never gives a negative rate', async () => {
@@ -210,19 +211,24 @@ describe('series queries', () => {
     };
     const queries = [q('calls_total'), q('calls_total{x=""}'), q('calls_total{x!=""}'), q('calls_total{tool="z"}'), q('other_total')];
     expect(queryValues(parsed, queries)).toEqual({ calls_total: 5, 'calls_total{x=""}': 2, 'calls_total{x!=""}': 3, 'calls_total{tool="z"}': 0 });
-    expect(matches(q('calls_total{tool!="a"}'), { labels: { tool: 'a' }, value: 1 })).toBe(false);
+    expect(matchesLabels(q('calls_total{tool!="a"}'), { tool: 'a' })).toBe(false);
   });
 
   it('a pool collects at most MAX_QUERIES distinct queries; the list changes identity only when one is added', () => {
     const store = new PoolStore('p', 1000, 10);
+    const query = (text: string): SeriesQuery => {
+      const r = parseSeriesQuery(text);
+      if (!r.ok) throw new Error(r.message);
+      return r.query;
+    };
     const first = store.queries();
-    expect(store.requireQuery('a_total')).toBe(true);
+    expect(store.requireQuery(query('a_total'))).toBe(true);
     const second = store.queries();
     expect(second).not.toBe(first);
-    expect(store.requireQuery('a_total')).toBe(true);
+    expect(store.requireQuery(query('a_total'))).toBe(true);
     expect(store.queries()).toBe(second);
-    for (let i = 1; i < MAX_QUERIES; i++) store.requireQuery(`q${i}`);
-    expect(store.requireQuery('one_too_many')).toBe(false);
+    for (let i = 1; i < MAX_QUERIES; i++) store.requireQuery(query(`q${i}`));
+    expect(store.requireQuery(query('one_too_many'))).toBe(false);
     expect(store.queries()).toHaveLength(MAX_QUERIES);
   });
 });

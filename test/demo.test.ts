@@ -12,7 +12,8 @@ import {
   VLLM_REQUEST_LATENCY_BUCKETS,
   VLLM_TTFT_BUCKETS,
 } from '../src/cli/demo/simulated-worker.js';
-import { extractWorkerSample, profileFor } from '../src/sources/http/engine-profiles.js';
+import { profileFor } from '../src/sources/http/engine-profiles.js';
+import { extractWorkerSample } from '../src/sources/http/extract-sample.js';
 import { parsePrometheusText } from '../src/sources/http/prometheus-text.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { freePort } from '../src/cli/demo/net.js';
 import { defaultHttpAddress, probe } from '../src/cli/probe.js';
-import { findSignal } from '../src/signals/catalogue.js';
+import { findSignal } from '../src/triggers/catalogue.js';
 import { KedaClient } from './support/keda-client.js';
 import { INTERVAL, TestScaler } from './support/test-scaler.js';
 import { FakeWorker } from './support/workers.js';

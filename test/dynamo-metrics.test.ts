@@ -5,7 +5,8 @@
  */
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { validateConfig } from '../src/config/load.js';
-import { dynamoPoolLabels, ScalerMetrics } from '../src/http/metrics.js';
+import { dynamoPoolLabels, registerPoolGauges } from '../src/http/pool-gauges.js';
+import { ScalerMetrics } from '../src/telemetry.js';
 import { parsePrometheusText } from '../src/sources/http/prometheus-text.js';
 import { PoolStore } from '../src/store/pool-store.js';
 import { TestScaler } from './support/test-scaler.js';
@@ -160,7 +161,7 @@ describe('dynamo-nats pools in the llm_* gauges', () => {
     const store = new PoolStore('decode', 5000, 10);
     const runtime = { name: 'decode', store };
     const config = validateConfig({ pools: [{ name: 'decode', source: 'dynamo-nats', component: 'backend', endpoint: 'load_metrics' }] }).pools[0]!;
-    metrics.watchPools(() => [{ runtime, config }]);
+    registerPoolGauges(metrics.registry, () => [{ runtime, config }]);
 
     store.setWorkers(['7587888657184927289', '7587888657184927290']);
     const at = Date.now();

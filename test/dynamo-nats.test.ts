@@ -5,10 +5,11 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { ScalerMetrics } from '../src/http/metrics.js';
+import { ScalerMetrics } from '../src/telemetry.js';
 import { FailureLog, silentLogger } from '../src/log.js';
 import { Scaler } from '../src/scaler.js';
-import { DynamoNatsSource, defaultStatsWindow } from '../src/sources/dynamo/dynamo-nats-source.js';
+import { defaultStatsWindow } from '../src/config/schema.js';
+import { DynamoNatsSource } from '../src/sources/dynamo/dynamo-nats-source.js';
 import { natsConnectionOptions, ReconnectBackoff, redactUrl } from '../src/sources/dynamo/nats-options.js';
 import { PoolStore } from '../src/store/pool-store.js';
 import { EventPlanePublisher, KvMetricsPublisher, StatsWorker, type FpmLoad } from './support/dynamo-workers.js';
@@ -424,7 +425,7 @@ describe('connection settings', () => {
       tls: { caFile: '/etc/ca.pem', certFile: '/etc/c.pem', keyFile: '/etc/k.pem' },
     });
     expect(typeof options.authenticator).toBe('function');
-    const plain = natsConnectionOptions(undefined, 1000, backoff);
+    const plain = natsConnectionOptions({ url: 'nats://127.0.0.1:4222' }, 1000, backoff);
     expect(plain.servers).toBe('nats://127.0.0.1:4222');
     expect(plain.tls).toBeUndefined();
     expect(redactUrl('nats://user:secret@host:4222')).toBe('nats://host:4222');

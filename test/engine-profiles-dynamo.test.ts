@@ -6,7 +6,9 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { extractWorkerSample, profileFor, type ExtractResult } from '../src/sources/http/engine-profiles.js';
+import { profileFor } from '../src/sources/http/engine-profiles.js';
+import { extractWorkerSample } from '../src/sources/http/extract-sample.js';
+import type { ExtractResult } from '../src/sources/http/profiles/profile.js';
 import { parsePrometheusText } from '../src/sources/http/prometheus-text.js';
 import type { CounterName, HistogramName, WorkerSample } from '../src/store/sample.js';
 import { expectSaneSample, mutatedExposition } from './support/exposition-fuzz.js';

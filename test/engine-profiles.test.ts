@@ -1,25 +1,23 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import {
-  extractWorkerSample,
-  profileFor,
-  type EngineKind,
-  type ExtractResult,
-} from '../src/sources/http/engine-profiles.js';
+import type { HttpSourceKind } from '../src/config/schema.js';
+import { profileFor } from '../src/sources/http/engine-profiles.js';
+import { extractWorkerSample } from '../src/sources/http/extract-sample.js';
+import type { ExtractResult } from '../src/sources/http/profiles/profile.js';
 import { parsePrometheusText } from '../src/sources/http/prometheus-text.js';
 import type { WorkerSample } from '../src/store/sample.js';
 import { expectSaneSample, mutatedExposition } from './support/exposition-fuzz.js';
 import { readFixture, VLLM_FIXTURES } from './support/fixtures.js';
 
 const AT = 1_700_000_000_000;
-const KINDS: readonly EngineKind[] = ['vllm', 'sglang', 'trtllm'];
+const KINDS: readonly HttpSourceKind[] = ['vllm', 'sglang', 'trtllm'];
 
-function run(text: string, kind: EngineKind = 'vllm', model?: string): ExtractResult {
+function run(text: string, kind: HttpSourceKind = 'vllm', model?: string): ExtractResult {
   const profile = profileFor(kind);
   return extractWorkerSample(parsePrometheusText(text, profile.wantedSeries), profile, { model, at: AT });
 }
 
-function extract(text: string, kind: EngineKind = 'vllm', model?: string): WorkerSample {
+function extract(text: string, kind: HttpSourceKind = 'vllm', model?: string): WorkerSample {
   const r = run(text, kind, model);
   if (!r.ok) throw new Error(`${r.cause}: ${r.message}`);
   return r.sample;

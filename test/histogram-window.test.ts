@@ -13,7 +13,7 @@ import {
   windowDelta,
   windowSpan,
   type BucketCounts,
-} from '../src/signals/histogram-window.js';
+} from '../src/signals/windowed/histogram-window.js';
 import { PoolStore, type FreshWorker } from '../src/store/pool-store.js';
 import type { CumulativeHistogram, WorkerSample } from '../src/store/sample.js';
 

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { validateConfig } from '../src/config/load.js';
-import { MetadataError, parseTriggerMetadata, type PoolCatalog } from '../src/policies/metadata.js';
-import { TriggerRegistry } from '../src/policies/trigger-registry.js';
+import { MetadataError } from '../src/signals/metadata-error.js';
+import { parseTriggerMetadata, type PoolCatalog } from '../src/triggers/metadata.js';
+import { TriggerRegistry } from '../src/triggers/trigger-registry.js';
 import { PoolStore } from '../src/store/pool-store.js';
 
 const catalog = (names: string[], defaultTarget?: number, defaultMetric?: string): PoolCatalog => ({

@@ -7,10 +7,10 @@ import * as grpc from '@grpc/grpc-js';
 import { Gauge, Histogram, Registry, Counter } from 'prom-client';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { VLLM_ITL_BUCKETS, VLLM_REQUEST_LATENCY_BUCKETS, VLLM_TTFT_BUCKETS } from '../src/cli/demo/simulated-worker.js';
-import { findSignal } from '../src/signals/catalogue.js';
+import { findSignal } from '../src/triggers/catalogue.js';
 import { useOf } from '../src/signals/evaluate.js';
 import type { SignalContext } from '../src/signals/types.js';
-import type { FreshWorker, PoolSnapshot } from '../src/store/pool-store.js';
+import { StateScope, type FreshWorker, type PoolSnapshot } from '../src/store/pool-store.js';
 import type { WorkerSample } from '../src/store/sample.js';
 import { EventPlanePublisher } from './support/dynamo-workers.js';
 import { KedaClient, statusOf } from './support/keda-client.js';
@@ -397,10 +397,10 @@ describe('tokens_in_queue from Dynamo forward-pass metrics', () => {
       return { id, sample: history[1]!, history };
     };
     const workers = [worker('exact', { waiting: 5, queuedPrefillTokens: 123 }), worker('estimated', { waiting: 3 })];
-    const context = { snapshot: { at: 10_000 } as PoolSnapshot, memory: new Map(), evaluate: () => ({ ok: false, reason: '', contributions: [] }), kindOf: () => undefined } as SignalContext;
+    const context: SignalContext = { snapshot: { at: 10_000 } as PoolSnapshot, state: new StateScope('test'), evaluate: () => ({ ok: false, reason: '', contributions: [] }) };
     const outcome = signal.compute(workers, use.params, context);
     // 123 exact + 3 waiting × (Δsum 10 000 / Δcount 10 = 1000) = 3123.
-    expect(outcome).toMatchObject({ ok: true, value: 3123, contributors: 2, details: { exactWorkers: 1, estimatedWorkers: 1, meanPromptTokens: 1000 } });
+    expect(outcome).toMatchObject({ ok: true, value: 3123, readyWorkers: 2, details: { exactWorkers: 1, estimatedWorkers: 1, meanPromptTokens: 1000 } });
   });
 });
 

@@ -6,7 +6,7 @@ import {
   validateWvaConfig,
   type ReplicaMetrics,
   type WvaConfig,
-} from '../src/signals/wva-saturation.js';
+} from '../src/policies/wva-saturation.js';
 
 /**
  * llm-d WVA V1 saturation analyzer, case by case. The replica sets are the ones of llm-d's own

@@ -2,7 +2,7 @@ import * as grpc from '@grpc/grpc-js';
 import { Command } from 'commander';
 import { externalScalerClientConstructor } from '../grpc/proto.js';
 import type { GetMetricSpecResponse, GetMetricsResponse, IsActiveResponse, ScaledObjectRef } from '../grpc/messages.js';
-import { KEDA_KEYS } from '../policies/metadata.js';
+import { KEDA_KEYS } from '../triggers/metadata.js';
 
 export interface ProbeResult {
   address: string;

@@ -16,6 +16,8 @@ export function parseDuration(text: string | number): number | undefined {
   return Number.isFinite(ms) ? ms : undefined;
 }
 
+/** `1h`, `90s`, `250ms`: whole hours as hours, else seconds, else milliseconds. */
 export function formatDuration(ms: number): string {
+  if (ms > 0 && ms % 3_600_000 === 0) return `${ms / 3_600_000}h`;
   return ms % 1000 === 0 ? `${ms / 1000}s` : `${ms}ms`;
 }

@@ -7,9 +7,31 @@ export type HttpSourceKind = (typeof HTTP_SOURCES)[number];
 /** Every source a pool can have. */
 export const SOURCES = [...HTTP_SOURCES, 'dynamo-nats'] as const;
 export type SourceKind = (typeof SOURCES)[number];
-/** How Dynamo workers publish load over NATS; `auto` detects it (SPEC §5). */
+/** How Dynamo workers publish load over NATS; `auto` detects it. */
 export const DYNAMO_NATS_MODES = ['auto', 'stats', 'kv-metrics', 'event-plane'] as const;
 export type DynamoNatsMode = (typeof DYNAMO_NATS_MODES)[number];
+
+/** What a dynamo-nats pool gets for every key it leaves out (ai-dynamo/dynamo's own defaults where it has one). */
+export const DYNAMO_DEFAULTS = {
+  /** `DYNAMO_NAMESPACE`'s default. */
+  namespace: 'dynamo',
+  /** The endpoint whose `$SRV.STATS` carry load: Dynamo's `KV_METRICS_ENDPOINT`. */
+  endpoint: 'load_metrics',
+  natsUrl: 'nats://127.0.0.1:4222',
+  mode: 'auto',
+  /** A push worker silent this long is gone (push topics are silent while the worker is idle). */
+  workerTtlMs: 10 * 60_000,
+  /**
+   * A KV-cache fraction, which metrics-keda's 0.7 threshold means something for: metrics-keda
+   * compared 0.7 with `llm_load_avg`, a mean count of KV blocks, so HPA aimed at 0.7 blocks per pod.
+   */
+  metric: 'kv_cache_usage',
+} as const;
+
+/** Dynamo's own aggregators wait 300 ms for `$SRV.STATS` replies; never more than half an interval. */
+export function defaultStatsWindow(checkIntervalMs: number): number {
+  return Math.min(300, Math.max(1, Math.floor(checkIntervalMs / 2)));
+}
 
 const duration = (what: string) =>
   z.union([z.string(), z.number()]).transform((value, ctx) => {
@@ -52,7 +74,7 @@ const activation = z.strictObject({
 });
 
 const nats = z.strictObject({
-  url: z.string().regex(/^(nats|tls|wss?):\/\/[^\s]+$/, 'must be a NATS URL such as nats://127.0.0.1:4222').default('nats://127.0.0.1:4222'),
+  url: z.string().regex(/^(nats|tls|wss?):\/\/[^\s]+$/, 'must be a NATS URL such as nats://127.0.0.1:4222').default(DYNAMO_DEFAULTS.natsUrl),
   user: z.string().optional(),
   pass: z.string().optional(),
   token: z.string().optional(),
@@ -144,10 +166,42 @@ export const configSchema = z
     if (config.scrape.timeout > 60_000) {
       ctx.addIssue({ code: 'custom', path: ['scrape', 'timeout'], message: 'must be at most 60s' });
     }
-  });
+  })
+  .transform((config) => ({ ...config, pools: config.pools.map((p) => withDefaults(p, config.checkInterval)) }));
+
+type PoolFields = z.output<typeof pool>;
+export type NatsConfig = z.output<typeof nats>;
+/** A dynamo-nats pool with every default applied. */
+export type DynamoNatsPoolConfig = PoolFields & {
+  readonly source: 'dynamo-nats';
+  readonly component: string;
+  readonly namespace: string;
+  readonly mode: DynamoNatsMode;
+  readonly nats: NatsConfig;
+  readonly statsWindow: number;
+  readonly workerTtl: number;
+  readonly defaultMetric: string;
+};
+export type HttpPoolConfig = PoolFields & { readonly source: HttpSourceKind };
+export type PoolConfig = DynamoNatsPoolConfig | HttpPoolConfig;
+
+/** Fills a validated pool's defaults (superRefine has checked that a dynamo-nats pool names its component). */
+function withDefaults(p: PoolFields, checkIntervalMs: number): PoolConfig {
+  if (p.source !== 'dynamo-nats') return { ...p, source: p.source };
+  return {
+    ...p,
+    source: 'dynamo-nats',
+    component: p.component ?? '',
+    namespace: p.namespace ?? DYNAMO_DEFAULTS.namespace,
+    mode: p.mode ?? DYNAMO_DEFAULTS.mode,
+    nats: p.nats ?? { url: DYNAMO_DEFAULTS.natsUrl },
+    statsWindow: p.statsWindow ?? defaultStatsWindow(checkIntervalMs),
+    workerTtl: p.workerTtl ?? DYNAMO_DEFAULTS.workerTtlMs,
+    defaultMetric: p.defaultMetric ?? DYNAMO_DEFAULTS.metric,
+  };
+}
 
 export type ScalerConfig = z.output<typeof configSchema>;
-export type PoolConfig = ScalerConfig['pools'][number];
-export type DiscoveryConfig = z.output<typeof discovery>;
+export type DnsDiscoveryConfig = z.output<typeof discovery>;
 export type ActivationConfig = z.output<typeof activation>;
 export type TlsConfig = NonNullable<ScalerConfig['tls']>;

@@ -1,6 +1,3 @@
-import { DnsDiscovery } from './dns-discovery.js';
-import { StaticDiscovery } from './static-discovery.js';
-
 /** One worker to scrape: a stable identity for the store plus the URL of its exposition. */
 export interface WorkerTarget {
   /** `host:port` (IPv6 hosts bracketed): the worker's id in the store, logs and metrics. */
@@ -17,25 +14,18 @@ export interface Discovery {
   describe(): string;
 }
 
-/** The subset of a pool's configuration that discovery needs (PoolConfig satisfies it). */
-export interface DiscoveryConfig {
-  readonly scheme?: 'http' | 'https';
-  readonly targets?: readonly string[];
-  readonly discovery?: {
-    readonly dns: string;
-    readonly port: number;
-    readonly path?: string;
-    /** Optional DNS server `host:port` to ask instead of the system resolver. */
-    readonly server?: string;
-  };
-}
+export type Scheme = 'http' | 'https';
 
-/** Builds the discovery a pool's configuration asks for: DNS when given, else the static list. */
-export function createDiscovery(config: DiscoveryConfig): Discovery {
-  const scheme = config.scheme ?? 'http';
-  if (config.discovery) {
-    const { dns, port, path, server } = config.discovery;
-    return new DnsDiscovery({ name: dns, port, path, scheme, server });
-  }
-  return new StaticDiscovery(config.targets ?? [], scheme);
+export const DEFAULT_METRICS_PATH = '/metrics';
+
+/**
+ * Builds a target from its parts. IPv6 literals are bracketed in both id and URL so that the
+ * id stays unambiguous (`[fd00::1]:8000`) and the URL valid.
+ */
+export function workerTarget(scheme: Scheme, host: string, port: number, path: string = DEFAULT_METRICS_PATH): WorkerTarget {
+  const bare = host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;
+  const hostPart = bare.includes(':') ? `[${bare}]` : bare;
+  const id = `${hostPart}:${port}`;
+  const normalisedPath = path.startsWith('/') ? path : `/${path}`;
+  return { id, url: `${scheme}://${id}${normalisedPath}` };
 }

@@ -1,6 +1,5 @@
 import { promises as dns } from 'node:dns';
-import type { Discovery, WorkerTarget } from './discovery.js';
-import { DEFAULT_METRICS_PATH, workerTarget, type Scheme } from './static-discovery.js';
+import { DEFAULT_METRICS_PATH, workerTarget, type Discovery, type Scheme, type WorkerTarget } from './discovery.js';
 
 export interface DnsDiscoveryOptions {
   /** The name to resolve, typically a headless Service (`llama-headless.ns.svc.cluster.local`). */

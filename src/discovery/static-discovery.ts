@@ -1,20 +1,4 @@
-import type { Discovery, WorkerTarget } from './discovery.js';
-
-export type Scheme = 'http' | 'https';
-
-export const DEFAULT_METRICS_PATH = '/metrics';
-
-/**
- * Builds a target from its parts. IPv6 literals are bracketed in both id and URL so that the
- * id stays unambiguous (`[fd00::1]:8000`) and the URL valid.
- */
-export function workerTarget(scheme: Scheme, host: string, port: number, path: string = DEFAULT_METRICS_PATH): WorkerTarget {
-  const bare = host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;
-  const hostPart = bare.includes(':') ? `[${bare}]` : bare;
-  const id = `${hostPart}:${port}`;
-  const normalisedPath = path.startsWith('/') ? path : `/${path}`;
-  return { id, url: `${scheme}://${id}${normalisedPath}` };
-}
+import { DEFAULT_METRICS_PATH, workerTarget, type Discovery, type Scheme, type WorkerTarget } from './discovery.js';
 
 /** Parses `host:port` or `host:port/path` (host may be `[v6]`); throws on anything else. */
 export function parseTarget(entry: string, scheme: Scheme): WorkerTarget {

@@ -1,7 +1,8 @@
 import type * as grpc from '@grpc/grpc-js';
-import type { Trigger } from '../policies/trigger.js';
 import type { PoolStore } from '../store/pool-store.js';
+import type { Trigger } from '../triggers/trigger.js';
 import type { IsActiveResponse, ScaledObjectRef } from './messages.js';
+import { onStreamEnd } from './stream-end.js';
 
 type ActivityCall = grpc.ServerWritableStream<ScaledObjectRef, IsActiveResponse>;
 
@@ -27,17 +28,10 @@ export class ActivityStreams {
     const stores = [trigger.pool.store, ...(trigger.pool.activation ? [trigger.pool.activation.store] : [])];
     for (const store of stores) this.add(store, stream);
     this.onCountChange(1);
-    let closed = false;
-    const close = () => {
-      if (closed) return;
-      closed = true;
+    onStreamEnd(call, () => {
       for (const store of stores) this.remove(store, stream);
       this.onCountChange(-1);
-    };
-    call.on('cancelled', close);
-    call.on('close', close);
-    call.on('error', close);
-    call.on('finish', close);
+    });
     this.check(stream);
   }
 
@@ -48,12 +42,6 @@ export class ActivityStreams {
         if (!stream.call.cancelled && !stream.call.writableEnded) stream.call.end();
       }
     }
-  }
-
-  get size(): number {
-    const all = new Set<OpenStream>();
-    for (const streams of this.byStore.values()) for (const s of streams) all.add(s);
-    return all.size;
   }
 
   private add(store: PoolStore, stream: OpenStream): void {

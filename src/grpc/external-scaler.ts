@@ -1,8 +1,8 @@
 import * as grpc from '@grpc/grpc-js';
-import type { ScalerMetrics } from '../http/metrics.js';
-import { MetadataError } from '../policies/metadata.js';
-import type { Trigger } from '../policies/trigger.js';
-import type { TriggerRegistry } from '../policies/trigger-registry.js';
+import { MetadataError } from '../signals/metadata-error.js';
+import type { ScalerMetrics } from '../telemetry.js';
+import type { Trigger } from '../triggers/trigger.js';
+import type { TriggerRegistry } from '../triggers/trigger-registry.js';
 import type { ActivityStreams } from './activity-streams.js';
 import type {
   GetMetricSpecResponse,
@@ -11,6 +11,7 @@ import type {
   IsActiveResponse,
   ScaledObjectRef,
 } from './messages.js';
+import { onStreamEnd } from './stream-end.js';
 
 type Status = grpc.status;
 
@@ -117,17 +118,10 @@ export function externalScalerHandlers(deps: {
     call.write(specResponse(trigger));
     openSpecStreams.add(call);
     metrics.activeStreams.inc();
-    let closed = false;
-    const close = () => {
-      if (closed) return;
-      closed = true;
+    onStreamEnd(call, () => {
       openSpecStreams.delete(call);
       metrics.activeStreams.dec();
-    };
-    call.on('cancelled', close);
-    call.on('close', close);
-    call.on('finish', close);
-    call.on('error', close);
+    });
   };
 
   return {

@@ -1,9 +1,9 @@
 import * as grpc from '@grpc/grpc-js';
 import { ReflectionService } from '@grpc/reflection';
 import { HealthImplementation, type ServingStatus } from 'grpc-health-check';
-import type { ScalerMetrics } from '../http/metrics.js';
+import type { ScalerMetrics } from '../telemetry.js';
 import type { Logger } from '../log.js';
-import type { TriggerRegistry } from '../policies/trigger-registry.js';
+import type { TriggerRegistry } from '../triggers/trigger-registry.js';
 import { ActivityStreams } from './activity-streams.js';
 import { externalScalerHandlers } from './external-scaler.js';
 import { externalScalerService, packageDefinition } from './proto.js';
@@ -52,10 +52,6 @@ export class GrpcServer {
     const status: ServingStatus = ready ? 'SERVING' : 'NOT_SERVING';
     this.health.setStatus('readiness', status);
     this.health.setStatus(EXTERNAL_SCALER_SERVICE, status);
-  }
-
-  setLive(live: boolean): void {
-    this.health.setStatus('liveness', live ? 'SERVING' : 'NOT_SERVING');
   }
 
   /**

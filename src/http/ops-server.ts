@@ -1,6 +1,6 @@
 import Fastify, { type FastifyInstance } from 'fastify';
-import type { PoolRuntime, Trigger } from '../policies/trigger.js';
-import type { ScalerMetrics } from './metrics.js';
+import type { ScalerMetrics } from '../telemetry.js';
+import type { PoolRuntime, Trigger } from '../triggers/trigger.js';
 import { decisionReport, poolReport, poolSummary } from './pool-report.js';
 
 export interface OpsState {

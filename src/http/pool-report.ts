@@ -1,8 +1,9 @@
-import type { PoolRuntime, Trigger } from '../policies/trigger.js';
-import { defaultUses, evaluateSignalOnce } from '../signals/evaluate.js';
-import type { SignalUse } from '../signals/types.js';
-import type { PoolSnapshot } from '../store/pool-store.js';
-import { KEDA_KEYS } from '../policies/metadata.js';
+import { evaluateSignal } from '../signals/evaluate.js';
+import { splitContributions, type SignalUse } from '../signals/types.js';
+import { countByState, type PoolSnapshot } from '../store/pool-store.js';
+import { defaultUses } from '../triggers/catalogue.js';
+import { KEDA_KEYS } from '../triggers/metadata.js';
+import type { PoolRuntime, Trigger } from '../triggers/trigger.js';
 
 /** What `/api/v1/pools/:name` shows: each worker's last values and, per signal, who counted and why not. */
 export function poolReport(runtime: PoolRuntime, source: string, triggers: readonly Trigger[]) {
@@ -39,9 +40,7 @@ export function poolReport(runtime: PoolRuntime, source: string, triggers: reado
 
 export function poolSummary(runtime: PoolRuntime, source: string) {
   const snapshot = runtime.store.published();
-  const states: Record<string, number> = { fresh: 0, stale: 0, failing: 0, pending: 0 };
-  for (const w of snapshot.workers) states[w.state] = (states[w.state] ?? 0) + 1;
-  return { name: runtime.name, source, workers: snapshot.workers.length, ...states };
+  return { name: runtime.name, source, workers: snapshot.workers.length, ...countByState(snapshot) };
 }
 
 /** A trigger's metadata as the explain API shows it: without KEDA's own keys (TLS material). */
@@ -78,12 +77,11 @@ export function decisionReport(trigger: Trigger) {
     value: result.ok ? result.value : undefined,
     fleetValue: evaluation.ok ? evaluation.value : undefined,
     readyWorkers: evaluation.ok ? evaluation.readyWorkers : undefined,
-    discoveredWorkers: evaluation.ok ? evaluation.discoveredWorkers : undefined,
+    discoveredWorkers: evaluation.ok ? snapshot.workers.length : undefined,
     active: result.active,
     reason: result.ok ? undefined : result.reason,
     explanation: explain(trigger, result),
-    included: evaluation.contributions.filter((c) => c.excluded === undefined).map((c) => ({ worker: c.worker, value: c.value })),
-    excluded: evaluation.contributions.filter((c) => c.excluded !== undefined).map((c) => ({ worker: c.worker, why: c.excluded })),
+    ...splitContributions(evaluation.contributions),
     details: evaluation.ok ? evaluation.details : undefined,
     activation: result.activation
       ? {
@@ -124,14 +122,13 @@ function explain(trigger: Trigger, result: ReturnType<Trigger['evaluate']>): str
 }
 
 function signalReport(snapshot: PoolSnapshot, use: SignalUse) {
-  const evaluation = evaluateSignalOnce(snapshot, use);
+  const evaluation = evaluateSignal(snapshot, use);
   return {
     ok: evaluation.ok,
     value: evaluation.ok ? evaluation.value : undefined,
     readyWorkers: evaluation.ok ? evaluation.readyWorkers : undefined,
     reason: evaluation.ok ? undefined : evaluation.reason,
-    included: evaluation.contributions.filter((c) => c.excluded === undefined).map((c) => ({ worker: c.worker, value: c.value })),
-    excluded: evaluation.contributions.filter((c) => c.excluded !== undefined).map((c) => ({ worker: c.worker, why: c.excluded })),
+    ...splitContributions(evaluation.contributions),
   };
 }
 

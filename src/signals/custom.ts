@@ -1,16 +1,19 @@
 /**
- * `custom`: any series of the workers' own exposition (SPEC §4), e.g. an agent's tool-call counter
+ * `custom`: any series of the workers' own exposition, e.g. an agent's tool-call counter
  * as a tool-call rate. `query` selects the series (a metric name with optional `=` / `!=` label
  * matchers); each worker's value is the sum of its matching series (collected by the HTTP source
  * into WorkerSample.custom); `reduce` combines the workers:
  * - `sum`, `avg`, `max`, `min` of the workers' current values;
  * - `rate`: Σ over workers of the per-second increase over `window` (default 60s), reset-aware.
  */
-import { MetadataError } from '../policies/metadata-error.js';
-import { parseSeriesQuery, type SeriesQuery } from '../sources/http/custom-queries.js';
 import { MAX_QUERIES, type FreshWorker } from '../store/pool-store.js';
-import type { Contribution, SignalContext, SignalOutcome } from './types.js';
-import { counterRates, define, parseWindow } from './windowed.js';
+import { parseSeriesQuery, type SeriesQuery } from '../store/series-query.js';
+import { parseChoiceKey } from './metadata-values.js';
+import { MetadataError } from './metadata-error.js';
+import { define, type Contribution, type Evaluation, type SignalContext, type SignalDefinition } from './types.js';
+import { counterRates } from './windowed/rates.js';
+import { parseWindow } from './windowed/window-params.js';
+import { noUsableWorker } from './windowed/window-report.js';
 
 export type Reduce = 'sum' | 'avg' | 'max' | 'min' | 'rate';
 
@@ -32,13 +35,7 @@ function parseCustom(values: ReadonlyMap<string, string>): CustomParams {
   }
   const parsed = parseSeriesQuery(text);
   if (!parsed.ok) throw new MetadataError('query', parsed.message);
-  const reduceText = values.get('reduce');
-  let reduce: Reduce = 'sum';
-  if (reduceText !== undefined && reduceText !== '') {
-    const found = REDUCES.find((r) => r === reduceText.toLowerCase());
-    if (!found) throw new MetadataError('reduce', `'${reduceText}' is not accepted; expected ${REDUCES.join(', ')} (default sum)`);
-    reduce = found;
-  }
+  const reduce = parseChoiceKey(values, 'reduce', REDUCES, 'sum');
   if (reduce !== 'rate') {
     const window = values.get('window');
     if (window !== undefined && window !== '') throw new MetadataError('window', `only applies to reduce: rate (reduce is ${reduce}, which reads the current values)`);
@@ -47,7 +44,7 @@ function parseCustom(values: ReadonlyMap<string, string>): CustomParams {
   return { query: parsed.query, reduce, windowMs: parseWindow(values, DEFAULT_RATE_WINDOW_MS) };
 }
 
-function computeCustom(workers: readonly FreshWorker[], params: CustomParams, context: SignalContext): SignalOutcome {
+function computeCustom(workers: readonly FreshWorker[], params: CustomParams, context: SignalContext): Evaluation {
   const key = params.query.key;
   const read = (s: FreshWorker['sample']): number | undefined => {
     const v = s.custom?.[key];
@@ -58,11 +55,8 @@ function computeCustom(workers: readonly FreshWorker[], params: CustomParams, co
     const windowMs = params.windowMs ?? DEFAULT_RATE_WINDOW_MS;
     const r = counterRates(workers, windowMs, context.snapshot.at, read, key);
     const contributions = r.contributions.map((c) => (c.excluded?.startsWith('does not report') ? { worker: c.worker, excluded: absent } : c));
-    if (r.contributors === 0) {
-      const why = r.problems.every((p) => p === 'missing') ? `no fresh worker exposes ${key}` : `no fresh worker has ${key} over two samples yet`;
-      return { ok: false, reason: `${why} (custom; ${COLLECTION})`, contributions };
-    }
-    return { ok: true, value: r.total, contributors: r.contributors, contributions, details: { query: key, reduce: 'rate', ...r.report.details() } };
+    if (r.readyWorkers === 0) return { ok: false, reason: `${noUsableWorker(r.problems, key)} (custom; ${COLLECTION})`, contributions };
+    return { ok: true, value: r.total, readyWorkers: r.readyWorkers, contributions, details: { query: key, reduce: 'rate', ...r.report.details() } };
   }
   const contributions: Contribution[] = [];
   const values: number[] = [];
@@ -75,7 +69,7 @@ function computeCustom(workers: readonly FreshWorker[], params: CustomParams, co
     values.push(v);
     contributions.push({ worker: id, value: v });
   }
-  if (values.length === 0) return { ok: false, reason: `no fresh worker exposes ${key} (custom; ${COLLECTION})`, contributions };
+  if (values.length === 0) return { ok: false, reason: `${noUsableWorker(['missing'], key)} (custom; ${COLLECTION})`, contributions };
   let value: number;
   switch (params.reduce) {
     case 'sum':
@@ -91,10 +85,10 @@ function computeCustom(workers: readonly FreshWorker[], params: CustomParams, co
       value = values.reduce((a, b) => Math.min(a, b));
       break;
   }
-  return { ok: true, value, contributors: values.length, contributions, details: { query: key, reduce: params.reduce } };
+  return { ok: true, value, readyWorkers: values.length, contributions, details: { query: key, reduce: params.reduce } };
 }
 
-export const CUSTOM_SIGNALS = [
+export const CUSTOM_SIGNALS: readonly SignalDefinition[] = [
   define<CustomParams>({
     name: 'custom',
     // A sum or a rate is a fleet total; avg/max/min are per-worker levels, multiplied by the
@@ -108,7 +102,7 @@ export const CUSTOM_SIGNALS = [
       parse: parseCustom,
       key: (p) => `${p.query.key}\u0000${p.reduce}\u0000${p.windowMs ?? ''}`,
       historyMs: (p) => p.windowMs ?? 0,
-      queries: (p) => [p.query.key],
+      queries: (p) => [p.query],
     },
     compute: computeCustom,
   }),

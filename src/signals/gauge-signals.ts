@@ -1,6 +1,6 @@
 import type { FreshWorker } from '../store/pool-store.js';
 import type { WorkerSample } from '../store/sample.js';
-import type { Contribution, SignalDefinition, SignalOutcome } from './types.js';
+import type { Contribution, Evaluation, SignalDefinition } from './types.js';
 
 export type Pick = (sample: WorkerSample) => number | undefined;
 
@@ -21,18 +21,18 @@ export function collect(workers: readonly FreshWorker[], pick: Pick, missing: st
 }
 
 function aggregate(name: string, reduce: 'sum' | 'mean', pick: Pick, what: string) {
-  return (workers: readonly FreshWorker[]): SignalOutcome => {
+  return (workers: readonly FreshWorker[]): Evaluation => {
     const { values, contributions } = collect(workers, pick, `does not report ${what}`);
     if (values.length === 0) return { ok: false, reason: `no fresh worker reports ${what} (${name})`, contributions };
     const total = values.reduce((a, b) => a + b, 0);
-    return { ok: true, value: reduce === 'sum' ? total : total / values.length, contributors: values.length, contributions };
+    return { ok: true, value: reduce === 'sum' ? total : total / values.length, readyWorkers: values.length, contributions };
   };
 }
 
-const kvBlocksUsagePercent = (workers: readonly FreshWorker[]): SignalOutcome => {
+const kvBlocksUsagePercent = (workers: readonly FreshWorker[]): Evaluation => {
   let used = 0;
   let total = 0;
-  let contributors = 0;
+  let readyWorkers = 0;
   const contributions: Contribution[] = [];
   for (const { id, sample } of workers) {
     if (sample.kvBlocksUsed === undefined || sample.kvBlocksTotal === undefined || sample.kvBlocksTotal <= 0) {
@@ -41,23 +41,23 @@ const kvBlocksUsagePercent = (workers: readonly FreshWorker[]): SignalOutcome =>
     }
     used += sample.kvBlocksUsed;
     total += sample.kvBlocksTotal;
-    contributors += 1;
+    readyWorkers += 1;
     contributions.push({ worker: id, value: (100 * sample.kvBlocksUsed) / sample.kvBlocksTotal });
   }
-  if (contributors === 0) return { ok: false, reason: 'no fresh worker reports its KV block count (kv_blocks_usage_percent)', contributions };
-  return { ok: true, value: (100 * used) / total, contributors, contributions };
+  if (readyWorkers === 0) return { ok: false, reason: 'no fresh worker reports its KV block count (kv_blocks_usage_percent)', contributions };
+  return { ok: true, value: (100 * used) / total, readyWorkers, contributions };
 };
 
 /**
  * Dynamo's `llm_load_std`: population standard deviation of active KV blocks over workers
  * (lib/llm/src/kv_router/scoring.rs), here over fresh workers only.
  */
-const loadStd = (workers: readonly FreshWorker[]): SignalOutcome => {
+const loadStd = (workers: readonly FreshWorker[]): Evaluation => {
   const { values, contributions } = collect(workers, (s) => s.kvBlocksUsed, 'does not report active KV blocks');
   if (values.length === 0) return { ok: false, reason: 'no fresh worker reports active KV blocks (load_std)', contributions };
   const mean = values.reduce((a, b) => a + b, 0) / values.length;
   const variance = values.reduce((a, v) => a + (v - mean) ** 2, 0) / values.length;
-  return { ok: true, value: Math.sqrt(variance), contributors: values.length, contributions };
+  return { ok: true, value: Math.sqrt(variance), readyWorkers: values.length, contributions };
 };
 
 /** Signals read from the latest sample of each fresh worker. */

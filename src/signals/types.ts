@@ -1,4 +1,5 @@
-import type { FreshWorker, PoolSnapshot } from '../store/pool-store.js';
+import type { FreshWorker, PoolSnapshot, StateScope } from '../store/pool-store.js';
+import type { SeriesQuery } from '../store/series-query.js';
 
 /**
  * How a fleet value maps to what KEDA's default AverageValue HPA divides by the replica count:
@@ -16,26 +17,16 @@ export interface Contribution {
   readonly excluded?: string;
 }
 
-export type SignalOutcome =
-  | {
-      readonly ok: true;
-      readonly value: number;
-      readonly contributors: number;
-      readonly contributions: readonly Contribution[];
-      /** Anything else worth showing when someone asks why (inputs, intermediate values, a decision). */
-      readonly details?: Readonly<Record<string, unknown>>;
-    }
-  | { readonly ok: false; readonly reason: string; readonly contributions: readonly Contribution[] };
-
-export type FleetEvaluation =
+/** A signal's value for a fleet, or why there is none. Every signal and policy answers with one. */
+export type Evaluation =
   | {
       readonly ok: true;
       /** The signal's value for the fleet, in its own unit. */
       readonly value: number;
-      /** Fresh workers that contributed to the value. */
+      /** Workers the value stands for: what an intensive value is multiplied by under AverageValue. */
       readonly readyWorkers: number;
-      readonly discoveredWorkers: number;
       readonly contributions: readonly Contribution[];
+      /** Anything else worth showing when someone asks why (inputs, intermediate values, a decision). */
       readonly details?: Readonly<Record<string, unknown>>;
     }
   | { readonly ok: false; readonly reason: string; readonly contributions: readonly Contribution[] };
@@ -44,15 +35,16 @@ export type FleetEvaluation =
 export interface SignalContext {
   /** The whole pool, including workers that are not fresh (e.g. counted as saturated, or a reason to hold). */
   readonly snapshot: PoolSnapshot;
-  /** Evaluates another signal over the same pool and model (for composite policies). */
-  evaluate(signal: string, metadata: ReadonlyMap<string, string>): FleetEvaluation;
-  /** The kind another signal has with these metadata values (undefined for an unknown signal). */
-  kindOf(signal: string, metadata: ReadonlyMap<string, string>): SignalKind | undefined;
   /**
-   * State kept across snapshots for this pool, signal and parameters (e.g. a stabilization
-   * window's recent recommendations). Evaluation happens once per snapshot, not per call.
+   * Evaluates another signal (a composite's parts) over the same pool and model. Shared per
+   * snapshot with every trigger that asks for the same signal directly.
    */
-  readonly memory: Map<string, unknown>;
+  evaluate(use: SignalUse): Evaluation;
+  /**
+   * The identity of state kept across snapshots for this pool, signal, parameters and model (e.g.
+   * a stabilization window's recent recommendations); evaluation happens once per snapshot.
+   */
+  readonly state: StateScope;
 }
 
 /** The trigger-metadata keys a signal reads beyond the common ones, and how to validate them. */
@@ -64,8 +56,8 @@ export interface SignalParams<P> {
   key(params: P): string;
   /** How much sample history (ms) these parameters need; the pool keeps at least that much. */
   historyMs?(params: P): number;
-  /** Series queries (canonical text) the pool's source must collect into `WorkerSample.custom`. */
-  queries?(params: P): readonly string[];
+  /** Series queries the pool's source must collect into `WorkerSample.custom`. */
+  queries?(params: P): readonly SeriesQuery[];
 }
 
 export interface SignalDefinition<P = unknown> {
@@ -76,7 +68,7 @@ export interface SignalDefinition<P = unknown> {
   readonly params?: SignalParams<P>;
   /** When the kind depends on the parameters (custom: a sum is a total, an average a level). */
   kindOf?(params: P): SignalKind;
-  compute(workers: readonly FreshWorker[], params: P, context: SignalContext): SignalOutcome;
+  compute(workers: readonly FreshWorker[], params: P, context: SignalContext): Evaluation;
 }
 
 /** A signal with its parsed parameters: what a trigger evaluates. */
@@ -86,4 +78,31 @@ export interface SignalUse {
   readonly kind: SignalKind;
   readonly params: unknown;
   readonly paramsKey: string;
+}
+
+/** A signal with typed parameters, as catalogues hold it. */
+export function define<P>(signal: SignalDefinition<P>): SignalDefinition {
+  return signal as SignalDefinition;
+}
+
+/** The contributions split the way every report shows them: who counted, and who was left out and why. */
+export function splitContributions(contributions: readonly Contribution[]): {
+  included: { worker: string; value?: number }[];
+  excluded: { worker: string; why: string }[];
+} {
+  const included: { worker: string; value?: number }[] = [];
+  const excluded: { worker: string; why: string }[] = [];
+  for (const c of contributions) {
+    if (c.excluded === undefined) included.push({ worker: c.worker, value: c.value });
+    else excluded.push({ worker: c.worker, why: c.excluded });
+  }
+  return { included, excluded };
+}
+
+/**
+ * The number KEDA receives for a fleet value under AverageValue semantics (SPEC §3): levels are
+ * multiplied by the ready workers so that HPA's ceil(value / target) scales proportionally.
+ */
+export function averageValue(kind: SignalKind, evaluation: { readonly value: number; readonly readyWorkers: number }): number {
+  return kind === 'intensive' ? evaluation.value * evaluation.readyWorkers : evaluation.value;
 }

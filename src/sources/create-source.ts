@@ -1,15 +1,9 @@
-import type { PoolConfig, ScalerConfig } from '../config/schema.js';
-import { createDiscovery } from '../discovery/discovery.js';
-import type { ScalerMetrics } from '../http/metrics.js';
+import { DYNAMO_DEFAULTS, type ActivationConfig, type PoolConfig, type ScalerConfig } from '../config/schema.js';
+import { createDiscovery } from '../discovery/create-discovery.js';
 import type { FailureLog, Logger } from '../log.js';
 import type { PoolStore } from '../store/pool-store.js';
-import {
-  DEFAULT_ENDPOINT,
-  DEFAULT_NAMESPACE,
-  DEFAULT_WORKER_TTL_MS,
-  DynamoNatsSource,
-  defaultStatsWindow,
-} from './dynamo/dynamo-nats-source.js';
+import type { ScalerMetrics } from '../telemetry.js';
+import { DynamoNatsSource } from './dynamo/dynamo-nats-source.js';
 import { HttpSource } from './http/http-source.js';
 import type { ScrapeClient } from './http/scrape-client.js';
 import type { Source } from './source.js';
@@ -23,47 +17,42 @@ export interface SourceContext {
   readonly failures: FailureLog;
 }
 
-/** The part of a pool's configuration a source needs (activation sources are HTTP-only). */
-export type SourceConfig = Pick<PoolConfig, 'source' | 'targets' | 'discovery' | 'model'> & Partial<PoolConfig>;
+/** What a source collects: a pool, or a pool's activation signal (always read over HTTP). */
+export type SourceConfig = PoolConfig | (ActivationConfig & Pick<PoolConfig, 'scheme'>);
 
 /** Builds the source that fills `store` for one pool, according to the pool's `source`. */
 export function createSource(poolName: string, pool: SourceConfig, store: PoolStore, context: SourceContext): Source {
-  switch (pool.source) {
-    case 'vllm':
-    case 'sglang':
-    case 'trtllm':
-    case 'dynamo-http':
-      return new HttpSource({
-        pool: poolName,
-        kind: pool.source,
-        model: pool.model,
-        store,
-        discovery: createDiscovery({ targets: pool.targets, discovery: pool.discovery, scheme: pool.scheme ?? 'http' }),
-        intervalMs: context.config.checkInterval,
-        client: context.client,
-        metrics: context.metrics,
-        log: context.log,
-        failures: context.failures,
-      });
-    case 'dynamo-nats':
-      if (!pool.component) throw new Error(`pools[${poolName}].component: required for a dynamo-nats pool (e.g. backend)`);
-      return new DynamoNatsSource({
-        pool: poolName,
-        store,
-        nats: pool.nats,
-        namespace: pool.namespace ?? DEFAULT_NAMESPACE,
-        component: pool.component,
-        endpoint: pool.endpoint ?? DEFAULT_ENDPOINT,
-        mode: pool.mode ?? 'auto',
-        intervalMs: context.config.checkInterval,
-        cacheTtlMs: context.config.cacheTtl,
-        statsWindowMs: pool.statsWindow ?? defaultStatsWindow(context.config.checkInterval),
-        workerTtlMs: pool.workerTtl ?? DEFAULT_WORKER_TTL_MS,
-        kvBlocksPerWorker: pool.kvBlocksPerWorker,
-        model: pool.model,
-        metrics: context.metrics,
-        log: context.log,
-        failures: context.failures,
-      });
+  const { config, client, metrics, log, failures } = context;
+  if (pool.source === 'dynamo-nats') {
+    return new DynamoNatsSource({
+      pool: poolName,
+      store,
+      nats: pool.nats,
+      namespace: pool.namespace,
+      component: pool.component,
+      endpoint: pool.endpoint ?? DYNAMO_DEFAULTS.endpoint,
+      mode: pool.mode,
+      intervalMs: config.checkInterval,
+      cacheTtlMs: config.cacheTtl,
+      statsWindowMs: pool.statsWindow,
+      workerTtlMs: pool.workerTtl,
+      kvBlocksPerWorker: pool.kvBlocksPerWorker,
+      model: pool.model,
+      metrics,
+      log,
+      failures,
+    });
   }
+  return new HttpSource({
+    pool: poolName,
+    kind: pool.source,
+    model: pool.model,
+    store,
+    discovery: createDiscovery(pool),
+    intervalMs: config.checkInterval,
+    client,
+    metrics,
+    log,
+    failures,
+  });
 }

@@ -1,5 +1,6 @@
 import NodeCache from 'node-cache';
 import type { CounterName, WorkerSample } from './sample.js';
+import type { SeriesQuery } from './series-query.js';
 
 /** Why the last attempt to read a worker failed. Stable strings: they label metrics and logs. */
 export type FailureCause =
@@ -45,12 +46,33 @@ export interface WorkerView {
   readonly reason?: string;
 }
 
+/**
+ * The identity of state that outlives one snapshot, for one pool and one key (e.g. a policy's
+ * stabilization window for its parameters). Modules keep their state in a `WeakMap` keyed by it,
+ * typed as they need, so the store never has to know what they keep.
+ */
+export class StateScope {
+  constructor(readonly key: string) {}
+}
+
+/** One StateScope per key, for the lifetime of a pool. */
+export class StateScopes {
+  private readonly scopes = new Map<string, StateScope>();
+
+  scope(key: string): StateScope {
+    let scope = this.scopes.get(key);
+    if (!scope) {
+      scope = new StateScope(key);
+      this.scopes.set(key, scope);
+    }
+    return scope;
+  }
+}
+
 /** An immutable picture of a pool at one moment: what signals are computed from. */
 export interface PoolSnapshot {
   readonly pool: string;
   readonly at: number;
-  /** Increases with every rebuilt snapshot; lets readers memoise work per snapshot. */
-  readonly version: number;
   readonly workers: readonly WorkerView[];
   readonly fresh: readonly FreshWorker[];
   /** True once every discovered worker has been attempted at least once. */
@@ -60,8 +82,8 @@ export interface PoolSnapshot {
    * in the snapshot can be trusted, not even "zero workers".
    */
   readonly sourceProblem?: string;
-  /** Pool-lifetime state that signals keep across snapshots (see SignalContext.memory). */
-  readonly memory: Map<string, Map<string, unknown>>;
+  /** Pool-lifetime state that policies keep across snapshots (see SignalContext.state). */
+  readonly state: StateScopes;
 }
 
 export interface FreshWorker {
@@ -69,6 +91,21 @@ export interface FreshWorker {
   readonly sample: WorkerSample;
   /** Recent good samples, oldest first, ending with `sample`: for rates and windowed histograms. */
   readonly history: readonly WorkerSample[];
+}
+
+/**
+ * The workers of the fleet that are not fresh: stale, failing or not yet collected. A worker whose
+ * exposition serves another model is not in this fleet at all.
+ */
+export function notFreshMembers(snapshot: PoolSnapshot): WorkerView[] {
+  return snapshot.workers.filter((w) => w.state !== 'fresh' && w.failure?.cause !== 'model_mismatch');
+}
+
+/** How many workers are in each state. */
+export function countByState(snapshot: PoolSnapshot): Record<WorkerState, number> {
+  const counts: Record<WorkerState, number> = { fresh: 0, stale: 0, failing: 0, pending: 0 };
+  for (const w of snapshot.workers) counts[w.state] += 1;
+  return counts;
 }
 
 /** Longest delay between a write and its publication to KEDA's readers and StreamIsActive. */
@@ -89,14 +126,9 @@ export const MAX_QUERIES = 100;
 export class PoolStore {
   private readonly freshSamples: NodeCache;
   private readonly records = new Map<string, WorkerRecord>();
-  private version = 0;
   private discoveryDone = false;
-  private cached?: PoolSnapshot;
-  private cachedFor = -1;
-  private cachedExpiry = 0;
-  private rebuilds = 0;
   private sourceProblem?: string;
-  private readonly memory = new Map<string, Map<string, unknown>>();
+  private readonly state = new StateScopes();
   private historyWindowMs = 0;
   /**
    * Samples kept per worker: two until a trigger needs a window. Most pools scale on gauges
@@ -107,8 +139,9 @@ export class PoolStore {
   private readonly listeners = new Set<() => void>();
   private publishTimer?: NodeJS.Timeout;
   private publishedSnapshot?: PoolSnapshot;
+  /** When the published snapshot may be wrong without any write: its earliest sample expiry. */
   private publishedExpiry = 0;
-  private customQueries: readonly string[] = [];
+  private customQueries: readonly SeriesQuery[] = [];
 
   constructor(
     readonly pool: string,
@@ -138,7 +171,7 @@ export class PoolStore {
         added = true;
       }
     }
-    if (removed.length > 0 || added || !this.discoveryDone) this.touch();
+    if (removed.length > 0 || added || !this.discoveryDone) this.notify();
     this.discoveryDone = true;
     return removed;
   }
@@ -147,13 +180,13 @@ export class PoolStore {
   ensureWorker(id: string): void {
     if (this.records.has(id)) return;
     this.records.set(id, { id, history: [], counterResets: 0 });
-    this.touch();
+    this.notify();
   }
 
   removeWorker(id: string): void {
     if (this.records.delete(id)) {
       this.freshSamples.del(id);
-      this.touch();
+      this.notify();
     }
   }
 
@@ -172,7 +205,7 @@ export class PoolStore {
     record.aliveAt = undefined;
     record.failure = undefined;
     this.freshSamples.set(id, sample);
-    this.touch();
+    this.notify();
     return reset;
   }
 
@@ -185,7 +218,7 @@ export class PoolStore {
     if (!record?.last || record.failure) return;
     record.aliveAt = at;
     this.freshSamples.set(id, record.last);
-    this.touch();
+    this.notify();
   }
 
   recordFailure(id: string, cause: FailureCause, message: string): void {
@@ -193,7 +226,7 @@ export class PoolStore {
     if (!record) return;
     record.failure = { cause, message, at: this.now() };
     this.freshSamples.del(id);
-    this.touch();
+    this.notify();
   }
 
   /**
@@ -209,11 +242,11 @@ export class PoolStore {
   }
 
   /**
-   * Asks the source to collect a `custom` series query (canonical text) into every sample's
-   * `custom`. Returns false when the pool already collects MAX_QUERIES other queries.
+   * Asks the source to collect a `custom` series query into every sample's `custom` (by its
+   * canonical key). Returns false when the pool already collects MAX_QUERIES other queries.
    */
-  requireQuery(query: string): boolean {
-    if (this.customQueries.includes(query)) return true;
+  requireQuery(query: SeriesQuery): boolean {
+    if (this.customQueries.some((q) => q.key === query.key)) return true;
     if (this.customQueries.length >= MAX_QUERIES) return false;
     // A new array on change: sources compare identities to notice new queries.
     this.customQueries = Object.freeze([...this.customQueries, query]);
@@ -221,20 +254,15 @@ export class PoolStore {
   }
 
   /** The queries to collect; the same array until one is added. */
-  queries(): readonly string[] {
+  queries(): readonly SeriesQuery[] {
     return this.customQueries;
-  }
-
-  /** The longest window the history covers at the current collection rate, as asked for. */
-  get historyWindow(): number {
-    return this.historyWindowMs;
   }
 
   /** Marks the whole pool unobservable (reason) or observable again (undefined). */
   setSourceProblem(reason: string | undefined): void {
     if (reason === this.sourceProblem) return;
     this.sourceProblem = reason;
-    this.touch();
+    this.notify();
   }
 
   get size(): number {
@@ -245,10 +273,16 @@ export class PoolStore {
     return this.records.get(id);
   }
 
-  /** The current snapshot; rebuilt only after a change or when a sample may have expired. */
+  /**
+   * The pool as it is now, built on every call. Readers on KEDA's path use `published()`, which
+   * builds it at most once per publication.
+   */
   snapshot(): PoolSnapshot {
+    return this.build().snapshot;
+  }
+
+  private build(): { snapshot: PoolSnapshot; expiry: number } {
     const now = this.now();
-    if (this.cached && this.cachedFor === this.version && now < this.cachedExpiry) return this.cached;
     const workers: WorkerView[] = [];
     const fresh: FreshWorker[] = [];
     let nextExpiry = Number.POSITIVE_INFINITY;
@@ -285,11 +319,7 @@ export class PoolStore {
         workers.push({ id: record.id, state: 'pending', counterResets: record.counterResets, reason: 'not collected yet' });
       }
     }
-    this.rebuilds += 1;
-    this.cached = { pool: this.pool, at: now, version: this.rebuilds, workers, fresh, collected, sourceProblem: this.sourceProblem, memory: this.memory };
-    this.cachedFor = this.version;
-    this.cachedExpiry = nextExpiry;
-    return this.cached;
+    return { snapshot: { pool: this.pool, at: now, workers, fresh, collected, sourceProblem: this.sourceProblem, state: this.state }, expiry: nextExpiry };
   }
 
   /**
@@ -324,14 +354,11 @@ export class PoolStore {
   }
 
   private publishNow(): void {
-    this.publishedSnapshot = this.snapshot();
-    this.publishedExpiry = this.cachedExpiry;
+    const { snapshot, expiry } = this.build();
+    this.publishedSnapshot = snapshot;
+    this.publishedExpiry = expiry;
   }
 
-  private touch(): void {
-    this.version += 1;
-    this.notify();
-  }
 }
 
 /**

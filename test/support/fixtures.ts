@@ -2,9 +2,8 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-/** The repository is checked out next to `shared/`, which holds the fixtures. */
-const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-const fixturesRoot = path.resolve(repoRoot, '..', 'shared', 'fixtures');
+/** `test/fixtures/`: captured and generated inputs, with their provenance in its README. */
+const fixturesRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'fixtures');
 
 /** The vLLM expositions under fixtures/vllm that every parser and profile test reads. */
 export const VLLM_FIXTURES = [

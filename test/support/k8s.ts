@@ -28,7 +28,7 @@ import { ScaledObject } from '@kubernetes-models/keda/keda.sh/v1alpha1/ScaledObj
 import { TriggerAuthentication } from '@kubernetes-models/keda/keda.sh/v1alpha1/TriggerAuthentication';
 import { ServiceMonitor } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/ServiceMonitor';
 import type { ScalerConfig } from '../../src/config/schema.js';
-import { TriggerRegistry } from '../../src/policies/trigger-registry.js';
+import { TriggerRegistry } from '../../src/triggers/trigger-registry.js';
 import { PoolStore } from '../../src/store/pool-store.js';
 
 const run = promisify(execFile);

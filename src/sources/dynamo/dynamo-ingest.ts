@@ -5,7 +5,7 @@
  * so it is the same code whatever subscription delivered the bytes.
  */
 import type { DynamoNatsMode } from '../../config/schema.js';
-import type { ScalerMetrics } from '../../http/metrics.js';
+import type { ScalerMetrics } from '../../telemetry.js';
 import type { FailureLog, Logger } from '../../log.js';
 import type { PoolStore } from '../../store/pool-store.js';
 import type { WorkerSample } from '../../store/sample.js';

@@ -1,6 +1,7 @@
 /**
  * The `dynamo-nats` source: one NATS connection per pool, reading Dynamo's worker load in whichever
- * generation the workers speak (shared/reference/dynamo.md §1–3, SPEC §5):
+ * generation the workers speak (ai-dynamo/dynamo: `lib/llm/src/kv_router/publisher.rs` for the
+ * first two, `lib/runtime/src/transports/event_plane/` for the third):
  * - `stats`: every interval, request `$SRV.STATS.<service>` and gather replies for `statsWindow`;
  *   the workers that answer are the pool;
  * - `kv-metrics`: JSON LoadEvent/ActiveLoad pushed on `namespace.<ns>.kv_metrics`;
@@ -13,20 +14,20 @@
  * scaler is not ready, rather than pretending to know the workers' load.
  */
 import { connect, createInbox, Events, type Msg, type NatsConnection, type NatsError } from 'nats';
-import type { DynamoNatsMode } from '../../config/schema.js';
-import type { ScalerMetrics } from '../../http/metrics.js';
+import type { DynamoNatsMode, NatsConfig } from '../../config/schema.js';
+import type { ScalerMetrics } from '../../telemetry.js';
 import type { FailureLog, Logger } from '../../log.js';
 import type { PoolStore } from '../../store/pool-store.js';
 import type { Source } from '../source.js';
 import { DynamoIngest, FPM_HEARTBEAT_MS, FPM_TOPIC, KV_METRICS_TOPIC } from './dynamo-ingest.js';
 import { natsMetrics, type NatsMessageResult } from './nats-metrics.js';
-import { DEFAULT_NATS_URL, natsConnectionOptions, ReconnectBackoff, redactUrl, type NatsConfig } from './nats-options.js';
+import { natsConnectionOptions, ReconnectBackoff, redactUrl } from './nats-options.js';
 import { dynamoServiceName } from './service-name.js';
 
 export interface DynamoNatsSourceOptions {
   readonly pool: string;
   readonly store: PoolStore;
-  readonly nats?: NatsConfig;
+  readonly nats: NatsConfig;
   readonly namespace: string;
   readonly component: string;
   readonly endpoint: string;
@@ -43,15 +44,6 @@ export interface DynamoNatsSourceOptions {
   readonly failures: FailureLog;
   /** Clock for sample timestamps; must match the store's clock. */
   readonly now?: () => number;
-}
-
-export const DEFAULT_NAMESPACE = 'dynamo';
-export const DEFAULT_ENDPOINT = 'load_metrics';
-export const DEFAULT_WORKER_TTL_MS = 10 * 60_000;
-
-/** Dynamo's own aggregators wait 300 ms for `$SRV.STATS` replies; never more than half an interval. */
-export function defaultStatsWindow(intervalMs: number): number {
-  return Math.min(300, Math.max(1, Math.floor(intervalMs / 2)));
 }
 
 /**
@@ -93,7 +85,7 @@ export class DynamoNatsSource implements Source {
     }
     this.now = options.now ?? Date.now;
     this.service = dynamoServiceName(namespace, component);
-    this.url = options.nats?.url ?? DEFAULT_NATS_URL;
+    this.url = options.nats.url;
     this.backoff = new ReconnectBackoff(options.intervalMs);
     this.pushWarmupMs = Math.max(options.intervalMs, FPM_HEARTBEAT_MS * 1.5);
     const probes = mode === 'stats' || mode === 'auto';

@@ -4,7 +4,7 @@
  * scaler's `keda_llm_scaler_scrape_errors_total{cause="parse"}`, so one alert covers every source.
  */
 import { Counter, Gauge, type Registry } from 'prom-client';
-import type { ScalerMetrics } from '../../http/metrics.js';
+import type { ScalerMetrics } from '../../telemetry.js';
 
 /** Which message: a `$SRV.STATS` reply, JSON or MessagePack kv_metrics, or forward-pass-metrics. */
 export type NatsMessageKind = 'stats_reply' | 'kv_metrics_json' | 'kv_metrics_msgpack' | 'forward_pass_metrics';

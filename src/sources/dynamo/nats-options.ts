@@ -4,11 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { credsAuthenticator, type ConnectionOptions } from 'nats';
-import type { PoolConfig } from '../../config/schema.js';
-
-export type NatsConfig = NonNullable<PoolConfig['nats']>;
-
-export const DEFAULT_NATS_URL = 'nats://127.0.0.1:4222';
+import type { NatsConfig } from '../../config/schema.js';
 
 /**
  * Reconnect delays: 50 ms doubling per attempt up to a cap, each scaled by a random 50–100 %
@@ -44,8 +40,8 @@ export function redactUrl(url: string): string {
  * Connection options for nats.js. A credentials or TLS file that cannot be read fails the connect
  * attempt with the file named; the caller reports it as the source's problem and tries again.
  */
-export function natsConnectionOptions(config: NatsConfig | undefined, intervalMs: number, backoff: ReconnectBackoff): ConnectionOptions {
-  const url = config?.url ?? DEFAULT_NATS_URL;
+export function natsConnectionOptions(config: NatsConfig, intervalMs: number, backoff: ReconnectBackoff): ConnectionOptions {
+  const url = config.url;
   const options: ConnectionOptions = {
     servers: url,
     name: 'keda-llm-scaler',
@@ -57,15 +53,15 @@ export function natsConnectionOptions(config: NatsConfig | undefined, intervalMs
     maxPingOut: 2,
     timeout: 5000,
   };
-  if (config?.user !== undefined) options.user = config.user;
-  if (config?.pass !== undefined) options.pass = config.pass;
-  if (config?.token !== undefined) options.token = config.token;
-  if (config?.credsFile !== undefined) {
+  if (config.user !== undefined) options.user = config.user;
+  if (config.pass !== undefined) options.pass = config.pass;
+  if (config.token !== undefined) options.token = config.token;
+  if (config.credsFile !== undefined) {
     const file = config.credsFile;
     // Read at every (re)connect, so rotated credentials are picked up without a restart.
     options.authenticator = credsAuthenticator(() => readFile(file, 'nats.credsFile'));
   }
-  const tls = config?.tls;
+  const tls = config.tls;
   if (tls?.ca !== undefined || tls?.cert !== undefined || tls?.key !== undefined || url.startsWith('tls://')) {
     // By path: nats.js reads the files at every (re)connect, so rotated certificates are picked up.
     options.tls = {};

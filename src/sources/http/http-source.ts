@@ -1,17 +1,20 @@
 import { performance } from 'node:perf_hooks';
+import type { HttpSourceKind } from '../../config/schema.js';
 import type { Discovery, WorkerTarget } from '../../discovery/discovery.js';
-import type { ScalerMetrics } from '../../http/metrics.js';
 import type { FailureLog, Logger } from '../../log.js';
 import type { FailureCause, PoolStore } from '../../store/pool-store.js';
+import type { SeriesQuery } from '../../store/series-query.js';
+import type { ScalerMetrics } from '../../telemetry.js';
 import type { Source } from '../source.js';
-import { parseSeriesQuery, queryValues, type SeriesQuery } from './custom-queries.js';
-import { extractWorkerSample, profileFor, type EngineKind, type EngineProfile } from './engine-profiles.js';
+import { profileFor, type EngineProfile } from './engine-profiles.js';
+import { extractWorkerSample } from './extract-sample.js';
 import { parsePrometheusText, type Series } from './prometheus-text.js';
+import { queryValues } from './query-values.js';
 import type { ScrapeClient } from './scrape-client.js';
 
 export interface HttpSourceOptions {
   readonly pool: string;
-  readonly kind: EngineKind;
+  readonly kind: HttpSourceKind;
   /** Only series of this `model_name` count; a worker serving another model is `model_mismatch`. */
   readonly model?: string;
   readonly store: PoolStore;
@@ -47,8 +50,8 @@ export class HttpSource implements Source {
   private timer: NodeJS.Timeout | undefined;
   private running = false;
   private loop: Promise<void> | undefined;
-  /** The store's custom queries as last compiled, with the series names to keep for them. */
-  private custom: { texts: readonly string[]; queries: readonly SeriesQuery[]; wanted: ReadonlySet<string> } | undefined;
+  /** The store's custom queries as last seen, with the series names to keep for them. */
+  private custom: { queries: readonly SeriesQuery[]; wanted: ReadonlySet<string> } | undefined;
 
   constructor(private readonly options: HttpSourceOptions) {
     this.profile = profileFor(options.kind);
@@ -204,18 +207,14 @@ export class HttpSource implements Source {
     return true;
   };
 
-  /** The `custom` queries triggers registered on the store, compiled once per change. */
+  /** The `custom` queries triggers registered on the store, with the series to keep for them (rebuilt per change). */
   private customQueries(): { queries: readonly SeriesQuery[]; wanted: ReadonlySet<string> } | undefined {
-    const texts = this.options.store.queries();
-    if (texts.length === 0) return undefined;
-    if (this.custom?.texts !== texts) {
-      const queries = texts.flatMap((text) => {
-        const parsed = parseSeriesQuery(text);
-        return parsed.ok ? [parsed.query] : [];
-      });
+    const queries = this.options.store.queries();
+    if (queries.length === 0) return undefined;
+    if (this.custom?.queries !== queries) {
       const wanted = new Set(this.profile.wantedSeries);
       for (const query of queries) wanted.add(query.name);
-      this.custom = { texts, queries, wanted };
+      this.custom = { queries, wanted };
     }
     return this.custom;
   }

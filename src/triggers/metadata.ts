@@ -1,9 +1,8 @@
-import { findSignal, signalNames } from '../signals/catalogue.js';
 import { useOf } from '../signals/evaluate.js';
+import { MetadataError } from '../signals/metadata-error.js';
 import type { SignalUse } from '../signals/types.js';
-import { MetadataError } from './metadata-error.js';
+import { findSignal, signalNames } from './catalogue.js';
 
-export { MetadataError };
 
 /** A configured dynamo-nats pool, as Dynamo metrics-keda metadata (`component`, `endpoint`) selects it. */
 export interface DynamoPoolIdentity {
@@ -79,7 +78,7 @@ export function parseTriggerMetadata(metadata: Readonly<Record<string, string>>,
   }
   const use = useOf(signal, values);
 
-  const target = use.kind === 'replicas' ? replicaTarget(values, signal.name) : parseTarget(values, catalog);
+  const target = use.kind === 'replicas' ? replicaTarget(values, signal.name) : parseTargetKeys(values, catalog);
 
   const activationText = values.get('activationThreshold');
   const activationThreshold = activationText ? parseNumber('activationThreshold', activationText, 'a number ≥ 0') : 0;
@@ -170,7 +169,7 @@ function replicaTarget(values: ReadonlyMap<string, string>, signal: string): num
 }
 
 /** `target`, or metrics-keda's `threshold` for it; both only if they agree; else the configured default. */
-function parseTarget(values: ReadonlyMap<string, string>, catalog: PoolCatalog): number {
+function parseTargetKeys(values: ReadonlyMap<string, string>, catalog: PoolCatalog): number {
   const given = (['target', 'threshold'] as const)
     .map((key) => ({ key, text: values.get(key) }))
     .filter((g): g is { key: 'target' | 'threshold'; text: string } => g.text !== undefined && g.text !== '');

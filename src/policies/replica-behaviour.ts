@@ -1,5 +1,7 @@
 import { formatDuration, parseDuration } from '../config/duration.js';
-import { MetadataError } from '../policies/metadata-error.js';
+import { MetadataError } from '../signals/metadata-error.js';
+import { optionalNumberKey, parseNumberKey } from '../signals/metadata-values.js';
+import type { StateScope } from '../store/pool-store.js';
 
 /**
  * What `desired_replicas` does to a policy's recommendation before KEDA sees it, in HPA's order:
@@ -38,21 +40,6 @@ export const BEHAVIOUR_KEYS = [
 /** HPA's limit for stabilizationWindowSeconds. */
 const MAX_WINDOW_MS = 3_600_000;
 
-export function parseNumberKey(values: ReadonlyMap<string, string>, key: string, fallback: number, expected: string, ok: (n: number) => boolean): number {
-  const text = values.get(key);
-  if (text === undefined || text === '') return fallback;
-  const value = Number(text);
-  if (!Number.isFinite(value)) throw new MetadataError(key, `'${text}' is not a number; expected ${expected}`);
-  if (!ok(value)) throw new MetadataError(key, `'${text}' is out of range; expected ${expected}`);
-  return value;
-}
-
-function optionalNumber(values: ReadonlyMap<string, string>, key: string, expected: string, ok: (n: number) => boolean): number | undefined {
-  const text = values.get(key);
-  if (text === undefined || text === '') return undefined;
-  return parseNumberKey(values, key, Number.NaN, expected, ok);
-}
-
 function windowKey(values: ReadonlyMap<string, string>, key: string): number {
   const text = values.get(key);
   if (text === undefined || text === '') return 0;
@@ -72,15 +59,15 @@ const isInteger = (min: number) => (n: number) => Number.isInteger(n) && n >= mi
 export function parseBehaviour(values: ReadonlyMap<string, string>, options: { defaultMin: number; lowest: number; why: string }): ReplicaBehaviour {
   const minExpected = `an integer ≥ ${options.lowest}${options.lowest > 0 ? ` (${options.why})` : ''}`;
   const minReplicas = parseNumberKey(values, 'minReplicas', options.defaultMin, minExpected, isInteger(options.lowest));
-  const maxReplicas = optionalNumber(values, 'maxReplicas', `an integer ≥ max(1, minReplicas ${minReplicas})`, isInteger(Math.max(1, minReplicas)));
+  const maxReplicas = optionalNumberKey(values, 'maxReplicas', `an integer ≥ max(1, minReplicas ${minReplicas})`, isInteger(Math.max(1, minReplicas)));
   const direction = (prefix: 'scaleUp' | 'scaleDown'): DirectionBehaviour => ({
-    maxChangePercent: optionalNumber(
+    maxChangePercent: optionalNumberKey(
       values,
       `${prefix}MaxChangePercent`,
       prefix === 'scaleUp' ? 'a percentage > 0' : 'a percentage > 0 and ≤ 100',
       (n) => n > 0 && (prefix === 'scaleUp' || n <= 100),
     ),
-    maxChangeAbsolute: optionalNumber(values, `${prefix}MaxChangeAbsolute`, 'an integer ≥ 1 (replicas per step)', isInteger(1)),
+    maxChangeAbsolute: optionalNumberKey(values, `${prefix}MaxChangeAbsolute`, 'an integer ≥ 1 (replicas per step)', isInteger(1)),
     stabilizationMs: windowKey(values, `${prefix}StabilizationWindow`),
   });
   return { minReplicas, maxReplicas, scaleUp: direction('scaleUp'), scaleDown: direction('scaleDown') };
@@ -113,18 +100,15 @@ class WindowExtreme {
     while (this.entries.length > 1 && (this.entries[0] as Entry).at <= at - windowMs) this.entries.shift();
     return (this.entries[0] as Entry).value;
   }
-
-  get size(): number {
-    return this.entries.length;
-  }
 }
 
-interface History {
-  up: WindowExtreme;
-  down: WindowExtreme;
+interface Windows {
+  readonly up: WindowExtreme;
+  readonly down: WindowExtreme;
 }
 
-const HISTORY = 'replica-behaviour';
+/** Each policy use's stabilization windows, kept across snapshots (see SignalContext.state). */
+const windowsByScope = new WeakMap<StateScope, Windows>();
 
 export interface BehaviourResult {
   readonly value: number;
@@ -149,14 +133,14 @@ export function ceilTolerant(x: number): number {
  * Stabilization follows HPA: for scale-down the highest recommendation within
  * `scaleDownStabilizationWindow` wins, for scale-up the lowest within `scaleUpStabilizationWindow`
  * (each window includes this recommendation), and the result never crosses the current count in
- * the wrong direction. `memory` keeps the windows across snapshots: call this once per snapshot.
+ * the wrong direction. `state` keeps the windows across snapshots: call this once per snapshot.
  */
-export function applyBehaviour(recommendation: number, current: number, at: number, b: ReplicaBehaviour, memory: Map<string, unknown>): BehaviourResult {
+export function applyBehaviour(recommendation: number, current: number, at: number, b: ReplicaBehaviour, state: StateScope): BehaviourResult {
   const applied: string[] = [];
-  let history = memory.get(HISTORY) as History | undefined;
+  let history = windowsByScope.get(state);
   if (!history) {
     history = { up: new WindowExtreme((older, newer) => older < newer), down: new WindowExtreme((older, newer) => older > newer) };
-    memory.set(HISTORY, history);
+    windowsByScope.set(state, history);
   }
   const upFloor = b.scaleUp.stabilizationMs > 0 ? history.up.push(at, recommendation, b.scaleUp.stabilizationMs) : recommendation;
   const downCeiling = b.scaleDown.stabilizationMs > 0 ? history.down.push(at, recommendation, b.scaleDown.stabilizationMs) : recommendation;
@@ -211,4 +195,19 @@ function allowedChange(current: number, d: DirectionBehaviour): { step: number; 
     by = `at most ${d.maxChangeAbsolute} per step`;
   }
   return { step, by };
+}
+
+/** What the explain API shows of a behaviour and its result. */
+export function behaviourDetails(b: BehaviourResult, behaviour: ReplicaBehaviour) {
+  return {
+    minReplicas: behaviour.minReplicas,
+    maxReplicas: behaviour.maxReplicas,
+    scaleUp: behaviour.scaleUp,
+    scaleDown: behaviour.scaleDown,
+    recommendation: b.recommendation,
+    stabilized: b.stabilized,
+    limited: b.limited,
+    value: b.value,
+    applied: b.applied,
+  };
 }

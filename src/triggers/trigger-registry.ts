@@ -1,5 +1,7 @@
 import type { PoolConfig } from '../config/schema.js';
-import { MetadataError, metadataKey, parseTriggerMetadata, type DynamoPoolIdentity, type PoolCatalog } from './metadata.js';
+import { MetadataError } from '../signals/metadata-error.js';
+import { metadataKey, parseTriggerMetadata, type DynamoPoolIdentity, type PoolCatalog } from './metadata.js';
+import { MAX_QUERIES } from '../store/pool-store.js';
 import { Trigger, type PoolRuntime } from './trigger.js';
 
 /** Above this many distinct metadata maps the cache starts afresh, bounding memory against churn. */
@@ -25,14 +27,9 @@ export class TriggerRegistry implements PoolCatalog {
     return this.pools.has(name);
   }
 
-  /**
-   * The pool's `defaultMetric`; a dynamo-nats pool without one defaults to `kv_cache_usage`, so
-   * that metrics-keda metadata (`component`, `endpoint`, `threshold`, no metric) gets a fraction
-   * its 0.7 threshold fits, not metrics-keda's `llm_load_avg` (a count of blocks).
-   */
+  /** The pool's `defaultMetric` (the configuration gives dynamo-nats pools one). */
   defaultMetric(pool: string): string | undefined {
-    const config = this.pools.get(pool)?.config;
-    return config?.defaultMetric ?? (config?.source === 'dynamo-nats' ? 'kv_cache_usage' : undefined);
+    return this.pools.get(pool)?.config.defaultMetric;
   }
 
   dynamoPools(): readonly DynamoPoolIdentity[] {
@@ -50,7 +47,12 @@ export class TriggerRegistry implements PoolCatalog {
     const key = metadataKey(metadata);
     let entry = this.cache.get(key);
     if (entry === undefined) {
-      entry = this.build(metadata);
+      try {
+        entry = this.build(metadata);
+      } catch (error) {
+        if (!(error instanceof MetadataError)) throw error;
+        entry = error;
+      }
       if (this.cache.size >= MAX_CACHED) this.cache.clear();
       this.cache.set(key, entry);
     }
@@ -58,20 +60,19 @@ export class TriggerRegistry implements PoolCatalog {
     return entry;
   }
 
-  private build(metadata: Readonly<Record<string, string>>): Trigger | MetadataError {
-    try {
-      const spec = parseTriggerMetadata(metadata, this);
-      const pool = this.pools.get(spec.pool);
-      if (!pool) return new MetadataError('pool', `unknown pool '${spec.pool}'`);
-      const { signal, params } = spec.use;
-      const historyMs = signal.params?.historyMs?.(params);
-      if (historyMs !== undefined) pool.runtime.store.requireHistory(historyMs);
-      for (const query of signal.params?.queries?.(params) ?? []) pool.runtime.store.requireQuery(query);
-      return new Trigger(spec, pool.runtime, metadata);
-    } catch (error) {
-      if (error instanceof MetadataError) return error;
-      throw error;
+  /** Parses the metadata and tells the pool's store what the trigger needs collected. */
+  private build(metadata: Readonly<Record<string, string>>): Trigger {
+    const spec = parseTriggerMetadata(metadata, this);
+    const { runtime } = this.pools.get(spec.pool)!; // parseTriggerMetadata accepts configured pools only
+    const { signal, params } = spec.use;
+    const historyMs = signal.params?.historyMs?.(params);
+    if (historyMs !== undefined) runtime.store.requireHistory(historyMs);
+    for (const query of signal.params?.queries?.(params) ?? []) {
+      if (!runtime.store.requireQuery(query)) {
+        throw new MetadataError('query', `'${query.key}' cannot be collected: pool '${spec.pool}' already collects ${MAX_QUERIES} distinct queries, the most a pool collects`);
+      }
     }
+    return new Trigger(spec, runtime, metadata);
   }
 
   /** Every trigger KEDA has asked about, for the explain API. */

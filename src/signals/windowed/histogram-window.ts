@@ -6,8 +6,8 @@
  * Bucket bounds always come from the exposition's `le` labels (CumulativeHistogram.bounds); no
  * bound is ever assumed, and histograms are only combined on bounds that every one of them has.
  */
-import type { FreshWorker } from '../store/pool-store.js';
-import type { CumulativeHistogram, WorkerSample } from '../store/sample.js';
+import type { FreshWorker } from '../../store/pool-store.js';
+import type { CumulativeHistogram, WorkerSample } from '../../store/sample.js';
 
 /**
  * A histogram in canonical form: bounds strictly ascending and ending with +Inf, cumulative

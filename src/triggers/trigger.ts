@@ -1,6 +1,6 @@
-import { evaluateSignalOnce, kedaValue, type FleetEvaluation } from '../signals/evaluate.js';
-import type { SignalUse } from '../signals/types.js';
-import type { PoolSnapshot, PoolStore } from '../store/pool-store.js';
+import { evaluateSignal, evaluationKey } from '../signals/evaluate.js';
+import { averageValue, type Evaluation, type SignalUse } from '../signals/types.js';
+import type { PoolStore } from '../store/pool-store.js';
 import type { TriggerSpec } from './metadata.js';
 
 /** A pool as triggers see it: its store and, optionally, a separate activation signal. */
@@ -19,7 +19,7 @@ export interface ActivationRuntime {
 
 export interface ActivationResult {
   readonly active: boolean;
-  readonly evaluation: FleetEvaluation;
+  readonly evaluation: Evaluation;
   readonly threshold: number;
 }
 
@@ -28,52 +28,43 @@ export type TriggerResult =
       readonly ok: true;
       /** What GetMetrics returns (AverageValue semantics unless valueMode is raw). */
       readonly value: number;
-      readonly evaluation: Extract<FleetEvaluation, { ok: true }>;
+      readonly evaluation: Extract<Evaluation, { ok: true }>;
       readonly active: boolean;
       readonly activation?: ActivationResult;
     }
   | {
       readonly ok: false;
       readonly reason: string;
-      readonly evaluation: FleetEvaluation;
+      readonly evaluation: Evaluation;
       /** The pool's activation signal can still say "active" when the main signal is unavailable. */
       readonly active: boolean;
       readonly activation?: ActivationResult;
     };
 
 /**
- * One trigger (a parsed `scalerMetadata`) bound to its pool. Evaluation reads the pool's
- * snapshot and is memoised per snapshot, so KEDA's calls cost a comparison between collections.
+ * One trigger (a parsed `scalerMetadata`) bound to its pool. It reads the pool's published
+ * snapshot, whose evaluation is shared per snapshot by every trigger asking for the same signal:
+ * a KEDA call between collections costs a map lookup and a multiplication.
  */
 export class Trigger {
-  private lastSnapshot?: PoolSnapshot;
-  private lastActivationSnapshot?: PoolSnapshot;
-  private memo?: TriggerResult;
+  private readonly key: string;
 
   constructor(
     readonly spec: TriggerSpec,
     readonly pool: PoolRuntime,
     /** The scalerMetadata it was parsed from, for the explain API. */
     readonly metadata: Readonly<Record<string, string>> = {},
-  ) {}
-
-  evaluate(): TriggerResult {
-    const snapshot = this.pool.store.published();
-    const activationSnapshot = this.pool.activation?.store.published();
-    if (this.memo && snapshot === this.lastSnapshot && activationSnapshot === this.lastActivationSnapshot) return this.memo;
-    this.lastSnapshot = snapshot;
-    this.lastActivationSnapshot = activationSnapshot;
-    this.memo = this.compute(snapshot, activationSnapshot);
-    return this.memo;
+  ) {
+    this.key = evaluationKey(spec.use, spec.model);
   }
 
-  private compute(snapshot: PoolSnapshot, activationSnapshot: PoolSnapshot | undefined): TriggerResult {
+  evaluate(): TriggerResult {
     const { spec } = this;
-    const evaluation = evaluateSignalOnce(snapshot, spec.use, spec.model);
-    const activation = this.pool.activation && activationSnapshot ? evaluateActivation(this.pool.activation, activationSnapshot) : undefined;
+    const evaluation = evaluateSignal(this.pool.store.published(), spec.use, spec.model, this.key);
+    const activation = this.pool.activation ? evaluateActivation(this.pool.activation) : undefined;
     const activatedBySource = activation?.active === true;
     if (!evaluation.ok) return { ok: false, reason: evaluation.reason, evaluation, active: activatedBySource, activation };
-    const value = kedaValue(spec.use, evaluation, spec.valueMode === 'raw');
+    const value = spec.valueMode === 'raw' ? evaluation.value : averageValue(spec.use.kind, evaluation);
     if (!Number.isFinite(value) || value < 0) {
       // Defence in depth: a signal must never hand KEDA NaN, Inf or a negative number.
       return { ok: false, reason: `signal ${spec.use.signal.name} produced an unusable value (${value})`, evaluation, active: activatedBySource, activation };
@@ -84,7 +75,7 @@ export class Trigger {
   }
 }
 
-function evaluateActivation(activation: ActivationRuntime, snapshot: PoolSnapshot): ActivationResult {
-  const evaluation = evaluateSignalOnce(snapshot, activation.use, activation.model);
+function evaluateActivation(activation: ActivationRuntime): ActivationResult {
+  const evaluation = evaluateSignal(activation.store.published(), activation.use, activation.model);
   return { active: evaluation.ok && evaluation.value > activation.threshold, evaluation, threshold: activation.threshold };
 }

@@ -1,11 +1,13 @@
 /**
- * Series queries of the `custom` signal: a metric name with optional label matchers, read from
- * the workers' own exposition (`agent_tool_calls_total{tool="search"}`).
+ * Series queries: a metric name with optional label matchers, as the `custom` signal reads them
+ * from the workers' own exposition (`agent_tool_calls_total{tool="search"}`) and as engine
+ * profiles name a candidate series (`dynamo_frontend_requests_total{status="success"}`).
  *
  * Only equality matchers (`=`, `!=`) are accepted: regular expressions from trigger metadata
  * would run on every scrape of every worker, and a pathological one could stall collection.
+ * The grammar lives in the store because both sides of it meet here: sources collect what the
+ * store's queries ask for, signals read the values back by the query's canonical key.
  */
-import type { ParsedExposition, Series } from './prometheus-text.js';
 
 export interface LabelMatcher {
   readonly label: string;
@@ -92,31 +94,11 @@ function readQuoted(text: string): { value: string; length: number } | undefined
   return undefined;
 }
 
-/** Whether a series passes every matcher; an absent label reads as "" (PromQL semantics). */
-export function matches(query: SeriesQuery, series: Series): boolean {
+/** Whether a series' labels pass every matcher; an absent label reads as "" (PromQL semantics). */
+export function matchesLabels(query: SeriesQuery, labels: Readonly<Record<string, string>>): boolean {
   for (const m of query.matchers) {
-    const actual = series.labels[m.label] ?? '';
+    const actual = labels[m.label] ?? '';
     if ((actual === m.value) !== (m.op === '=')) return false;
   }
   return true;
-}
-
-/**
- * Each query's value in one exposition: the sum of its matching series. A query whose metric
- * name is absent from the exposition gets no value (unknown); one whose name is there but no
- * series matches is 0 (a labelled counter appears only once incremented). Non-finite values
- * are skipped. `keep` can drop series (e.g. another model's).
- */
-export function queryValues(parsed: ParsedExposition, queries: readonly SeriesQuery[], keep?: (series: Series) => boolean): Record<string, number> {
-  const out: Record<string, number> = {};
-  for (const query of queries) {
-    const all = parsed.series.get(query.name);
-    if (all === undefined) continue;
-    let total = 0;
-    for (const s of all) {
-      if (Number.isFinite(s.value) && matches(query, s) && (keep === undefined || keep(s))) total += s.value;
-    }
-    out[query.key] = total;
-  }
-  return out;
 }

@@ -1,0 +1,65 @@
+/**
+ * `desired_replicas`: a replica count for KEDA (target 1), decided by the trigger's `policy` —
+ * `saturation` (llm-d WVA V1, saturation.ts) or `composite` (several signals, composite.ts) —
+ * each then shaped by stabilization windows, change limits and min/max bounds
+ * (replica-behaviour.ts). This module picks the policy and refuses keys the chosen policy does
+ * not read, so a key meant for another policy never passes silently.
+ */
+import { MetadataError } from '../signals/metadata-error.js';
+import { define, type SignalDefinition } from '../signals/types.js';
+import { compositeHistoryMs, compositeKey, compositeQueries, computeComposite, COMPOSITE_KEYS, parseComposite, parseCompositeMetrics, SUB_SIGNAL_KEYS, type CompositeParams } from './composite.js';
+import { BEHAVIOUR_KEYS } from './replica-behaviour.js';
+import { computeSaturationPolicy, parseSaturationPolicy, saturationPolicyKey, WVA_KEYS, type SaturationPolicyParams } from './saturation.js';
+
+const POLICIES = ['saturation', 'composite'] as const;
+
+export type DesiredParams = SaturationPolicyParams | CompositeParams;
+
+/** Every key some policy reads. */
+const ALL_KEYS: readonly string[] = [...new Set(['policy', ...WVA_KEYS, ...COMPOSITE_KEYS, ...BEHAVIOUR_KEYS, ...SUB_SIGNAL_KEYS])];
+
+const isOneOf = (list: readonly string[], key: string): boolean => list.includes(key);
+
+/** Refuses keys the chosen policy does not read, saying whose they are. */
+function refuseForeignKeys(values: ReadonlyMap<string, string>, allowed: ReadonlySet<string>, policy: string, hint: (key: string) => string): void {
+  for (const key of ALL_KEYS) {
+    if (values.has(key) && !allowed.has(key)) throw new MetadataError(key, `not used by desired_replicas with policy '${policy}': ${hint(key)}`);
+  }
+}
+
+function parseDesired(values: ReadonlyMap<string, string>): DesiredParams {
+  const policyText = (values.get('policy') || 'saturation').toLowerCase();
+  if (policyText === 'sla') throw new MetadataError('policy', `'sla' is not available yet; accepted policies are ${POLICIES.join(', ')}`);
+  if (!isOneOf(POLICIES, policyText)) {
+    throw new MetadataError('policy', `unknown policy '${values.get('policy')}'; accepted policies are ${POLICIES.join(', ')}`);
+  }
+  if (policyText === 'saturation') {
+    const reads = ['policy', ...WVA_KEYS, ...BEHAVIOUR_KEYS];
+    refuseForeignKeys(values, new Set(reads), 'saturation', (key) =>
+      isOneOf(COMPOSITE_KEYS, key)
+        ? 'it belongs to policy composite'
+        : `policy saturation reads ${reads.slice(1).join(', ')}${key === 'queueThreshold' ? " (WVA's queue threshold is queueLengthThreshold)" : ''}`,
+    );
+    return parseSaturationPolicy(values);
+  }
+  const metrics = parseCompositeMetrics(values);
+  refuseForeignKeys(values, new Set(['policy', ...COMPOSITE_KEYS, ...BEHAVIOUR_KEYS, ...metrics.readKeys]), 'composite', (key) =>
+    isOneOf(WVA_KEYS, key) ? 'it belongs to policy saturation' : `no signal in 'metrics' reads it (${metrics.names.map((m) => m.signal).join(', ')})`,
+  );
+  return parseComposite(values, metrics);
+}
+
+export const DESIRED_REPLICAS: SignalDefinition = define<DesiredParams>({
+  name: 'desired_replicas',
+  kind: 'replicas',
+  unit: 'replicas',
+  description: 'replica count (target 1) from policy saturation (llm-d WVA V1) or composite (several signals, strategy max|min|average)',
+  params: {
+    keys: ALL_KEYS,
+    parse: parseDesired,
+    key: (p) => (p.policy === 'saturation' ? saturationPolicyKey(p) : compositeKey(p)),
+    historyMs: (p) => (p.policy === 'composite' ? compositeHistoryMs(p) : 0),
+    queries: (p) => (p.policy === 'composite' ? compositeQueries(p) : []),
+  },
+  compute: (workers, p, context) => (p.policy === 'saturation' ? computeSaturationPolicy(workers, p, context) : computeComposite(workers, p, context)),
+});

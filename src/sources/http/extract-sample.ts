@@ -1,0 +1,270 @@
+/**
+ * How a parsed `/metrics` body becomes one WorkerSample under an engine profile: counts summed
+ * over data-parallel engines, KV usage averaged, blocks paired per engine, histograms merged.
+ */
+import type { CounterName, CumulativeHistogram, HistogramName } from '../../store/sample.js';
+import { matchesLabels } from '../../store/series-query.js';
+import { selectorOf, type BlockSource, type EngineProfile, type ExtractResult } from './profiles/profile.js';
+import { parseSampleValue, type ParsedExposition, type Series } from './prometheus-text.js';
+
+/** The first of `labels` a series carries, or undefined. */
+function firstLabel(s: Series, labels: readonly string[]): string | undefined {
+  for (const label of labels) {
+    const value = s.labels[label];
+    if (value !== undefined) return value;
+  }
+  return undefined;
+}
+
+function isCount(v: number): boolean {
+  return Number.isFinite(v) && v >= 0;
+}
+
+function finiteOrUndefined(v: number): number | undefined {
+  return Number.isFinite(v) ? v : undefined;
+}
+
+class Extraction {
+  readonly models = new Set<string>();
+
+  constructor(
+    private readonly parsed: ParsedExposition,
+    private readonly profile: EngineProfile,
+    private readonly model: string | undefined,
+  ) {}
+
+  /** Series of one data-parallel engine share this key; no engine label means a single engine. */
+  engineKey(s: Series): string {
+    return firstLabel(s, this.profile.engineLabels) ?? '';
+  }
+
+  /** Series of a candidate that pass its matchers and the model filter; records their models. */
+  series(candidate: string): Series[] {
+    const selector = selectorOf(candidate);
+    const all = this.parsed.series.get(selector.name);
+    if (all === undefined) return [];
+    const used: Series[] = [];
+    for (const s of all) {
+      if (selector.matchers.length > 0 && !matchesLabels(selector, s.labels)) continue;
+      const m = firstLabel(s, this.profile.modelLabels);
+      // Series without model_name (cache_config_info, trtllm gauges) apply to every model.
+      if (m !== undefined && this.model !== undefined && m !== this.model) continue;
+      if (m !== undefined) this.models.add(m);
+      used.push(s);
+    }
+    return used;
+  }
+
+  /** The first candidate that has at least one series with a usable value. */
+  firstWith(names: readonly string[], usable: (v: number) => boolean): Series[] {
+    for (const name of names) {
+      const found = this.series(name).filter((s) => usable(s.value));
+      if (found.length > 0) return found;
+    }
+    return [];
+  }
+
+  /** Σ over every series (engines, finish reasons); NaN/Inf/negative values are unknown, not 0. */
+  sum(names: readonly string[]): number | undefined {
+    const found = this.firstWith(names, isCount);
+    if (found.length === 0) return undefined;
+    let total = 0;
+    for (const s of found) total += s.value;
+    return finiteOrUndefined(total);
+  }
+
+  /** KV usage per engine, clamped to [0,1]; several series in one engine are averaged. */
+  kvByEngine(names: readonly string[]): Map<string, number> {
+    const acc = new Map<string, { sum: number; n: number }>();
+    for (const s of this.firstWith(names, Number.isFinite)) {
+      const key = this.engineKey(s);
+      const a = acc.get(key) ?? { sum: 0, n: 0 };
+      a.sum += Math.min(1, Math.max(0, s.value));
+      a.n++;
+      acc.set(key, a);
+    }
+    const out = new Map<string, number>();
+    for (const [key, a] of acc) out.set(key, a.sum / a.n);
+    return out;
+  }
+
+  /**
+   * Block counts per engine. Several series in one engine are summed: SGLang reports one per
+   * DP rank without an `engine` label, and its KV usage is averaged over the same ranks.
+   */
+  blocksByEngine(sources: readonly BlockSource[]): Map<string, number> {
+    for (const source of sources) {
+      const out = new Map<string, number>();
+      for (const s of this.series(source.series)) {
+        const raw = source.from === 'gauge' ? s.value : parseLabelNumber(s.labels[source.label]);
+        if (raw === undefined || !isCount(raw)) continue;
+        const key = this.engineKey(s);
+        out.set(key, (out.get(key) ?? 0) + raw);
+      }
+      if (out.size > 0) return out;
+    }
+    return new Map();
+  }
+
+  histogram(bases: readonly string[]): CumulativeHistogram | undefined {
+    for (const base of bases) {
+      const buckets = this.series(`${base}_bucket`);
+      const counts = this.series(`${base}_count`).filter((s) => isCount(s.value));
+      if (buckets.length === 0 && counts.length === 0) continue;
+
+      const byBound = new Map<number, number>();
+      for (const s of buckets) {
+        const le = parseLabelNumber(s.labels['le']);
+        if (le === undefined || Number.isNaN(le) || !isCount(s.value)) continue;
+        byBound.set(le, (byBound.get(le) ?? 0) + s.value);
+      }
+      const bounds = [...byBound.keys()].sort((a, b) => a - b);
+      const cumulative = bounds.map((b) => byBound.get(b) ?? 0);
+      // A cut body may lack `_count`: the last cumulative bucket is then the best count we have.
+      let count = cumulative.at(-1);
+      if (counts.length > 0) count = counts.reduce((acc, s) => acc + s.value, 0);
+      if (count === undefined || !Number.isFinite(count) || !cumulative.every(Number.isFinite)) {
+        continue;
+      }
+
+      // Unknown stays NaN, never 0: vLLM's design-doc example has buckets and `_count` only.
+      let sum = NaN;
+      for (const s of this.series(`${base}_sum`)) {
+        if (Number.isFinite(s.value)) sum = (Number.isNaN(sum) ? 0 : sum) + s.value;
+      }
+      return { bounds, counts: cumulative, sum: Number.isFinite(sum) ? sum : NaN, count };
+    }
+    return undefined;
+  }
+}
+
+function parseLabelNumber(raw: string | undefined): number | undefined {
+  return raw === undefined ? undefined : parseSampleValue(raw);
+}
+
+function mean(values: Iterable<number>): number | undefined {
+  let sum = 0;
+  let n = 0;
+  for (const v of values) {
+    sum += v;
+    n++;
+  }
+  return n === 0 ? undefined : sum / n;
+}
+
+/**
+ * KV blocks as Σ over engines. An entry without `engine` label (V0's info gauge) describes the
+ * worker's single engine, so it pairs with the single entry on the other side whatever its key.
+ */
+function kvBlocks(
+  kv: ReadonlyMap<string, number>,
+  blocks: ReadonlyMap<string, number>,
+  exactUsed: number | undefined,
+): { used?: number; total?: number } {
+  if (exactUsed !== undefined) {
+    // A worker reporting its blocks in use (Dynamo's kvstats) is taken at its word, bounded by
+    // its capacity; without a capacity the count still serves load_avg / load_std.
+    let total: number | undefined;
+    for (const b of blocks.values()) total = (total ?? 0) + b;
+    total = total === undefined ? undefined : finiteOrUndefined(total);
+    return { used: total === undefined ? exactUsed : Math.min(exactUsed, total), total };
+  }
+  if (blocks.size === 0) return {};
+  let total = 0;
+  let used: number | undefined = 0;
+  const single = kv.size === 1 && blocks.size === 1 && (kv.has('') || blocks.has(''));
+  const onlyKv = single ? kv.values().next().value : undefined;
+  for (const [key, b] of blocks) {
+    total += b;
+    const k = onlyKv ?? kv.get(key);
+    used = k === undefined || used === undefined ? undefined : used + k * b;
+  }
+  return {
+    total: finiteOrUndefined(total),
+    used: used === undefined ? undefined : finiteOrUndefined(used),
+  };
+}
+
+/**
+ * Turns one parsed exposition into a WorkerSample. With `options.model`, only series of that
+ * `model_name` (or without one) are used.
+ */
+export function extractWorkerSample(
+  parsed: ParsedExposition,
+  profile: EngineProfile,
+  options: { model?: string; at: number },
+): ExtractResult {
+  const gaugeNames = [...profile.waiting, ...profile.running, ...profile.kvUsage, ...profile.usedBlocks];
+  // Any body without the engine's load gauges (an HTML error page, another engine, garbage) is
+  // not this engine's /metrics.
+  if (!gaugeNames.some((name) => (parsed.series.get(selectorOf(name).name)?.length ?? 0) > 0)) {
+    return {
+      ok: false,
+      cause: 'no_metrics',
+      message:
+        `no ${profile.kind} load gauge (${gaugeNames.join(', ')}) in exposition ` +
+        `(${parsed.sampleLines} sample lines, ${parsed.invalidLines} invalid)`,
+    };
+  }
+
+  const x = new Extraction(parsed, profile, options.model);
+  if (options.model !== undefined && !gaugeNames.some((name) => x.series(name).length > 0)) {
+    const seen = new Extraction(parsed, profile, undefined);
+    for (const name of gaugeNames) seen.series(name);
+    return {
+      ok: false,
+      cause: 'model_mismatch',
+      message:
+        `worker serves ${JSON.stringify([...seen.models].sort())}, ` +
+        `not ${JSON.stringify(options.model)}`,
+    };
+  }
+
+  const waiting = x.sum(profile.waiting);
+  const running = x.sum(profile.running);
+  const kv = x.kvByEngine(profile.kvUsage);
+  const exactUsed = profile.usedBlocks.length > 0 ? x.sum(profile.usedBlocks) : undefined;
+  const { used, total } = kvBlocks(kv, x.blocksByEngine(profile.blocks), exactUsed);
+  // Without a usage gauge, blocks in use over capacity is the usage (Dynamo's own definition).
+  const kvUsage = mean(kv.values()) ?? (used !== undefined && total !== undefined && total > 0 ? Math.min(1, used / total) : undefined);
+
+  const counters: Partial<Record<CounterName, number>> = {};
+  for (const [name, candidates] of Object.entries(profile.counters) as [
+    CounterName,
+    readonly string[],
+  ][]) {
+    const v = x.sum(candidates);
+    if (v !== undefined) counters[name] = v;
+  }
+  const histograms: Partial<Record<HistogramName, CumulativeHistogram>> = {};
+  for (const [name, bases] of Object.entries(profile.histograms) as [
+    HistogramName,
+    readonly string[],
+  ][]) {
+    const h = x.histogram(bases);
+    if (h !== undefined) histograms[name] = h;
+  }
+
+  return {
+    ok: true,
+    sample: {
+      at: options.at,
+      // Complete only now: every lookup above records the models it saw.
+      // Label values are slices of the scraped body; a kept slice would keep the whole body
+      // (tens of KB per sample) alive in the history, so store independent copies.
+      models: [...x.models].sort().map(ownCopy),
+      waiting,
+      running,
+      kvUsage,
+      kvBlocksUsed: used,
+      kvBlocksTotal: total,
+      counters,
+      histograms,
+    },
+  };
+}
+
+/** A string that shares no memory with the text it was cut from. */
+function ownCopy(text: string): string {
+  return Buffer.from(text, 'utf8').toString('utf8');
+}
