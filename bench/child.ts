@@ -65,7 +65,11 @@ interface Running {
   window?: { begin(): Promise<void> | void; end(): Promise<Partial<ChildWindow>> | Partial<ChildWindow> };
 }
 
-async function startScaler(workers: number, targetPorts: number[] | undefined, historySize: number | undefined): Promise<{ running: Running; grpcPort: number; httpPort: number }> {
+async function startScaler(
+  workers: number,
+  targetPorts: number[] | undefined,
+  historySize: number | undefined,
+): Promise<{ running: Running; grpcPort: number; httpPort: number }> {
   ensureBenchProto();
   const [{ Scaler }, { validateConfig }] = await Promise.all([import('../src/scaler.js'), import('../src/config/load.js')]);
   const servers: FixtureServer[] = [];
@@ -203,10 +207,7 @@ async function startFixture(count: number): Promise<{ running: Running; fixtureP
  */
 async function startSimulated(count: number, tickMs: number, loads: number[], engines: number): Promise<{ running: Running; fixturePorts: number[] }> {
   const { SimulatedVllmWorker } = await import('../src/cli/demo/simulated-worker.js');
-  const workers = Array.from(
-    { length: count },
-    (_, i) => new SimulatedVllmWorker({ seed: i + 1, engines, tickMs, load: loads[i % loads.length] ?? 0.6 }),
-  );
+  const workers = Array.from({ length: count }, (_, i) => new SimulatedVllmWorker({ seed: i + 1, engines, tickMs, load: loads[i % loads.length] ?? 0.6 }));
   const ports: number[] = [];
   for (const w of workers) ports.push(await w.start());
   // Some history before the scaler's first scrape, so the first window already has observations.
@@ -288,7 +289,15 @@ async function main(): Promise<void> {
         const memory = process.memoryUsage();
         send({
           type: 'ended',
-          window: { cpuUserUs: usedCpu.user, cpuSystemUs: usedCpu.system, wallMs, elu: usedElu.utilization, rssBytes: memory.rss, heapUsedBytes: memory.heapUsed, ...extra },
+          window: {
+            cpuUserUs: usedCpu.user,
+            cpuSystemUs: usedCpu.system,
+            wallMs,
+            elu: usedElu.utilization,
+            rssBytes: memory.rss,
+            heapUsedBytes: memory.heapUsed,
+            ...extra,
+          },
         });
       });
     } else if (message.type === 'stop') {

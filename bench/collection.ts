@@ -1,5 +1,5 @@
 /**
- * End-to-end collection cost (SPEC §8: "1,000 HTTP workers every second within one CPU core"):
+ * End-to-end collection cost (budget: "1,000 HTTP workers every second within one CPU core"):
  * the real Scaler in a child process with one vLLM pool of `workers` static targets, each a
  * separate HTTP server (own port, own keep-alive connection) serving the fixture from a second
  * child process, `checkInterval: 1s`. Measures the scaler process's CPU while it collects, first
@@ -66,10 +66,14 @@ interface StreamClient extends grpc.Client {
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
-export async function runCollectionBench(options: CollectionOptions = DEFAULT_COLLECTION_OPTIONS, log: (line: string) => void = console.log): Promise<CollectionResult> {
+export async function runCollectionBench(
+  options: CollectionOptions = DEFAULT_COLLECTION_OPTIONS,
+  log: (line: string) => void = console.log,
+): Promise<CollectionResult> {
   ensureBenchProto();
   log(
-    `Collection benchmark: the scaler collecting ${options.workers} vLLM workers (one fixture server each) every 1 s; StreamIsActive streams ${options.streams.join(' → ')}` +
+    `Collection benchmark: the scaler collecting ${options.workers} vLLM workers (one fixture server each) every 1 s; StreamIsActive streams ` +
+      `${options.streams.join(' → ')}` +
       (options.steadyAfterS > 0 ? `, then none after ${options.steadyAfterS} s of uptime (steady state: histories full)` : '') +
       (options.historySize !== undefined ? `; historySize ${options.historySize}` : ''),
   );
@@ -114,7 +118,8 @@ export async function runCollectionBench(options: CollectionOptions = DEFAULT_CO
       };
       steps.push(step);
       log(
-        `  ${streams} stream(s)${steady ? ', steady state' : ''}: ${fmt(step.scrapesOkPerS, 0)} scrapes/s ok, ${fmt(step.scrapesFailedPerS, 0)} failed/s, scaler ${fmt(step.scalerCores, 2)} cores, ` +
+        `  ${streams} stream(s)${steady ? ', steady state' : ''}: ${fmt(step.scrapesOkPerS, 0)} scrapes/s ok, ${fmt(step.scrapesFailedPerS, 0)} ` +
+          `failed/s, scaler ${fmt(step.scalerCores, 2)} cores, ` +
           `heap ${fmt(step.scalerHeapUsedMiB, 0)} MiB after ${fmt(step.uptimeS, 0)} s, ` +
           `other load ${fmt(step.otherLoadCores, 2)} cores${step.notReady ? `, NOT READY: ${step.notReady}` : ''}`,
       );
@@ -159,23 +164,40 @@ export function formatCollection(r: CollectionResult): string {
     fmt(s.scrapesFailedPerS, 0),
     fmt(s.scalerCores * 100, 1) + ' %',
     fmt(s.scalerElu * 100, 0) + ' %',
-    fmt(((s.scalerCores * 1e6) / s.scrapesOkPerS) || NaN, 0),
+    fmt((s.scalerCores * 1e6) / s.scrapesOkPerS || NaN, 0),
     fmt(s.fixtureCores * 100, 1) + ' %',
     `${fmt(s.scalerHeapUsedMiB, 0)} / ${fmt(s.scalerRssMiB, 0)} (${fmt(s.uptimeS, 0)} s)`,
     fmt(s.otherLoadCores, 2),
   ]);
   const lines = [
-    table(['StreamIsActive streams', 'scrapes/s ok', 'failed/s', 'scaler CPU (of one core)', 'scaler ELU', 'scaler CPU µs/scrape', 'fixture servers CPU', 'scaler heap / RSS MiB (uptime)', 'other load'], rows),
+    table(
+      [
+        'StreamIsActive streams',
+        'scrapes/s ok',
+        'failed/s',
+        'scaler CPU (of one core)',
+        'scaler ELU',
+        'scaler CPU µs/scrape',
+        'fixture servers CPU',
+        'scaler heap / RSS MiB (uptime)',
+        'other load',
+      ],
+      rows,
+    ),
   ];
   const verdict = (s: CollectionStep) => (s.scalerCores <= 1 && s.scrapesOkPerS >= 0.95 * r.options.workers ? 'PASS' : 'FAIL');
   const idle = r.steps.find((s) => s.streams === 0 && !s.steady);
   if (idle) {
-    lines.push(`${r.options.workers} workers every second, no client, first seconds: ${fmt(idle.scalerCores * 100, 1)} % of one core, ${fmt(idle.scrapesOkPerS, 0)} scrapes/s  budget ≤ 100 %  ${verdict(idle)}`);
+    lines.push(
+      `${r.options.workers} workers every second, no client, first seconds: ${fmt(idle.scalerCores * 100, 1)} % of one core, ` +
+        `${fmt(idle.scrapesOkPerS, 0)} scrapes/s  budget ≤ 100 %  ${verdict(idle)}`,
+    );
   }
   const steady = r.steps.find((s) => s.steady);
   if (steady) {
     lines.push(
-      `${r.options.workers} workers every second, no client, steady state (${fmt(steady.uptimeS, 0)} s): ${fmt(steady.scalerCores * 100, 1)} % of one core, ${fmt(steady.scrapesOkPerS, 0)} scrapes/s  budget ≤ 100 %  ${verdict(steady)}`,
+      `${r.options.workers} workers every second, no client, steady state (${fmt(steady.uptimeS, 0)} s): ${fmt(steady.scalerCores * 100, 1)} % of one ` +
+        `core, ${fmt(steady.scrapesOkPerS, 0)} scrapes/s  budget ≤ 100 %  ${verdict(steady)}`,
     );
   }
   return lines.join('\n');
@@ -196,7 +218,13 @@ export function parseCollectionArgs(argv: readonly string[]): CollectionOptions 
   });
   const d = DEFAULT_COLLECTION_OPTIONS;
   const num = (v: unknown, fallback: number) => (typeof v === 'string' && Number.isFinite(Number(v)) ? Number(v) : fallback);
-  const streams = typeof values['collect-streams'] === 'string' ? values['collect-streams'].split(',').map(Number).filter((n) => Number.isInteger(n) && n >= 0) : d.streams;
+  const streams =
+    typeof values['collect-streams'] === 'string'
+      ? values['collect-streams']
+          .split(',')
+          .map(Number)
+          .filter((n) => Number.isInteger(n) && n >= 0)
+      : d.streams;
   return {
     workers: num(values['collect-workers'], d.workers),
     streams: [...streams].sort((a, b) => a - b),

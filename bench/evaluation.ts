@@ -39,7 +39,14 @@ export interface EvaluationOptions {
   rounds: number;
 }
 
-export const DEFAULT_EVALUATION_OPTIONS: EvaluationOptions = { workerCounts: [4, 100, 1000], streamCounts: [0, 1, 10], triggers: 1000, metric: 'queue_depth', roundMs: 1000, rounds: 3 };
+export const DEFAULT_EVALUATION_OPTIONS: EvaluationOptions = {
+  workerCounts: [4, 100, 1000],
+  streamCounts: [0, 1, 10],
+  triggers: 1000,
+  metric: 'queue_depth',
+  roundMs: 1000,
+  rounds: 3,
+};
 
 export interface CallCost {
   workers: number;
@@ -90,7 +97,13 @@ function makePool(workers: number, sample: WorkerSample): { store: PoolStore; id
   return { store, ids, registry, runtime };
 }
 
-const metadata = (i: number, metric: string) => ({ scalerAddress: 'keda-llm-scaler.keda.svc:9090', pool: 'bench', metric, target: '5', metricName: `bench-so-${String(i).padStart(4, '0')}` });
+const metadata = (i: number, metric: string) => ({
+  scalerAddress: 'keda-llm-scaler.keda.svc:9090',
+  pool: 'bench',
+  metric,
+  target: '5',
+  metricName: `bench-so-${String(i).padStart(4, '0')}`,
+});
 
 /**
  * Resolves after the store's next publish (at most 20 ms after a write). The store's publish timer
@@ -171,7 +184,13 @@ async function spreadRound(count: number, roundMs: number, write: (i: number) =>
 
 const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
-async function roundCost(workers: number, streams: number, arrival: RoundCost['arrival'], options: EvaluationOptions, sample: WorkerSample): Promise<RoundCost> {
+async function roundCost(
+  workers: number,
+  streams: number,
+  arrival: RoundCost['arrival'],
+  options: EvaluationOptions,
+  sample: WorkerSample,
+): Promise<RoundCost> {
   const { store, ids, registry } = makePool(workers, sample);
   const activity = new ActivityStreams();
   for (let i = 0; i < streams; i++) activity.open(fakeStreamCall(), registry.resolve(metadata(i, options.metric)));
@@ -205,7 +224,10 @@ async function roundCost(workers: number, streams: number, arrival: RoundCost['a
   return { workers, streams, arrival, cpuMsPerRound, harnessMsPerRound: harness / options.rounds, coreAtOneRoundPerS: cpuMsPerRound / 1000 };
 }
 
-export async function runEvaluationBench(options: EvaluationOptions = DEFAULT_EVALUATION_OPTIONS, log: (line: string) => void = console.log): Promise<EvaluationResult> {
+export async function runEvaluationBench(
+  options: EvaluationOptions = DEFAULT_EVALUATION_OPTIONS,
+  log: (line: string) => void = console.log,
+): Promise<EvaluationResult> {
   log(
     `Evaluation benchmark (in-process): ${options.triggers} triggers (metric=${options.metric}), pools of ${options.workerCounts.join(' / ')} workers; ` +
       `collection rounds spread over ${options.roundMs} ms, ${options.rounds} measured after a warm-up`,
@@ -226,8 +248,20 @@ export async function runEvaluationBench(options: EvaluationOptions = DEFAULT_EV
 export function formatEvaluation(r: EvaluationResult): string {
   const lines = [
     table(
-      ['pool workers', 'GetMetrics work, memoised (µs/call)', `${r.options.triggers} calls after a publish (µs/call)`, 'first call after a publish (µs)', 'snapshot rebuild (µs)'],
-      r.calls.map((c) => [String(c.workers), fmt(c.cachedUsPerCall, 2), fmt(c.afterPublishUsPerCall, 2), fmt(c.firstCallAfterPublishUs, 1), fmt(c.snapshotRebuildUs, 1)]),
+      [
+        'pool workers',
+        'GetMetrics work, memoised (µs/call)',
+        `${r.options.triggers} calls after a publish (µs/call)`,
+        'first call after a publish (µs)',
+        'snapshot rebuild (µs)',
+      ],
+      r.calls.map((c) => [
+        String(c.workers),
+        fmt(c.cachedUsPerCall, 2),
+        fmt(c.afterPublishUsPerCall, 2),
+        fmt(c.firstCallAfterPublishUs, 1),
+        fmt(c.snapshotRebuildUs, 1),
+      ]),
     ),
     '',
     table(

@@ -1,6 +1,6 @@
 /**
  * GetMetrics throughput and latency with 1,000 simulated ScaledObjects, against a do-nothing
- * grpc-js ExternalScaler measured the same way in the same run (SPEC §8), for one or several
+ * grpc-js ExternalScaler measured the same way in the same run (the budgets in docs/benchmarks.md), for one or several
  * signals (`--metrics queue_depth,ttft,desired_replicas`): each signal gets its own scaler child
  * with its own 1,000 ScaledObjects, all reading the same workers, and every signal after the
  * first is also compared with the first (the issue's "within 20 % of queue_depth").
@@ -35,7 +35,19 @@ import { request } from 'undici';
 import { ChildHandle } from './child-handle.js';
 import { grpcFrame, RawGrpcClient } from './h2-client.js';
 import type { ChildWindow } from './child.js';
-import { distribution, ensureBenchProto, fmt, isMain, machineBusySeconds, machineInfo, ms, otherLoadCores, Samples, table, type Distribution } from './common.js';
+import {
+  distribution,
+  ensureBenchProto,
+  fmt,
+  isMain,
+  machineBusySeconds,
+  machineInfo,
+  ms,
+  otherLoadCores,
+  Samples,
+  table,
+  type Distribution,
+} from './common.js';
 import { externalScalerClientConstructor, externalScalerService } from '../src/grpc/proto.js';
 import type { GetMetricSpecResponse, GetMetricsResponse, ScaledObjectRef } from '../src/grpc/messages.js';
 import { parsePrometheusText } from '../src/sources/http/prometheus-text.js';
@@ -100,7 +112,7 @@ export const DEFAULT_GETMETRICS_OPTIONS: GetMetricsOptions = {
   loads: [0.5, 0.6, 0.8, 0.95],
 };
 
-/** The signals `npm run bench` compares (SPEC §8 budget for each, and each against queue_depth). */
+/** The signals `npm run bench` compares (the budget for each, and each against queue_depth). */
 export const COMPARED_METRICS = ['queue_depth', 'ttft', 'desired_replicas'] as const;
 
 /** The metadata every ScaledObject of `metric` carries (before its distinct metricName). */
@@ -169,7 +181,7 @@ export interface ServerResult {
   waitedForValueMs?: number;
 }
 
-/** One scaler against the do-nothing baseline (SPEC §8). */
+/** One scaler against the do-nothing baseline (the budgets in docs/benchmarks.md). */
 export interface VersusBaseline {
   metric: string;
   /** Scaler/baseline closed-loop throughput with the raw HTTP/2 caller (server-bound). */
@@ -263,7 +275,10 @@ interface HistogramState {
 
 async function scrapeHandlerHistogram(httpPort: number): Promise<HistogramState | undefined> {
   const { body } = await request(`http://127.0.0.1:${httpPort}/metrics`);
-  const parsed = parsePrometheusText(await body.text(), new Set(['keda_llm_scaler_grpc_request_duration_seconds_bucket', 'keda_llm_scaler_grpc_request_duration_seconds_count']));
+  const parsed = parsePrometheusText(
+    await body.text(),
+    new Set(['keda_llm_scaler_grpc_request_duration_seconds_bucket', 'keda_llm_scaler_grpc_request_duration_seconds_count']),
+  );
   const buckets = (parsed.series.get('keda_llm_scaler_grpc_request_duration_seconds_bucket') ?? []).filter((s) => s.labels['method'] === 'GetMetrics');
   const count = parsed.series.get('keda_llm_scaler_grpc_request_duration_seconds_count')?.find((s) => s.labels['method'] === 'GetMetrics')?.value;
   if (buckets.length === 0 || count === undefined) return undefined;
@@ -390,14 +405,17 @@ async function setUp(spec: ServerSpec, options: GetMetricsOptions, log: (line: s
       if (!valueAtStart.ok) log(`  WARNING ${label}: no value 15 s after readiness (${valueAtStart.error}); error answers are measured`);
     }
     const firstCall: Record<string, number> = {};
-    await forEachLimited(objects.length, options.concurrency, (i) =>
-      new Promise<void>((resolve) =>
-        client.GetMetrics(requests[i] as Target['requests'][number], (error) => {
-          const code = codeName(error);
-          firstCall[code] = (firstCall[code] ?? 0) + 1;
-          resolve();
-        }),
-      ),
+    await forEachLimited(
+      objects.length,
+      options.concurrency,
+      (i) =>
+        new Promise<void>((resolve) =>
+          client.GetMetrics(requests[i] as Target['requests'][number], (error) => {
+            const code = codeName(error);
+            firstCall[code] = (firstCall[code] ?? 0) + 1;
+            resolve();
+          }),
+        ),
     );
     if (Object.keys(firstCall).some((code) => code !== 'OK')) {
       log(`  WARNING ${label}: the first GetMetrics per ScaledObject answered ${JSON.stringify(firstCall)}; error answers are measured too`);
@@ -546,7 +564,12 @@ function combine(runs: readonly PhaseRun[]): PhaseResult {
     // Percentiles cannot be pooled exactly from summaries: report the worst round's, the conservative choice.
     server.handlerUs = {
       count: handlers.reduce((n, h) => n + h.count, 0),
-      mean: handlers.reduce((n, h) => n + h.mean * h.count, 0) / Math.max(1, handlers.reduce((n, h) => n + h.count, 0)),
+      mean:
+        handlers.reduce((n, h) => n + h.mean * h.count, 0) /
+        Math.max(
+          1,
+          handlers.reduce((n, h) => n + h.count, 0),
+        ),
       p50: Math.max(...handlers.map((h) => h.p50)),
       p90: Math.max(...handlers.map((h) => h.p90)),
       p99: Math.max(...handlers.map((h) => h.p99)),
@@ -565,7 +588,13 @@ function combine(runs: readonly PhaseRun[]): PhaseResult {
     clientCpuUsPerCall: total((r) => r.clientCpuUs) / calls,
     otherLoadCores: weighted((r) => r.otherLoadCores),
     ...(proms.length > 0
-      ? { promHandlerUs: { count: proms.reduce((n, p) => n + p.count, 0), p50: Math.max(...proms.map((p) => p.p50)), p99: Math.max(...proms.map((p) => p.p99)) } }
+      ? {
+          promHandlerUs: {
+            count: proms.reduce((n, p) => n + p.count, 0),
+            p50: Math.max(...proms.map((p) => p.p50)),
+            p99: Math.max(...proms.map((p) => p.p99)),
+          },
+        }
       : {}),
   };
 }
@@ -591,7 +620,14 @@ export async function runGetMetricsBench(options: GetMetricsOptions, log: (line:
   try {
     let scalerArgs = ['--workers', String(options.workers)];
     if (simulated) {
-      workers = await ChildHandle.start('simulated', ['--servers', String(options.workers), '--tick-ms', String(options.tickMs), '--loads', options.loads.join(',')]);
+      workers = await ChildHandle.start('simulated', [
+        '--servers',
+        String(options.workers),
+        '--tick-ms',
+        String(options.tickMs),
+        '--loads',
+        options.loads.join(','),
+      ]);
       scalerArgs = ['--target-ports', (workers.ready.fixturePorts ?? []).join(',')];
     }
     // The baseline answers with a constant; it gets the reference signal's requests.
@@ -609,8 +645,18 @@ export async function runGetMetricsBench(options: GetMetricsOptions, log: (line:
     const empty = () => ({ closed: [] as PhaseRun[], closedH2: [] as PhaseRun[], paced: [] as PhaseRun[], pacedH2: [] as PhaseRun[] });
     const runs = new Map<Target, ReturnType<typeof empty>>(targets.map((t) => [t, empty()]));
     const phases = [
-      { key: 'closedH2', kind: 'closed', via: 'h2', what: `closed loop, raw HTTP/2 caller, ${options.concurrency} in flight, ${options.warmupS} s warm-up + ${options.durationS} s` },
-      { key: 'closed', kind: 'closed', via: 'grpc-js', what: `closed loop, grpc-js client, ${options.concurrency} in flight, ${options.warmupS} s warm-up + ${options.durationS} s` },
+      {
+        key: 'closedH2',
+        kind: 'closed',
+        via: 'h2',
+        what: `closed loop, raw HTTP/2 caller, ${options.concurrency} in flight, ${options.warmupS} s warm-up + ${options.durationS} s`,
+      },
+      {
+        key: 'closed',
+        kind: 'closed',
+        via: 'grpc-js',
+        what: `closed loop, grpc-js client, ${options.concurrency} in flight, ${options.warmupS} s warm-up + ${options.durationS} s`,
+      },
       { key: 'pacedH2', kind: 'paced', via: 'h2', what: `paced ${options.rate} calls/s, raw HTTP/2 caller, 1 s warm-up + ${options.pacedS} s` },
       { key: 'paced', kind: 'paced', via: 'grpc-js', what: `paced ${options.rate} calls/s, grpc-js client, 1 s warm-up + ${options.pacedS} s` },
     ] as const;
@@ -625,7 +671,10 @@ export async function runGetMetricsBench(options: GetMetricsOptions, log: (line:
           runs.get(target)?.[key].push(run);
           const r = run.result;
           const errors = Object.keys(r.errors).length > 0 ? `, errors ${errorsText(r.errors)}` : '';
-          log(`  round ${round} ${target.label.padEnd(width)} ${what}: ${fmt(r.callsPerS, 0)} calls/s, p50 ${ms(r.latencyMs.p50)}, p99 ${ms(r.latencyMs.p99)}, other load ${fmt(r.otherLoadCores, 2)} cores${errors}`);
+          log(
+            `  round ${round} ${target.label.padEnd(width)} ${what}: ${fmt(r.callsPerS, 0)} calls/s, p50 ${ms(r.latencyMs.p50)}, p99 ` +
+              `${ms(r.latencyMs.p99)}, other load ${fmt(r.otherLoadCores, 2)} cores${errors}`,
+          );
         }
       }
     }
@@ -727,7 +776,8 @@ function valueText(v: SignalValue | undefined): string {
   if (!v) return '-';
   if (!v.ok) return `none (${v.error})`;
   const fleet = v.decision?.fleetValue;
-  return `${fmt(v.value ?? NaN, 3)}${fleet !== undefined && fleet !== v.value ? ` (fleet value ${fmt(fleet, 3)}, ${v.decision?.readyWorkers} ready workers)` : ''}`;
+  const fleetNote = fleet !== undefined && fleet !== v.value ? ` (fleet value ${fmt(fleet, 3)}, ${v.decision?.readyWorkers} ready workers)` : '';
+  return `${fmt(v.value ?? NaN, 3)}${fleetNote}`;
 }
 
 export function formatGetMetrics(r: GetMetricsResult): string {
@@ -744,7 +794,19 @@ export function formatGetMetrics(r: GetMetricsResult): string {
     fmt(p.otherLoadCores, 2),
     errorsText(p.errors),
   ];
-  const header = ['server / phase', 'calls/s', 'p50', 'p99', 'max', 'srv CPU µs/call', 'srv ELU', 'handler p50/p99 µs', 'client CPU µs/call', 'other load', 'errors'];
+  const header = [
+    'server / phase',
+    'calls/s',
+    'p50',
+    'p99',
+    'max',
+    'srv CPU µs/call',
+    'srv ELU',
+    'handler p50/p99 µs',
+    'client CPU µs/call',
+    'other load',
+    'errors',
+  ];
   const n = r.options.concurrency;
   const servers = [r.baseline, ...r.scalers];
   const label = (s: ServerResult) => (s.metric ? `scaler ${s.metric}` : 'baseline');
@@ -775,25 +837,58 @@ export function formatGetMetrics(r: GetMetricsResult): string {
     const pacedP99 = s.pacedH2.latencyMs.p99;
     const handlerP99Ms = worstHandlerP99Us(s) / 1000;
     lines.push(
-      `  throughput ratio scaler/baseline, server-bound (raw h2): ${fmt(v.throughputRatioH2, 3)} (rounds: ${rounds(v.roundRatiosH2)})  budget ≥ 0.8  ${pass(v.throughputRatioH2 >= 0.8)}`,
-      `  throughput ratio scaler/baseline, grpc-js client:        ${fmt(v.throughputRatio, 3)} (rounds: ${rounds(v.roundRatios)})  budget ≥ 0.8  ${pass(v.throughputRatio >= 0.8)}  (client-bound: see client CPU/call)`,
-      `  server CPU per call scaler/baseline (raw h2): ${fmt(v.cpuPerCallRatio, 2)}× (${fmt(s.closedH2.server.cpuUsPerCall, 1)} vs ${fmt(r.baseline.closedH2.server.cpuUsPerCall, 1)} µs)`,
+      `  throughput ratio scaler/baseline, server-bound (raw h2): ${fmt(v.throughputRatioH2, 3)} (rounds: ${rounds(v.roundRatiosH2)})  budget ≥ 0.8  ` +
+        `${pass(v.throughputRatioH2 >= 0.8)}`,
+      `  throughput ratio scaler/baseline, grpc-js client:        ${fmt(v.throughputRatio, 3)} (rounds: ${rounds(v.roundRatios)})  budget ≥ 0.8  ` +
+        `${pass(v.throughputRatio >= 0.8)}  (client-bound: see client CPU/call)`,
+      `  server CPU per call scaler/baseline (raw h2): ${fmt(v.cpuPerCallRatio, 2)}× (${fmt(s.closedH2.server.cpuUsPerCall, 1)} vs ` +
+        `${fmt(r.baseline.closedH2.server.cpuUsPerCall, 1)} µs)`,
       `  p99 server handler (worst phase): ${ms(handlerP99Ms)}  budget < 1 ms  ${pass(handlerP99Ms < 1)}`,
-      `  p99 client-side, paced ${r.options.rate}/s, raw h2: scaler ${ms(pacedP99)}, baseline ${ms(r.baseline.pacedH2.latencyMs.p99)}  budget < 1 ms  ${pass(pacedP99 < 1)}  (includes the client, loopback and scheduling)`,
+      `  p99 client-side, paced ${r.options.rate}/s, raw h2: scaler ${ms(pacedP99)}, baseline ${ms(r.baseline.pacedH2.latencyMs.p99)}  budget < 1 ms  ` +
+        `${pass(pacedP99 < 1)}  (includes the client, loopback and scheduling)`,
       `  p99 client-side, paced ${r.options.rate}/s, grpc-js: scaler ${ms(s.paced.latencyMs.p99)}, baseline ${ms(r.baseline.paced.latencyMs.p99)}`,
-      `  p99 client-side, closed loop ${n} in flight: ${ms(s.closedH2.latencyMs.p99)} raw h2, ${ms(s.closed.latencyMs.p99)} grpc-js  (queueing: ≈ in-flight ÷ throughput, Little's law)`,
+      `  p99 client-side, closed loop ${n} in flight: ${ms(s.closedH2.latencyMs.p99)} raw h2, ${ms(s.closed.latencyMs.p99)} grpc-js  (queueing: ≈ ` +
+        `in-flight ÷ throughput, Little's law)`,
     );
   }
   if (r.versusReference.length > 0) {
     const ref = r.scaler;
     lines.push(
       '',
-      `Each signal against ${ref.metric} (same run, same workers; within ${REFERENCE_TOLERANCE * 100} %: throughput ratio ≥ ${1 - REFERENCE_TOLERANCE}, server-side p99 ratio ≤ ${1 + REFERENCE_TOLERANCE})`,
+      `Each signal against ${ref.metric} (same run, same workers; within ${REFERENCE_TOLERANCE * 100} %: throughput ratio ≥ ` +
+        `${1 - REFERENCE_TOLERANCE}, server-side p99 ratio ≤ ${1 + REFERENCE_TOLERANCE})`,
       table(
-        ['signal', 'calls/s raw h2', 'ratio', 'rounds', 'calls/s grpc-js', 'ratio', 'srv CPU µs/call', 'ratio', 'handler p99 µs (worst / closed h2)', 'ratio', 'paced p99 raw h2 / grpc-js', 'ratio', 'verdict'],
         [
-          [ref.metric ?? '', fmt(ref.closedH2.callsPerS, 0), '1', '', fmt(ref.closed.callsPerS, 0), '1', fmt(ref.closedH2.server.cpuUsPerCall, 1), '1',
-            `${fmt(worstHandlerP99Us(ref), 1)} / ${fmt(ref.closedH2.server.handlerUs?.p99 ?? NaN, 1)}`, '1', `${ms(ref.pacedH2.latencyMs.p99)} / ${ms(ref.paced.latencyMs.p99)}`, '1', 'reference'],
+          'signal',
+          'calls/s raw h2',
+          'ratio',
+          'rounds',
+          'calls/s grpc-js',
+          'ratio',
+          'srv CPU µs/call',
+          'ratio',
+          'handler p99 µs (worst / closed h2)',
+          'ratio',
+          'paced p99 raw h2 / grpc-js',
+          'ratio',
+          'verdict',
+        ],
+        [
+          [
+            ref.metric ?? '',
+            fmt(ref.closedH2.callsPerS, 0),
+            '1',
+            '',
+            fmt(ref.closed.callsPerS, 0),
+            '1',
+            fmt(ref.closedH2.server.cpuUsPerCall, 1),
+            '1',
+            `${fmt(worstHandlerP99Us(ref), 1)} / ${fmt(ref.closedH2.server.handlerUs?.p99 ?? NaN, 1)}`,
+            '1',
+            `${ms(ref.pacedH2.latencyMs.p99)} / ${ms(ref.paced.latencyMs.p99)}`,
+            '1',
+            'reference',
+          ],
           ...r.versusReference.map((c) => {
             const s = r.scalers.find((x) => x.metric === c.metric) as ServerResult;
             return [
@@ -850,11 +945,18 @@ export function parseGetMetricsArgs(argv: readonly string[]): GetMetricsOptions 
     if (at <= 0) throw new Error(`--meta '${pair}' is not key=value`);
     meta[pair.slice(0, at)] = pair.slice(at + 1);
   }
-  const list = (v: unknown) => (typeof v === 'string' ? v.split(',').map((x) => x.trim()).filter((x) => x !== '') : undefined);
+  const list = (v: unknown) =>
+    typeof v === 'string'
+      ? v
+          .split(',')
+          .map((x) => x.trim())
+          .filter((x) => x !== '')
+      : undefined;
   // --metrics a,b,c measures several signals in one run; --metric a is the one-signal form.
   const metrics = list(values.metrics) ?? list(values.metric) ?? d.metrics;
   const from = values['workers-from'];
-  if (from !== undefined && from !== 'auto' && from !== 'fixture' && from !== 'simulated') throw new Error(`--workers-from '${String(from)}': expected auto, fixture or simulated`);
+  if (from !== undefined && from !== 'auto' && from !== 'fixture' && from !== 'simulated')
+    throw new Error(`--workers-from '${String(from)}': expected auto, fixture or simulated`);
   const loads = list(values.loads)?.map(Number);
   if (loads?.some((l) => !Number.isFinite(l) || l < 0)) throw new Error(`--loads '${String(values.loads)}': expected comma-separated loads ≥ 0`);
   return {

@@ -1,5 +1,5 @@
 /**
- * Dynamo NATS ingest throughput (SPEC §8: "10,000 NATS messages/s"): messages per second the
+ * Dynamo NATS ingest throughput (budget: "10,000 NATS messages/s"): messages per second the
  * dynamo-nats source handles — decode, sequence check, per-worker merge, store write — for a fleet
  * of 10,000 simulated workers, against a bare `nats` subscription that does nothing with the same
  * messages, in the same run.
@@ -128,20 +128,52 @@ function buildStream(mode: IngestMode, workers: number, messages: number): [stri
     const workerId = 7_000_000_000_000_000_000n + BigInt(w); // > 2^53, like real ids
     const blocks = (i * 7) % 4096;
     if (mode === 'kv-metrics') {
-      const load = `{"worker_stats":{"data_parallel_rank":0,"request_active_slots":${i % 64},"request_total_slots":256,"num_requests_waiting":${i % 9}},"kv_stats":{"kv_active_blocks":${blocks},"kv_total_blocks":59064,"gpu_cache_usage_perc":${blocks / 59064},"gpu_prefix_cache_hit_rate":0.0},"spec_decode_stats":null}`;
+      const load =
+        `{"worker_stats":{"data_parallel_rank":0,"request_active_slots":${i % 64},"request_total_slots":256,` +
+        `"num_requests_waiting":${i % 9}},"kv_stats":{"kv_active_blocks":${blocks},"kv_total_blocks":59064,` +
+        `"gpu_cache_usage_perc":${blocks / 59064},"gpu_prefix_cache_hit_rate":0.0},"spec_decode_stats":null}`;
       stream.push([kv, encoder.encode(`{"worker_id":${workerId},"data":${load}}`)]);
     } else if (i % 20 === 19) {
       // The KV router's view of the worker (no kv_used_blocks): must not override the worker's own.
-      stream.push([kv, envelope(1n, 'kv_metrics', packr.pack({ worker_id: workerId, dp_rank: 0, active_decode_blocks: blocks + 1, active_prefill_tokens: 0 }))]);
+      stream.push([
+        kv,
+        envelope(1n, 'kv_metrics', packr.pack({ worker_id: workerId, dp_rank: 0, active_decode_blocks: blocks + 1, active_prefill_tokens: 0 })),
+      ]);
     } else if (i % 4 === 3) {
       const fpmPayload = packr.pack({
-        version: 1, worker_id: workerId.toString(), dp_rank: 0, counter_id: i, wall_time: 0.02,
-        scheduled_requests: { num_prefill_requests: 1, sum_prefill_tokens: 512, var_prefill_length: 0.0, sum_prefill_kv_tokens: 512, num_decode_requests: i % 32, sum_decode_kv_tokens: 9000, var_decode_kv_tokens: 0.0 },
-        queued_requests: { num_prefill_requests: i % 5, sum_prefill_tokens: 100 * (i % 5), var_prefill_length: 0.0, num_decode_requests: 0, sum_decode_kv_tokens: 0, var_decode_kv_tokens: 0.0 },
+        version: 1,
+        worker_id: workerId.toString(),
+        dp_rank: 0,
+        counter_id: i,
+        wall_time: 0.02,
+        scheduled_requests: {
+          num_prefill_requests: 1,
+          sum_prefill_tokens: 512,
+          var_prefill_length: 0.0,
+          sum_prefill_kv_tokens: 512,
+          num_decode_requests: i % 32,
+          sum_decode_kv_tokens: 9000,
+          var_decode_kv_tokens: 0.0,
+        },
+        queued_requests: {
+          num_prefill_requests: i % 5,
+          sum_prefill_tokens: 100 * (i % 5),
+          var_prefill_length: 0.0,
+          num_decode_requests: 0,
+          sum_decode_kv_tokens: 0,
+          var_decode_kv_tokens: 0.0,
+        },
       });
       stream.push([fpm, envelope(1_000_000n + BigInt(w), 'forward-pass-metrics', fpmPayload)]);
     } else {
-      stream.push([kv, envelope(1_000_000n + BigInt(w), 'kv_metrics', packr.pack({ worker_id: workerId, dp_rank: 0, active_decode_blocks: blocks, active_prefill_tokens: 0, kv_used_blocks: blocks }))]);
+      stream.push([
+        kv,
+        envelope(
+          1_000_000n + BigInt(w),
+          'kv_metrics',
+          packr.pack({ worker_id: workerId, dp_rank: 0, active_decode_blocks: blocks, active_prefill_tokens: 0, kv_used_blocks: blocks }),
+        ),
+      ]);
     }
   }
   return stream;
@@ -151,7 +183,9 @@ class Publisher {
   private constructor(private readonly child: ChildProcess) {}
 
   static async start(url: string, mode: IngestMode, workers: number, messages: number): Promise<Publisher> {
-    const child = fork(fileURLToPath(import.meta.url), ['--publisher', url, mode, String(workers), String(messages)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const child = fork(fileURLToPath(import.meta.url), ['--publisher', url, mode, String(workers), String(messages)], {
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
     await new Promise<void>((resolve, reject) => {
       child.once('exit', (code) => reject(new Error(`publisher exited with code ${code}`)));
       child.on('message', (message: PublisherReply) => {
@@ -221,7 +255,13 @@ async function runMode(url: string, mode: IngestMode, options: NatsIngestOptions
     });
   }
   await nc.flush();
-  const bare = await measure('bare nats subscription', messages, publisherBare, () => bareCount, (mark) => (markBare = mark));
+  const bare = await measure(
+    'bare nats subscription',
+    messages,
+    publisherBare,
+    () => bareCount,
+    (mark) => (markBare = mark),
+  );
   await nc.close();
   publisherBare.stop();
 
@@ -292,7 +332,9 @@ export async function run(options: Partial<NatsIngestOptions> = {}): Promise<Nat
           [result.bare, result.ingest].map((c) => [c.name, fmt(c.msgsPerS, 0), fmt(c.cpuUsPerMsg, 2), fmt(c.coreMsgsPerS, 0)]),
         ),
       );
-      console.log(`  ${mode}: ingest/bare throughput ratio ${fmt(result.ratio, 3)}; ${result.workersInStore} workers in the store; ${result.malformed} malformed\n`);
+      console.log(
+        `  ${mode}: ingest/bare throughput ratio ${fmt(result.ratio, 3)}; ${result.workersInStore} workers in the store; ${result.malformed} malformed\n`,
+      );
     }
   } finally {
     server?.stop();

@@ -1,7 +1,7 @@
 /**
  * `npm run bench`: the scrape+parse, in-process evaluation, end-to-end collection, GetMetrics
  * (queue_depth, ttft and desired_replicas against a do-nothing server and against each other) and
- * NATS ingest benchmarks, then a summary against SPEC §8's budgets. Results are also written as
+ * NATS ingest benchmarks, then a summary against the budgets of docs/benchmarks.md. Results are also written as
  * JSON under dist-bench/results/.
  *
  * Options (all optional), passed after `--`:
@@ -27,7 +27,7 @@ import { parseScrapeParseArgs, runScrapeParseBench, type ScrapeParseResult } fro
 
 const STEPS = ['scrape-parse', 'evaluation', 'collection', 'getmetrics', 'nats'] as const;
 
-/** SPEC §8: "10,000 NATS messages/s". */
+/** budget: "10,000 NATS messages/s". */
 const NATS_BUDGET_MSGS_PER_S = 10_000;
 
 /** The executable's path when `name` is on PATH, else undefined. */
@@ -64,7 +64,12 @@ function natsArgs(argv: readonly string[]): string[] {
 async function main(): Promise<void> {
   ensureBenchProto();
   const argv = process.argv.slice(2);
-  const { values } = parseArgs({ args: argv, strict: false, allowPositionals: true, options: { only: { type: 'string' }, metric: { type: 'string' }, metrics: { type: 'string' } } });
+  const { values } = parseArgs({
+    args: argv,
+    strict: false,
+    allowPositionals: true,
+    options: { only: { type: 'string' }, metric: { type: 'string' }, metrics: { type: 'string' } },
+  });
   const only = typeof values.only === 'string' ? values.only : undefined;
   if (only !== undefined && !(STEPS as readonly string[]).includes(only)) throw new Error(`--only '${only}': expected ${STEPS.join(', ')}`);
   const wanted = (step: (typeof STEPS)[number]) => only === undefined || only === step;
@@ -113,9 +118,15 @@ async function main(): Promise<void> {
     const ref = scrape.cases.find((c) => c.name === 'fetch + reference + extract');
     const wide = scrape.cases.find((c) => c.name.startsWith('ScrapeClient + ours + extract,'));
     if (ours && ref) {
-      console.log(`  scrape+parse per worker: ours ${fmt(ours.cpuUsPerOp, 1)} µs CPU, reference ${fmt(ref.cpuUsPerOp, 1)} µs CPU (${fmt(ref.cpuUsPerOp / ours.cpuUsPerOp, 2)}×)`);
-      console.log(`  collection of 1,000 workers/s: ${fmt(ours.coreFor1000PerS * 100, 1)} % of a core sequential` +
-        (wide ? `, ${fmt(wide.coreFor1000PerS * 100, 1)} % via ScrapeClient (${scrape.options.concurrency} in flight)` : '') + '  (budget ≤ 100 %)');
+      console.log(
+        `  scrape+parse per worker: ours ${fmt(ours.cpuUsPerOp, 1)} µs CPU, reference ${fmt(ref.cpuUsPerOp, 1)} µs CPU ` +
+          `(${fmt(ref.cpuUsPerOp / ours.cpuUsPerOp, 2)}×)`,
+      );
+      console.log(
+        `  collection of 1,000 workers/s: ${fmt(ours.coreFor1000PerS * 100, 1)} % of a core sequential` +
+          (wide ? `, ${fmt(wide.coreFor1000PerS * 100, 1)} % via ScrapeClient (${scrape.options.concurrency} in flight)` : '') +
+          '  (budget ≤ 100 %)',
+      );
     }
   }
   if (evaluation) {
@@ -131,7 +142,8 @@ async function main(): Promise<void> {
   if (collection) {
     for (const step of collection.steps) {
       console.log(
-        `  collection of ${collection.options.workers} workers/s end to end, ${step.streams} StreamIsActive stream(s)${step.steady ? ', steady state (histories full)' : ''}: scaler ${fmt(step.scalerCores * 100, 1)} % of a core, ` +
+        `  collection of ${collection.options.workers} workers/s end to end, ${step.streams} StreamIsActive ` +
+          `stream(s)${step.steady ? ', steady state (histories full)' : ''}: scaler ${fmt(step.scalerCores * 100, 1)} % of a core, ` +
           `${fmt(step.scrapesOkPerS, 0)} scrapes/s, heap ${fmt(step.scalerHeapUsedMiB, 0)} MiB after ${fmt(step.uptimeS, 0)} s`,
       );
     }
@@ -145,17 +157,28 @@ async function main(): Promise<void> {
       if (!v) continue;
       const value = s.valueAtEnd?.ok ? fmt(s.valueAtEnd.value ?? NaN, 3) : `none (${s.valueAtEnd?.error ?? '?'})`;
       console.log(`    ${s.metric} (value ${value}):`);
-      console.log(`      raw h2 load:  scaler ${fmt(s.closedH2.callsPerS, 0)} calls/s, baseline ${fmt(b.closedH2.callsPerS, 0)} calls/s, ratio ${fmt(v.throughputRatioH2, 3)} (budget ≥ 0.8)`);
-      console.log(`      grpc-js load: scaler ${fmt(s.closed.callsPerS, 0)} calls/s, baseline ${fmt(b.closed.callsPerS, 0)} calls/s, ratio ${fmt(v.throughputRatio, 3)} (client-bound)`);
-      console.log(`      server CPU per call: scaler ${fmt(s.closedH2.server.cpuUsPerCall, 1)} µs, baseline ${fmt(b.closedH2.server.cpuUsPerCall, 1)} µs (${fmt(v.cpuPerCallRatio, 2)}×)`);
       console.log(
-        `      p99: server handler ${ms(worstHandlerP99Us(s) / 1000)}; client-side paced ${g.options.rate}/s raw h2 ${ms(s.pacedH2.latencyMs.p99)} (baseline ${ms(b.pacedH2.latencyMs.p99)}), ` +
+        `      raw h2 load:  scaler ${fmt(s.closedH2.callsPerS, 0)} calls/s, baseline ${fmt(b.closedH2.callsPerS, 0)} calls/s, ratio ` +
+          `${fmt(v.throughputRatioH2, 3)} (budget ≥ 0.8)`,
+      );
+      console.log(
+        `      grpc-js load: scaler ${fmt(s.closed.callsPerS, 0)} calls/s, baseline ${fmt(b.closed.callsPerS, 0)} calls/s, ratio ` +
+          `${fmt(v.throughputRatio, 3)} (client-bound)`,
+      );
+      console.log(
+        `      server CPU per call: scaler ${fmt(s.closedH2.server.cpuUsPerCall, 1)} µs, baseline ${fmt(b.closedH2.server.cpuUsPerCall, 1)} µs ` +
+          `(${fmt(v.cpuPerCallRatio, 2)}×)`,
+      );
+      console.log(
+        `      p99: server handler ${ms(worstHandlerP99Us(s) / 1000)}; client-side paced ${g.options.rate}/s raw h2 ${ms(s.pacedH2.latencyMs.p99)} ` +
+          `(baseline ${ms(b.pacedH2.latencyMs.p99)}), ` +
           `grpc-js ${ms(s.paced.latencyMs.p99)} (baseline ${ms(b.paced.latencyMs.p99)}) (budget < 1 ms)`,
       );
     }
     for (const c of g.versusReference) {
       console.log(
-        `    ${c.metric} vs ${c.reference}: throughput ${fmt(c.throughputRatioH2, 3)}× raw h2 (${fmt(c.throughputRatio, 3)}× grpc-js), server CPU/call ${fmt(c.cpuPerCallRatio, 2)}×, ` +
+        `    ${c.metric} vs ${c.reference}: throughput ${fmt(c.throughputRatioH2, 3)}× raw h2 (${fmt(c.throughputRatio, 3)}× grpc-js), server CPU/call ` +
+          `${fmt(c.cpuPerCallRatio, 2)}×, ` +
           `handler p99 ${fmt(c.handlerP99Ratio, 2)}×, paced p99 ${fmt(c.pacedP99RatioH2, 2)}× raw h2 / ${fmt(c.pacedP99Ratio, 2)}× grpc-js — ` +
           `within 20 %: throughput ${c.withinThroughput ? 'yes' : 'NO'}, server p99 ${c.withinHandlerP99 ? 'yes' : 'NO'}`,
       );
@@ -169,7 +192,8 @@ async function main(): Promise<void> {
       const ok = m.ingest.msgsPerS >= NATS_BUDGET_MSGS_PER_S;
       console.log(
         `  NATS ingest (${m.mode}, ${nats.options.workers} workers): ${fmt(m.ingest.msgsPerS, 0)} msgs/s wall, ${fmt(m.ingest.cpuUsPerMsg, 2)} µs CPU/msg ` +
-          `(${fmt(m.ingest.coreMsgsPerS, 0)} msgs/s per core); bare subscription ${fmt(m.bare.msgsPerS, 0)} msgs/s  (budget ≥ ${fmt(NATS_BUDGET_MSGS_PER_S, 0)} msgs/s) ${ok ? 'PASS' : 'FAIL'}`,
+          `(${fmt(m.ingest.coreMsgsPerS, 0)} msgs/s per core); bare subscription ${fmt(m.bare.msgsPerS, 0)} msgs/s  (budget ≥ ` +
+          `${fmt(NATS_BUDGET_MSGS_PER_S, 0)} msgs/s) ${ok ? 'PASS' : 'FAIL'}`,
       );
     }
   } else if (natsSkipped) {
@@ -181,7 +205,11 @@ async function main(): Promise<void> {
   const file = path.join(outDir, `bench-${machine.date.replace(/[:.]/g, '-')}.json`);
   writeFileSync(
     file,
-    JSON.stringify({ machine, scrapeParse: scrape, evaluation, collection, getMetrics, natsIngest: nats, ...(natsSkipped ? { natsIngestSkipped: natsSkipped } : {}) }, null, 2),
+    JSON.stringify(
+      { machine, scrapeParse: scrape, evaluation, collection, getMetrics, natsIngest: nats, ...(natsSkipped ? { natsIngestSkipped: natsSkipped } : {}) },
+      null,
+      2,
+    ),
   );
   console.log(`  results: ${path.relative(process.cwd(), file)}`);
 }

@@ -6,7 +6,7 @@
  * histograms). Also parse-only timings (no HTTP) for both.
  *
  * The fixture server runs in a child process, so the CPU time measured here (process.cpuUsage)
- * is the scraper's alone: that is what SPEC §8's "1,000 HTTP workers every second within one CPU
+ * is the scraper's alone: that is what the "1,000 HTTP workers every second within one CPU
  * core" budgets.
  *
  * Run alone: node dist-bench/bench/scrape-parse.js [--iterations 2000]
@@ -71,7 +71,10 @@ export interface CaseResult {
 }
 
 /** Brackets one case: this process's CPU, the fixture child's CPU, and everything else's. */
-async function window<T>(child: ChildHandle | undefined, body: () => Promise<T>): Promise<{ value: T; cpuUs: number; serverCpuUs?: number; wallS: number; otherLoadCores: number }> {
+async function window<T>(
+  child: ChildHandle | undefined,
+  body: () => Promise<T>,
+): Promise<{ value: T; cpuUs: number; serverCpuUs?: number; wallS: number; otherLoadCores: number }> {
   await child?.begin();
   const busy = machineBusySeconds();
   const cpu = process.cpuUsage();
@@ -181,7 +184,14 @@ interface Measured {
   wallUs: number;
 }
 
-async function measureSequential(name: string, group: CaseResult['group'], iterations: number, warmup: number, op: () => unknown, child?: ChildHandle): Promise<Measured> {
+async function measureSequential(
+  name: string,
+  group: CaseResult['group'],
+  iterations: number,
+  warmup: number,
+  op: () => unknown,
+  child?: ChildHandle,
+): Promise<Measured> {
   for (let i = 0; i < warmup; i++) await op();
   const samples = new Samples(iterations);
   const w = await window(child, async () => {
@@ -206,7 +216,14 @@ async function measureSequential(name: string, group: CaseResult['group'], itera
   return { result, samples: samples.values(), cpuUs: w.cpuUs, wallUs: w.wallS * 1e6 };
 }
 
-async function measureConcurrent(name: string, iterations: number, warmup: number, concurrency: number, op: () => Promise<unknown>, child: ChildHandle): Promise<Measured> {
+async function measureConcurrent(
+  name: string,
+  iterations: number,
+  warmup: number,
+  concurrency: number,
+  op: () => Promise<unknown>,
+  child: ChildHandle,
+): Promise<Measured> {
   const runMany = async (count: number) => {
     let next = 0;
     await Promise.all(
@@ -291,7 +308,12 @@ export async function runScrapeParseBench(options: ScrapeParseOptions, log: (lin
   };
   const refOnce = (body: string) => referenceExtract(parseReference(body), profile);
   const collector = new ScrapeClient({ timeoutMs: 2000, concurrency: 1, maxBodyBytes: 8 * 1024 * 1024, connectionsPerOrigin: 1 });
-  const collectorWide = new ScrapeClient({ timeoutMs: 2000, concurrency: options.concurrency, maxBodyBytes: 8 * 1024 * 1024, connectionsPerOrigin: options.concurrency });
+  const collectorWide = new ScrapeClient({
+    timeoutMs: 2000,
+    concurrency: options.concurrency,
+    maxBodyBytes: 8 * 1024 * 1024,
+    connectionsPerOrigin: options.concurrency,
+  });
   const viaCollector = (client: ScrapeClient) => async () => {
     const r = await client.fetchText(url);
     if (!r.ok) throw new Error(r.message);
@@ -301,18 +323,47 @@ export async function runScrapeParseBench(options: ScrapeParseOptions, log: (lin
   const { iterations: n, parseIterations: p, warmup: w, rounds } = options;
   const perRound = (total: number) => Math.max(1, Math.round(total / rounds));
   const specs: { name: string; measure: (iterations: number) => Promise<Measured>; parse: boolean }[] = [
-    { name: 'fetch only (undici, keep-alive)', parse: false, measure: (k) => measureSequential('fetch only (undici, keep-alive)', 'scrape', k, w, fetchText, child) },
-    { name: 'fetch + ours (wanted) + extract', parse: false, measure: (k) => measureSequential('fetch + ours (wanted) + extract', 'scrape', k, w, async () => oursOnce(await fetchText()), child) },
-    { name: 'fetch + reference + extract', parse: false, measure: (k) => measureSequential('fetch + reference + extract', 'scrape', k, w, async () => refOnce(await fetchText()), child) },
-    { name: 'ScrapeClient + ours + extract', parse: false, measure: (k) => measureSequential('ScrapeClient + ours + extract', 'scrape', k, w, viaCollector(collector), child) },
+    {
+      name: 'fetch only (undici, keep-alive)',
+      parse: false,
+      measure: (k) => measureSequential('fetch only (undici, keep-alive)', 'scrape', k, w, fetchText, child),
+    },
+    {
+      name: 'fetch + ours (wanted) + extract',
+      parse: false,
+      measure: (k) => measureSequential('fetch + ours (wanted) + extract', 'scrape', k, w, async () => oursOnce(await fetchText()), child),
+    },
+    {
+      name: 'fetch + reference + extract',
+      parse: false,
+      measure: (k) => measureSequential('fetch + reference + extract', 'scrape', k, w, async () => refOnce(await fetchText()), child),
+    },
+    {
+      name: 'ScrapeClient + ours + extract',
+      parse: false,
+      measure: (k) => measureSequential('ScrapeClient + ours + extract', 'scrape', k, w, viaCollector(collector), child),
+    },
     {
       name: `ScrapeClient + ours + extract, ${options.concurrency} in flight`,
       parse: false,
-      measure: (k) => measureConcurrent(`ScrapeClient + ours + extract, ${options.concurrency} in flight`, k, w, options.concurrency, viaCollector(collectorWide), child),
+      measure: (k) =>
+        measureConcurrent(`ScrapeClient + ours + extract, ${options.concurrency} in flight`, k, w, options.concurrency, viaCollector(collectorWide), child),
     },
-    { name: 'parse ours (wanted set)', parse: true, measure: (k) => measureSequential('parse ours (wanted set)', 'parse', k, w, () => parsePrometheusText(text, profile.wantedSeries)) },
-    { name: 'parse ours (everything)', parse: true, measure: (k) => measureSequential('parse ours (everything)', 'parse', k, w, () => parsePrometheusText(text)) },
-    { name: 'parse ours (wanted) + extract', parse: true, measure: (k) => measureSequential('parse ours (wanted) + extract', 'parse', k, w, () => oursOnce(text)) },
+    {
+      name: 'parse ours (wanted set)',
+      parse: true,
+      measure: (k) => measureSequential('parse ours (wanted set)', 'parse', k, w, () => parsePrometheusText(text, profile.wantedSeries)),
+    },
+    {
+      name: 'parse ours (everything)',
+      parse: true,
+      measure: (k) => measureSequential('parse ours (everything)', 'parse', k, w, () => parsePrometheusText(text)),
+    },
+    {
+      name: 'parse ours (wanted) + extract',
+      parse: true,
+      measure: (k) => measureSequential('parse ours (wanted) + extract', 'parse', k, w, () => oursOnce(text)),
+    },
     { name: 'parse reference', parse: true, measure: (k) => measureSequential('parse reference', 'parse', k, w, () => parseReference(text)) },
     { name: 'parse reference + extract', parse: true, measure: (k) => measureSequential('parse reference + extract', 'parse', k, w, () => refOnce(text)) },
   ];
@@ -371,12 +422,19 @@ export function formatScrapeParse(r: ScrapeParseResult): string {
     lines.push(`share of the HTTP fetch in our per-worker cost: ${fmt((fetchOnly.cpuUsPerOp / oursScrape.cpuUsPerOp) * 100, 0)} %`);
   }
   const worst = Math.max(oursScrape?.coreFor1000PerS ?? NaN, collectorWide?.coreFor1000PerS ?? NaN);
-  lines.push(`1,000 workers/s (sequential fetch+parse+extract): ${fmt((oursScrape?.coreFor1000PerS ?? NaN) * 100, 1)} % of one core; ` +
-    `via ScrapeClient with ${r.options.concurrency} in flight: ${fmt((collectorWide?.coreFor1000PerS ?? NaN) * 100, 1)} %  budget ≤ 100 %  ${worst <= 1 ? 'PASS' : 'FAIL'}`);
+  lines.push(
+    `1,000 workers/s (sequential fetch+parse+extract): ${fmt((oursScrape?.coreFor1000PerS ?? NaN) * 100, 1)} % of one core; ` +
+      `via ScrapeClient with ${r.options.concurrency} in flight: ${fmt((collectorWide?.coreFor1000PerS ?? NaN) * 100, 1)} %  budget ≤ 100 %  ` +
+      `${worst <= 1 ? 'PASS' : 'FAIL'}`,
+  );
   const o = r.check.ours;
   const f = r.check.reference;
-  lines.push(`check (ours vs reference): waiting ${o.waiting}/${f.waiting}, running ${o.running}/${f.running}, kv ${o.kvUsage}/${f.kvUsage}, blocks ${o.kvBlocksTotal}/${f.kvBlocksTotal}, ` +
-    `counters ${Object.keys(o.counters).length}/${Object.keys(f.counters).length}, histograms ${Object.keys(o.histograms).length}/${Object.keys(f.histograms).length}`);
+  lines.push(
+    `check (ours vs reference): waiting ${o.waiting}/${f.waiting}, running ${o.running}/${f.running}, kv ${o.kvUsage}/${f.kvUsage}, blocks ` +
+      `${o.kvBlocksTotal}/${f.kvBlocksTotal}, ` +
+      `counters ${Object.keys(o.counters).length}/${Object.keys(f.counters).length}, histograms ` +
+      `${Object.keys(o.histograms).length}/${Object.keys(f.histograms).length}`,
+  );
   return lines.join('\n');
 }
 

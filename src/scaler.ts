@@ -101,7 +101,10 @@ export class Scaler {
   private activationRuntime(pool: PoolConfig, activation: ActivationConfig, context: SourceContext): ActivationRuntime {
     const signal = findSignal(activation.metric);
     if (!signal) {
-      throw new ConfigError(`invalid configuration:\n  - pools[${pool.name}].activation.metric: unknown signal '${activation.metric}'; accepted signals are ${signalNames().join(', ')}`);
+      throw new ConfigError(
+        `invalid configuration:\n  - pools[${pool.name}].activation.metric: unknown signal '${activation.metric}'; accepted signals are ` +
+          `${signalNames().join(', ')}`,
+      );
     }
     const store = this.addSource(`${pool.name}/activation`, { ...activation, scheme: pool.scheme }, context);
     return { store, use: useOf(signal, new Map()), threshold: activation.threshold, model: activation.model };
@@ -131,10 +134,13 @@ export class Scaler {
     for (const source of this.sources) source.start();
     // Between collections nothing is written, yet samples can expire: re-check readiness and
     // wake StreamIsActive watchers once per interval so TTL expiry is observed promptly.
-    this.ticker = setInterval(() => {
-      this.grpc.setReady(this.notReadyReason() === undefined);
-      for (const store of this.stores) store.notify();
-    }, Math.min(this.config.checkInterval, 1000));
+    this.ticker = setInterval(
+      () => {
+        this.grpc.setReady(this.notReadyReason() === undefined);
+        for (const store of this.stores) store.notify();
+      },
+      Math.min(this.config.checkInterval, 1000),
+    );
   }
 
   /** Undefined when every pool has been collected and none that should have workers lacks fresh data. */

@@ -49,7 +49,19 @@ describe('keda-llm-scaler serve (the built binary)', () => {
     expect(await missingKey.exited).toBe(2);
     expect(missingKey.output().stderr).toMatch(/tls\.key: /);
 
-    const unreadable = run(['serve', '--targets', '127.0.0.1:1', '--port', '0', '--http-port', '0', '--tls-cert', '/nonexistent/cert.pem', '--tls-key', '/nonexistent/key.pem']);
+    const unreadable = run([
+      'serve',
+      '--targets',
+      '127.0.0.1:1',
+      '--port',
+      '0',
+      '--http-port',
+      '0',
+      '--tls-cert',
+      '/nonexistent/cert.pem',
+      '--tls-key',
+      '/nonexistent/key.pem',
+    ]);
     expect(await unreadable.exited).toBe(2);
     expect(unreadable.output().stderr).toContain("tls.cert: cannot read '/nonexistent/cert.pem'");
 
@@ -88,7 +100,11 @@ describe('keda-llm-scaler serve (the built binary)', () => {
     expect((await status).code).toBe(grpc.status.OK);
     expect(await server.exited).toBe(0);
     client.close();
-    const logs = server.output().stdout.trim().split('\n').map((line) => JSON.parse(line) as { msg: string });
+    const logs = server
+      .output()
+      .stdout.trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as { msg: string });
     expect(logs.map((l) => l.msg)).toEqual(expect.arrayContaining(['keda-llm-scaler listening', 'shutting down', 'keda-llm-scaler stopped']));
   });
 });

@@ -107,12 +107,16 @@ describe('desired_replicas policy composite: strategies', () => {
     const metricsWithKv = 'queue_depth:10,kv_cache_usage:0.7';
     expect(value({ policy: 'composite', metrics: metricsWithKv, strategy: 'max' })).toBe(4);
     const skipped = details({ policy: 'composite', metrics: metricsWithKv, strategy: 'max' })['skipped'] as { signal: string; why: string }[];
-    expect(skipped).toEqual([{ signal: 'kv_cache_usage', why: expect.stringMatching(/^unavailable \(no fresh worker reports KV-cache usage.*left out of max/) }]);
+    expect(skipped).toEqual([
+      { signal: 'kv_cache_usage', why: expect.stringMatching(/^unavailable \(no fresh worker reports KV-cache usage.*left out of max/) },
+    ]);
 
     for (const strategy of ['min', 'average']) {
       const result = evaluate({ policy: 'composite', metrics: metricsWithKv, strategy });
       expect(result.ok).toBe(false);
-      expect(!result.ok && result.reason).toMatch(new RegExp(`strategy ${strategy} needs every signal, and kv_cache_usage: no fresh worker reports KV-cache usage`));
+      expect(!result.ok && result.reason).toMatch(
+        new RegExp(`strategy ${strategy} needs every signal, and kv_cache_usage: no fresh worker reports KV-cache usage`),
+      );
     }
     const none = evaluate({ policy: 'composite', metrics: 'kv_cache_usage:0.7' });
     expect(!none.ok && none.reason).toMatch(/no signal of the composite is available/);
@@ -138,7 +142,9 @@ describe('desired_replicas policy composite: strategies', () => {
       /metadata 'window': not used by desired_replicas with policy 'composite': no signal in 'metrics' reads it \(queue_depth\)/,
     );
     // A bad sub-signal parameter is refused by the sub-signal, naming its key.
-    expect(() => registry.resolve({ pool: 'llama', metric: 'desired_replicas', policy: 'composite', metrics: 'tokens_in_queue:500', window: 'soon' })).toThrow(/metadata 'window'/);
+    expect(() => registry.resolve({ pool: 'llama', metric: 'desired_replicas', policy: 'composite', metrics: 'tokens_in_queue:500', window: 'soon' })).toThrow(
+      /metadata 'window'/,
+    );
   });
 
   it('answers 0 when there is no load (KEDA can scale to zero), and 0 for a pool at zero workers', () => {

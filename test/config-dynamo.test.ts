@@ -56,8 +56,20 @@ describe('metrics-keda compatible flags', () => {
   it("accept metrics-keda's own command line unchanged", async () => {
     // The README of Dynamo's metrics-keda (seeds/003): seconds as bare numbers, threshold 0.7.
     const config = await configOf([
-      '--component-name', 'llm-worker', '--endpoint-name', 'kv-router', '--host', '0.0.0.0', '--port', '9090',
-      '--threshold', '0.7', '--check-interval', '5', '--cache-ttl', '5',
+      '--component-name',
+      'llm-worker',
+      '--endpoint-name',
+      'kv-router',
+      '--host',
+      '0.0.0.0',
+      '--port',
+      '9090',
+      '--threshold',
+      '0.7',
+      '--check-interval',
+      '5',
+      '--cache-ttl',
+      '5',
     ]);
     expect(config.grpc).toEqual({ host: '0.0.0.0', port: 9090 });
     expect(config.checkInterval).toBe(5000);
@@ -79,8 +91,20 @@ describe('metrics-keda compatible flags', () => {
 
   it('builds the default dynamo-nats pool from every Dynamo flag', async () => {
     const config = await configOf([
-      '--component-name', 'backend', '--endpoint-name', 'generate', '--namespace', 'sglang-agg',
-      '--nats-url', 'nats://nats.dynamo.svc:4222', '--mode', 'event-plane', '--pool-name', 'decode', '--model', 'Qwen/Qwen3-0.6B',
+      '--component-name',
+      'backend',
+      '--endpoint-name',
+      'generate',
+      '--namespace',
+      'sglang-agg',
+      '--nats-url',
+      'nats://nats.dynamo.svc:4222',
+      '--mode',
+      'event-plane',
+      '--pool-name',
+      'decode',
+      '--model',
+      'Qwen/Qwen3-0.6B',
     ]);
     expect(config.pools).toEqual([
       expect.objectContaining({
@@ -121,7 +145,13 @@ describe('metrics-keda compatible flags', () => {
       SCALER_CACHE_TTL: '10',
     };
     const fromEnv = await configOf([], env);
-    expect(fromEnv.pools[0]).toMatchObject({ component: 'backend', endpoint: 'load_metrics', namespace: 'dynamo', mode: 'stats', nats: { url: 'nats://10.0.0.5:4222' } });
+    expect(fromEnv.pools[0]).toMatchObject({
+      component: 'backend',
+      endpoint: 'load_metrics',
+      namespace: 'dynamo',
+      mode: 'stats',
+      nats: { url: 'nats://10.0.0.5:4222' },
+    });
     expect(fromEnv.defaultTarget).toBe(0.6);
     expect(fromEnv.checkInterval).toBe(5000);
     expect(fromEnv.cacheTtl).toBe(10_000);
@@ -131,13 +161,19 @@ describe('metrics-keda compatible flags', () => {
   });
 
   it('rejects combinations that would silently ignore a flag, naming the flags', async () => {
-    expect(await rejection(configOf(['--component-name', 'backend', '--targets', '127.0.0.1:9090']))).toMatch(/--component-name .* cannot be combined with --targets\/--dns/);
+    expect(await rejection(configOf(['--component-name', 'backend', '--targets', '127.0.0.1:9090']))).toMatch(
+      /--component-name .* cannot be combined with --targets\/--dns/,
+    );
     expect(await rejection(configOf(['--component-name', 'backend', '--source', 'vllm']))).toMatch(/--source is 'vllm'/);
     const dir = await mkdtemp(join(tmpdir(), 'scaler-dynamo-'));
     const file = join(dir, 'scaler.yaml');
     await writeFile(file, 'pools:\n  - { name: a, source: vllm, targets: ["127.0.0.1:1"] }\n');
-    expect(await rejection(configOf(['--config', file, '--component-name', 'backend']))).toMatch(/--component-name builds a default pool and cannot be combined with --config/);
-    expect(await rejection(configOf(['--config', file, '--endpoint-name', 'generate', '--mode', 'stats']))).toMatch(/--endpoint-name, --mode describe the default Dynamo pool and need --component-name/);
+    expect(await rejection(configOf(['--config', file, '--component-name', 'backend']))).toMatch(
+      /--component-name builds a default pool and cannot be combined with --config/,
+    );
+    expect(await rejection(configOf(['--config', file, '--endpoint-name', 'generate', '--mode', 'stats']))).toMatch(
+      /--endpoint-name, --mode describe the default Dynamo pool and need --component-name/,
+    );
     expect(await rejection(configOf(['--targets', '127.0.0.1:1', '--nats-url', 'nats://x:4222']))).toMatch(/--nats-url .* need --component-name/);
     // --source dynamo-nats alone says how to name the component.
     expect(await rejection(configOf(['--source', 'dynamo-nats']))).toMatch(/--component-name <name> for a default Dynamo \(NATS\) pool/);

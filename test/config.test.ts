@@ -57,9 +57,7 @@ describe('configuration', () => {
 
   it('builds a single default pool from flags when no file is given', async () => {
     const config = await configFromOptions({ targets: '127.0.0.1:8000, 127.0.0.1:8001', threshold: '0.7', checkInterval: '5' });
-    expect(config.pools).toEqual([
-      expect.objectContaining({ name: 'default', source: 'vllm', targets: ['127.0.0.1:8000', '127.0.0.1:8001'] }),
-    ]);
+    expect(config.pools).toEqual([expect.objectContaining({ name: 'default', source: 'vllm', targets: ['127.0.0.1:8000', '127.0.0.1:8001'] })]);
     expect(config.defaultTarget).toBe(0.7);
     expect(config.checkInterval).toBe(5000);
   });
@@ -78,13 +76,24 @@ describe('configuration', () => {
       }
       throw new Error('expected a configuration error');
     };
-    expect(error({ pools: [{ name: 'a', source: 'vlm', targets: ['h:1'] }] })).toMatch(/pools\[0\]\.source: must be one of vllm, sglang, trtllm, dynamo-http, dynamo-nats \(got "vlm"\)/);
+    expect(error({ pools: [{ name: 'a', source: 'vlm', targets: ['h:1'] }] })).toMatch(
+      /pools\[0\]\.source: must be one of vllm, sglang, trtllm, dynamo-http, dynamo-nats \(got "vlm"\)/,
+    );
     expect(error({ grpc: { port: 'ninety' }, pools: [{ name: 'a', source: 'vllm', targets: ['h:1'] }] })).toMatch(/grpc\.port: .*port/);
-    expect(error({ checkInterval: 'often', pools: [{ name: 'a', source: 'vllm', targets: ['h:1'] }] })).toMatch(/checkInterval: 'often' is not a positive duration/);
+    expect(error({ checkInterval: 'often', pools: [{ name: 'a', source: 'vllm', targets: ['h:1'] }] })).toMatch(
+      /checkInterval: 'often' is not a positive duration/,
+    );
     expect(error({ pools: [{ name: 'a', source: 'vllm' }] })).toMatch(/pools\[0\]: needs exactly one of targets or discovery/);
     expect(error({ pools: [{ name: 'a', source: 'vllm', targets: ['no-port'] }] })).toMatch(/pools\[0\]\.targets\[0\]: must be host:port/);
     expect(error({ pools: [{ name: 'Bad Name', source: 'vllm', targets: ['h:1'] }] })).toMatch(/pools\[0\]\.name: must be lowercase/);
-    expect(error({ pools: [{ name: 'a', source: 'vllm', targets: ['h:1'] }, { name: 'a', source: 'vllm', targets: ['h:2'] }] })).toMatch(/declared twice/);
+    expect(
+      error({
+        pools: [
+          { name: 'a', source: 'vllm', targets: ['h:1'] },
+          { name: 'a', source: 'vllm', targets: ['h:2'] },
+        ],
+      }),
+    ).toMatch(/declared twice/);
     expect(error({ pool: [], pools: [{ name: 'a', source: 'vllm', targets: ['h:1'] }] })).toMatch(/unknown key\(s\) 'pool'/);
   });
 

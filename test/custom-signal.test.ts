@@ -93,8 +93,8 @@ function expectNear(actual: number, expected: number): void {
   expect(Math.abs(actual - expected)).toBeLessThanOrEqual(expected * 0.1);
 }
 
-describe('custom: a metric of the workers\' own exposition', () => {
-  it('reads an agent\'s tool-call counter as a tool-call rate, and gauges as sum / avg / max / min', async () => {
+describe("custom: a metric of the workers' own exposition", () => {
+  it("reads an agent's tool-call counter as a tool-call rate, and gauges as sum / avg / max / min", async () => {
     const [a, b] = [await AgentWorker.start(), await AgentWorker.start()];
     // Each worker: 5 searches/s and 2 browses/s. Sessions: A chat 3 (+ batch 100), B chat 7.
     for (const w of [a, b]) w.setRates({ search: 5, browse: 2 });
@@ -107,7 +107,8 @@ describe('custom: a metric of the workers\' own exposition', () => {
     const absentTool = { query: 'agent_tool_calls_total{tool="calculator"}', reduce: 'rate', window: '2s' };
     const chat = 'agent_active_sessions{kind="chat"}';
     // GetMetricSpec registers each query: the pool's scrapes collect it from now on.
-    for (const metadata of [search, others, all, absentTool, { query: chat }, { query: 'agent_active_sessions' }]) await harness.client.getMetricSpec(ref(metadata));
+    for (const metadata of [search, others, all, absentTool, { query: chat }, { query: 'agent_active_sessions' }])
+      await harness.client.getMetricSpec(ref(metadata));
     await new Promise((resolve) => setTimeout(resolve, 2300));
 
     // Σ over 2 workers: 10 searches/s; 4 other calls/s; 14 in all. The `_created` gauge is another
@@ -138,7 +139,7 @@ describe('custom: a metric of the workers\' own exposition', () => {
     expect(status.details).toContain('no fresh worker reports agent_handoffs_total');
   });
 
-  it('an agent restart (its counter drops while the engine\'s do not) never gives a negative rate', async () => {
+  it("an agent restart (its counter drops while the engine's do not) never gives a negative rate", async () => {
     const [a, b] = [await AgentWorker.start(), await AgentWorker.start()];
     for (const w of [a, b]) w.setRates({ search: 5 });
     await startScaler([a.target, b.target]);
@@ -163,7 +164,10 @@ describe('custom: a metric of the workers\' own exposition', () => {
     await startScaler([a.target]);
     const cases: [Record<string, string>, string][] = [
       [{}, "metadata 'query': required with metric custom"],
-      [{ query: 'agent_tool_calls_total{tool=search}' }, "metadata 'query': 'agent_tool_calls_total{tool=search}': the value of label 'tool' must be a quoted string"],
+      [
+        { query: 'agent_tool_calls_total{tool=search}' },
+        "metadata 'query': 'agent_tool_calls_total{tool=search}': the value of label 'tool' must be a quoted string",
+      ],
       [{ query: 'agent_tool_calls_total{tool="search"' }, "metadata 'query'"],
       [{ query: '9lives' }, "metadata 'query': '9lives': does not start with a metric name"],
       [{ query: 'rate(agent_tool_calls_total[1m])' }, "metadata 'query'"],
@@ -187,7 +191,9 @@ describe('series queries', () => {
     expect(a.ok && a.query.key).toBe('x_total{a="1",b!="2"}');
     fc.assert(
       fc.property(
-        fc.array(fc.record({ label: fc.stringMatching(/^[a-z_][a-z0-9_]{0,5}$/), op: fc.constantFrom('=', '!='), value: fc.string({ maxLength: 8 }) }), { maxLength: 4 }),
+        fc.array(fc.record({ label: fc.stringMatching(/^[a-z_][a-z0-9_]{0,5}$/), op: fc.constantFrom('=', '!='), value: fc.string({ maxLength: 8 }) }), {
+          maxLength: 4,
+        }),
         (matchers) => {
           const esc = (v: string) => v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
           const text = `m:x{${matchers.map((m) => `${m.label}${m.op}"${esc(m.value)}"`).join(',')}}`;

@@ -5,13 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { unpack } from 'msgpackr';
 import { SimulatedDynamoWorker } from '../src/cli/demo/simulated-dynamo.js';
-import {
-  loadPattern,
-  SimulatedVllmWorker,
-  VLLM_ITL_BUCKETS,
-  VLLM_REQUEST_LATENCY_BUCKETS,
-  VLLM_TTFT_BUCKETS,
-} from '../src/cli/demo/simulated-worker.js';
+import { loadPattern, SimulatedVllmWorker, VLLM_ITL_BUCKETS, VLLM_REQUEST_LATENCY_BUCKETS, VLLM_TTFT_BUCKETS } from '../src/cli/demo/simulated-worker.js';
 import { profileFor } from '../src/sources/http/engine-profiles.js';
 import { extractWorkerSample } from '../src/sources/http/extract-sample.js';
 import { parsePrometheusText } from '../src/sources/http/prometheus-text.js';
@@ -135,8 +129,14 @@ describe('keda-llm-scaler demo (built CLI)', () => {
     for (const metric of ['kv_cache_usage', 'running_requests']) {
       const values = reports.map((r) => r.get(metric)?.value ?? NaN);
       const steps = values.slice(1).map((v, i) => v - (values[i] as number));
-      expect(steps.some((d) => d > 0), `${metric} never rises: ${values.join(', ')}`).toBe(true);
-      expect(steps.some((d) => d < 0), `${metric} never falls: ${values.join(', ')}`).toBe(true);
+      expect(
+        steps.some((d) => d > 0),
+        `${metric} never rises: ${values.join(', ')}`,
+      ).toBe(true);
+      expect(
+        steps.some((d) => d < 0),
+        `${metric} never falls: ${values.join(', ')}`,
+      ).toBe(true);
     }
   });
 });
@@ -265,7 +265,10 @@ function parseDynamoReports(stdout: string): Map<string, DynamoRow>[] {
     .map((block) => {
       const rows = new Map<string, DynamoRow>();
       for (const m of block.matchAll(DYNAMO_ROW)) {
-        rows.set(m[1] as string, m[3] === undefined ? { target: Number(m[2]), error: m[6] } : { target: Number(m[2]), value: Number(m[3]), desired: Number(m[4]) });
+        rows.set(
+          m[1] as string,
+          m[3] === undefined ? { target: Number(m[2]), error: m[6] } : { target: Number(m[2]), value: Number(m[3]), desired: Number(m[4]) },
+        );
       }
       return rows;
     })
@@ -275,8 +278,14 @@ function parseDynamoReports(stdout: string): Map<string, DynamoRow>[] {
 function expectRisesAndFalls(reports: Map<string, DynamoRow>[], metric: string): void {
   const values = reports.map((r) => r.get(metric)?.value ?? NaN);
   const steps = values.slice(1).map((v, i) => v - (values[i] as number));
-  expect(steps.some((d) => d > 0), `${metric} never rises: ${values.join(', ')}`).toBe(true);
-  expect(steps.some((d) => d < 0), `${metric} never falls: ${values.join(', ')}`).toBe(true);
+  expect(
+    steps.some((d) => d > 0),
+    `${metric} never rises: ${values.join(', ')}`,
+  ).toBe(true);
+  expect(
+    steps.some((d) => d < 0),
+    `${metric} never falls: ${values.join(', ')}`,
+  ).toBe(true);
 }
 
 describe('keda-llm-scaler demo --source dynamo (built CLI)', () => {
@@ -285,7 +294,23 @@ describe('keda-llm-scaler demo --source dynamo (built CLI)', () => {
   afterAll(() => {
     for (const run of runs) if (run.child.exitCode === null) run.child.kill('SIGKILL');
   });
-  const args = ['demo', '--source', 'dynamo', '--port', '0', '--http-port', '0', '--duration', '7', '--print-every', '0.8', '--period', '4', '--interval', '200ms'];
+  const args = [
+    'demo',
+    '--source',
+    'dynamo',
+    '--port',
+    '0',
+    '--http-port',
+    '0',
+    '--duration',
+    '7',
+    '--print-every',
+    '0.8',
+    '--period',
+    '4',
+    '--interval',
+    '200ms',
+  ];
 
   it('names its path in the banner and shows load_avg, kv_blocks_usage_percent and kv_cache_usage changing', async () => {
     const run = runCli(args);

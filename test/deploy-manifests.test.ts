@@ -107,7 +107,10 @@ describe('deploy/ manifests', () => {
       // Scale from zero needs an activation signal: the pool's own (activation:) or an activationThreshold.
       // (pushed over StreamIsActive, so at least one trigger is external-push).
       if (so.spec.minReplicaCount === 0) {
-        expect(so.spec.triggers.some((t: any) => t.type === 'external-push'), so.metadata.name).toBe(true);
+        expect(
+          so.spec.triggers.some((t: any) => t.type === 'external-push'),
+          so.metadata.name,
+        ).toBe(true);
         for (const trigger of so.spec.triggers) {
           expect(pools.get(trigger.metadata.pool)!.activation, `${so.metadata.name} scales from zero`).toBeDefined();
         }

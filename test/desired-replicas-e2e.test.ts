@@ -125,7 +125,9 @@ describe('desired_replicas policy saturation (WVA V1) through KEDA’s gRPC call
     expect(decision.details!['scaleDownCheck']).toMatch(/1 non-saturated replica\(s\); scale-down needs at least 2/);
     expect(decision.explanation).toMatch(/^desired_replicas = 2 \(no change: .*\); with metricType AverageValue HPA wants ceil\(2 \/ 1\) = 2 replicas/);
     const kvDecision = (await decisions()).find((d) => d.signal === 'kv_cache_usage')!;
-    expect(kvDecision.explanation).toMatch(/kv_cache_usage = 0.7 per worker × 2 ready workers = 1.4; with metricType AverageValue HPA wants ceil\(1.4 \/ 0.6\) = 3 replicas/);
+    expect(kvDecision.explanation).toMatch(
+      /kv_cache_usage = 0.7 per worker × 2 ready workers = 1.4; with metricType AverageValue HPA wants ceil\(1.4 \/ 0.6\) = 3 replicas/,
+    );
     // The pool page shows the same decisions for its triggers; ?pool= filters the decisions.
     const pool = (await (await fetch(`${harness.httpUrl}/api/v1/pools/llama`)).json()) as { triggers: Decision[] };
     expect(pool.triggers.find((t) => t.signal === 'desired_replicas')?.excluded).toEqual(decision.excluded);
@@ -154,7 +156,9 @@ describe('desired_replicas policy saturation (WVA V1) through KEDA’s gRPC call
     expect(await metricValue(SATURATION_POLICY)).toBe(3);
     const decision = (await decisions()).find((x) => x.signal === 'desired_replicas')!;
     expect(decision.details).toMatchObject({ decision: 'scale-down', currentReplicas: 4, nonSaturatedCount: 3, scaleDownSafe: true });
-    expect(decision.details!['rule']).toMatch(/^scale down by 1: load of 3 non-saturated replicas spread over 2: spare KV 0.8 ≥ kvSpareTrigger 0.1, spare queue 5 ≥ queueSpareTrigger 3/);
+    expect(decision.details!['rule']).toMatch(
+      /^scale down by 1: load of 3 non-saturated replicas spread over 2: spare KV 0.8 ≥ kvSpareTrigger 0.1, spare queue 5 ≥ queueSpareTrigger 3/,
+    );
 
     // Load arrives on the idle ones: the answer follows within a collection interval.
     for (const w of [b, c, d]) w!.serve(vllm({ kv: 0.75, waiting: 1 }));
@@ -181,7 +185,9 @@ describe('desired_replicas policy saturation (WVA V1) through KEDA’s gRPC call
     await vi.waitFor(
       async () => {
         const missing = (await decisions()).find((x) => x.signal === 'desired_replicas')!;
-        expect(missing.excluded.find((e) => e.worker === d!.target)?.why).toMatch(/does not report KV-cache usage: counted in current replicas, not in ready ones/);
+        expect(missing.excluded.find((e) => e.worker === d!.target)?.why).toMatch(
+          /does not report KV-cache usage: counted in current replicas, not in ready ones/,
+        );
       },
       { timeout: 3000, interval: 50 },
     );
@@ -224,7 +230,10 @@ describe('desired_replicas policy composite through KEDA’s gRPC calls and the 
     // queue_depth:5 → ceil(16 / 5) = 4; running_requests:10 → ceil(16 / 10) = 2;
     // kv_cache_usage:0.3 → ceil(2 × 0.4 / 0.3) = ceil(2.67) = 3.
     const metrics = 'queue_depth:5,running_requests:10,kv_cache_usage:0.3';
-    await vi.waitFor(async () => expect(await metricValue({ metric: 'desired_replicas', policy: 'composite', metrics })).toBe(4), { timeout: 3000, interval: 50 });
+    await vi.waitFor(async () => expect(await metricValue({ metric: 'desired_replicas', policy: 'composite', metrics })).toBe(4), {
+      timeout: 3000,
+      interval: 50,
+    });
     expect(await metricValue({ metric: 'desired_replicas', policy: 'composite', metrics, strategy: 'min' })).toBe(2);
     expect(await metricValue({ metric: 'desired_replicas', policy: 'composite', metrics, strategy: 'average' })).toBe(3);
     expect(await metricValue({ metric: 'desired_replicas', policy: 'composite', metrics, maxReplicas: '3' })).toBe(3);

@@ -1,5 +1,5 @@
 /**
- * The Dynamo NATS decoders against every captured sample in shared/fixtures/dynamo/ (expected
+ * The Dynamo NATS decoders against every captured sample in test/fixtures/dynamo/ (expected
  * values read off the files by hand), exact 64-bit worker ids, the merging rules (dp ranks, worker
  * vs router publishers, event-plane sequences), and property tests: hostile bytes and mutated
  * fixtures never throw and never yield a negative, NaN or infinite value.
@@ -43,7 +43,7 @@ function assertSane(load: LoadReading): void {
   if (load.kvBlocksUsed !== undefined && load.kvBlocksTotal !== undefined) expect(load.kvBlocksUsed).toBeLessThanOrEqual(load.kvBlocksTotal);
 }
 
-describe('every fixture in shared/fixtures/dynamo decodes to the values written in it', () => {
+describe('every fixture in test/fixtures/dynamo decodes to the values written in it', () => {
   it('covers all the files (a new fixture needs a test here)', () => {
     expect(readdirSync(fixturePath('dynamo')).sort()).toEqual([
       'event-plane-forward-pass-metrics.msgpack',
@@ -186,14 +186,30 @@ function fpmV1(overrides: Record<string, unknown> = {}): Uint8Array {
     dp_rank: 0,
     counter_id: 1,
     wall_time: 0.02,
-    scheduled_requests: { num_prefill_requests: 2, sum_prefill_tokens: 5120, var_prefill_length: 0, sum_prefill_kv_tokens: 5120, num_decode_requests: 30, sum_decode_kv_tokens: 61000, var_decode_kv_tokens: 0 },
-    queued_requests: { num_prefill_requests: 4, sum_prefill_tokens: 9000, var_prefill_length: 0, num_decode_requests: 1, sum_decode_kv_tokens: 0, var_decode_kv_tokens: 0 },
+    scheduled_requests: {
+      num_prefill_requests: 2,
+      sum_prefill_tokens: 5120,
+      var_prefill_length: 0,
+      sum_prefill_kv_tokens: 5120,
+      num_decode_requests: 30,
+      sum_decode_kv_tokens: 61000,
+      var_decode_kv_tokens: 0,
+    },
+    queued_requests: {
+      num_prefill_requests: 4,
+      sum_prefill_tokens: 9000,
+      var_prefill_length: 0,
+      num_decode_requests: 1,
+      sum_decode_kv_tokens: 0,
+      var_decode_kv_tokens: 0,
+    },
     ...overrides,
   });
 }
 
 describe('rejections: a bad value rejects the whole message', () => {
-  const nested = () => JSON.parse(readFixture('dynamo', 'kv-metrics-load-event.json')) as { data: { worker_stats: Record<string, unknown>; kv_stats: Record<string, unknown> } };
+  const nested = () =>
+    JSON.parse(readFixture('dynamo', 'kv-metrics-load-event.json')) as { data: { worker_stats: Record<string, unknown>; kv_stats: Record<string, unknown> } };
   // Rebuilt as text so the big id stays exact.
   const asText = (event: ReturnType<typeof nested>) => JSON.stringify(event).replace(/"worker_id":[^,]+/, `"worker_id":${WORKER}`);
 
@@ -232,7 +248,8 @@ describe('rejections: a bad value rejects the whole message', () => {
 
   it('envelopes: wrong types and non-u64 fields are rejected; a Vec<u8> payload as an int array is accepted', () => {
     const payload = packr.pack({ worker_id: 1n, dp_rank: 0, kv_used_blocks: 3 });
-    const envelope = (fields: Record<string, unknown>) => packr.pack({ publisher_id: 7n, sequence: 1n, published_at: 2n, topic: 'kv_metrics', payload, ...fields });
+    const envelope = (fields: Record<string, unknown>) =>
+      packr.pack({ publisher_id: 7n, sequence: 1n, published_at: 2n, topic: 'kv_metrics', payload, ...fields });
     expect(decodeEnvelope(envelope({})).ok).toBe(true);
     expect(decodeEnvelope(envelope({ sequence: -1 })).ok).toBe(false);
     expect(decodeEnvelope(envelope({ publisher_id: 'x' })).ok).toBe(false);
@@ -297,28 +314,54 @@ describe('property tests: hostile input never throws and never yields an unusabl
 
   it('byte-level mutations of every fixture (flip, truncate, splice)', () => {
     const fixtures = readdirSync(fixturePath('dynamo')).map(bytesOf);
+    // Edits biased towards numbers (a digit's position, a digit, sign, point or exponent), so that
+    // many mutated messages still decode and their values are checked, not only rejected.
+    const numberish = [...'0123456789-.eE'].map((c) => c.charCodeAt(0));
+    const digitsAt = (bytes: Uint8Array) => [...bytes.keys()].filter((i) => bytes[i]! >= 0x30 && bytes[i]! <= 0x39);
+    const byte = fc.oneof(fc.constantFrom(...numberish), fc.integer({ min: 0, max: 255 }));
+    const edit = fc.tuple(fc.boolean(), fc.nat(), byte);
     const mutated = fc
-      .tuple(fc.constantFrom(...fixtures), fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 6 }), fc.option(fc.nat()))
+      .tuple(fc.constantFrom(...fixtures), fc.array(edit, { minLength: 1, maxLength: 4 }), fc.oneof({ arbitrary: fc.constant(null), weight: 3 }, fc.nat()))
+      .map(([original, edits, cut]) => {
+        const digits = digitsAt(original);
+        return [original, edits.map(([onDigit, at, value]) => [onDigit && digits.length > 0 ? digits[at % digits.length]! : at, value] as const), cut] as const;
+      })
       .map(([original, edits, cut]) => {
         const bytes = Uint8Array.from(original);
         for (const [at, value] of edits) bytes[at % bytes.length] = value;
         return cut === null ? bytes : bytes.subarray(0, cut % (bytes.length + 1));
       });
+    let decodedLoads = 0;
+    const runs = 3000;
     fc.assert(
       fc.property(mutated, (bytes) => {
-        for (const decoded of everyDecoder(bytes)) for (const load of fixtureReadings(decoded)) assertSane(load);
+        for (const decoded of everyDecoder(bytes)) {
+          for (const load of fixtureReadings(decoded)) {
+            assertSane(load);
+            decodedLoads += 1;
+          }
+        }
       }),
-      { numRuns: 3000 },
+      { numRuns: runs },
     );
+    // The mutations must leave many messages decodable, or the checks above would never run.
+    expect(decodedLoads).toBeGreaterThan(runs / 10);
   });
 
   it('arbitrary JSON text and JSON values', () => {
     fc.assert(
-      fc.property(fc.oneof(fc.string(), fc.json(), fc.jsonValue().map((v) => JSON.stringify({ worker_id: 1, data: v }))), (text) => {
-        for (const decoded of [decodeStatsReply(text, 'dynamo_backend', 'load_metrics'), decodeKvMetricsJson(text)]) {
-          for (const load of fixtureReadings(decoded)) assertSane(load);
-        }
-      }),
+      fc.property(
+        fc.oneof(
+          fc.string(),
+          fc.json(),
+          fc.jsonValue().map((v) => JSON.stringify({ worker_id: 1, data: v })),
+        ),
+        (text) => {
+          for (const decoded of [decodeStatsReply(text, 'dynamo_backend', 'load_metrics'), decodeKvMetricsJson(text)]) {
+            for (const load of fixtureReadings(decoded)) assertSane(load);
+          }
+        },
+      ),
       { numRuns: 2000 },
     );
   });
@@ -363,7 +406,9 @@ describe('property tests: hostile input never throws and never yields an unusabl
     const anyValue = fc.oneof(badOrGood, fc.bigInt({ min: -(1n << 63n), max: (1n << 64n) - 1n }));
     fc.assert(
       fc.property(fc.constantFrom(...activeKeys), anyValue, (key, value) => {
-        const decoded = decodeActiveLoadMsgpack(packr.pack({ worker_id: 5n, dp_rank: 0, active_decode_blocks: 10, active_prefill_tokens: 0, kv_used_blocks: 12, [key]: value }));
+        const decoded = decodeActiveLoadMsgpack(
+          packr.pack({ worker_id: 5n, dp_rank: 0, active_decode_blocks: 10, active_prefill_tokens: 0, kv_used_blocks: 12, [key]: value }),
+        );
         for (const load of fixtureReadings(decoded)) assertSane(load);
         if ((typeof value === 'number' || typeof value === 'bigint') && value < 0) expect(decoded.ok).toBe(false);
       }),
@@ -419,7 +464,17 @@ describe('merging what several messages say about one worker', () => {
   it('a worker whose FPM and ActiveLoad come from different publishers gets both', () => {
     const l = ledger();
     l.observe({ generation: 'event-plane', publisherId: 'P1', engine: true, reading: reading('a', 0, { kvBlocksUsed: 130 }) }, 0);
-    l.observe({ generation: 'event-plane', publisherId: 'P2', engine: true, heartbeats: true, ownComponent: true, reading: reading('a', 0, { running: 32, waiting: 4 }) }, 1);
+    l.observe(
+      {
+        generation: 'event-plane',
+        publisherId: 'P2',
+        engine: true,
+        heartbeats: true,
+        ownComponent: true,
+        reading: reading('a', 0, { running: 32, waiting: 4 }),
+      },
+      1,
+    );
     expect(l.aggregate('a', 2)!.load).toEqual({ kvBlocksUsed: 130, running: 32, waiting: 4 });
     expect(l.lifetime('a')).toBe('heartbeat');
   });

@@ -116,9 +116,11 @@ describe('llm_* gauges on /metrics', () => {
 
   it('leaves a pool without fresh data out rather than exporting 0, and reports an empty pool as 0', async () => {
     const down = harness.track(await FakeWorker.start());
-    const frontend = harness.track(await FakeWorker.start({
-      behaviour: { kind: 'text', body: `dynamo_frontend_queued_requests{model="${MODEL}"} 2\ndynamo_frontend_inflight_requests{model="${MODEL}"} 4\n` },
-    }));
+    const frontend = harness.track(
+      await FakeWorker.start({
+        behaviour: { kind: 'text', body: `dynamo_frontend_queued_requests{model="${MODEL}"} 2\ndynamo_frontend_inflight_requests{model="${MODEL}"} 4\n` },
+      }),
+    );
     await down.down();
     const url = await start([
       { name: 'broken', source: 'dynamo-http', targets: [down.target] },
@@ -150,8 +152,16 @@ describe('llm_* gauges on /metrics', () => {
 
 describe('dynamo-nats pools in the llm_* gauges', () => {
   it("label a dynamo-nats pool with its component and endpoint (the source's load_metrics when unset)", () => {
-    expect(dynamoPoolLabels('decode', { source: 'dynamo-nats', component: 'backend', endpoint: 'generate' })).toEqual({ pool: 'decode', component: 'backend', endpoint: 'generate' });
-    expect(dynamoPoolLabels('decode', { source: 'dynamo-nats', component: 'backend' })).toEqual({ pool: 'decode', component: 'backend', endpoint: 'load_metrics' });
+    expect(dynamoPoolLabels('decode', { source: 'dynamo-nats', component: 'backend', endpoint: 'generate' })).toEqual({
+      pool: 'decode',
+      component: 'backend',
+      endpoint: 'generate',
+    });
+    expect(dynamoPoolLabels('decode', { source: 'dynamo-nats', component: 'backend' })).toEqual({
+      pool: 'decode',
+      component: 'backend',
+      endpoint: 'load_metrics',
+    });
     expect(dynamoPoolLabels('web', { source: 'dynamo-http' })).toEqual({ pool: 'web', component: 'web', endpoint: 'generate' });
     expect(dynamoPoolLabels('llama', { source: 'vllm' })).toBeUndefined();
   });
@@ -165,8 +175,27 @@ describe('dynamo-nats pools in the llm_* gauges', () => {
 
     store.setWorkers(['7587888657184927289', '7587888657184927290']);
     const at = Date.now();
-    store.recordSample('7587888657184927289', { at, models: [], kvBlocksUsed: 120, kvBlocksTotal: 59064, activeSlots: 3, totalSlots: 256, running: 3, counters: {}, histograms: {} });
-    store.recordSample('7587888657184927290', { at, models: [], kvBlocksUsed: 360, kvBlocksTotal: 59064, activeSlots: 9, totalSlots: 256, counters: {}, histograms: {} });
+    store.recordSample('7587888657184927289', {
+      at,
+      models: [],
+      kvBlocksUsed: 120,
+      kvBlocksTotal: 59064,
+      activeSlots: 3,
+      totalSlots: 256,
+      running: 3,
+      counters: {},
+      histograms: {},
+    });
+    store.recordSample('7587888657184927290', {
+      at,
+      models: [],
+      kvBlocksUsed: 360,
+      kvBlocksTotal: 59064,
+      activeSlots: 9,
+      totalSlots: 256,
+      counters: {},
+      histograms: {},
+    });
     const text = await metrics.registry.metrics();
     const pool = { pool: 'decode', component: 'backend', endpoint: 'load_metrics' };
     expect(series(text, 'llm_load_avg')).toEqual([{ labels: pool, value: 240 }]);

@@ -187,7 +187,12 @@ describe('event-plane generation (MessagePack envelopes)', () => {
     await workerA.activeLoad({ workerId: A, dpRank: 0, activeDecodeBlocks: 120, activePrefillTokens: 0, kvUsedBlocks: 130 });
     await workerA.activeLoad({ workerId: A, dpRank: 1, activeDecodeBlocks: 60, activePrefillTokens: 0, kvUsedBlocks: 70 });
     await workerA.forwardPass('backend', { workerId: A, dpRank: 0, scheduled: { prefill: 2, decode: 30 }, queued: { prefill: 4, prefillTokens: 9000 } });
-    await workerA.forwardPass('backend', { workerId: A, dpRank: 1, scheduled: { prefill: 1, decode: 10 }, queued: { prefill: 1, prefillTokens: 1000, decode: 1 } });
+    await workerA.forwardPass('backend', {
+      workerId: A,
+      dpRank: 1,
+      scheduled: { prefill: 1, decode: 10 },
+      queued: { prefill: 1, prefillTokens: 1000, decode: 1 },
+    });
     // Worker B: 400 blocks, idle queue.
     await workerB.activeLoad({ workerId: B, kvUsedBlocks: 400, activeDecodeBlocks: 400 });
     await workerB.forwardPass('backend', { workerId: B, scheduled: { prefill: 0, decode: 8 }, queued: { prefill: 0, prefillTokens: 0 } });
@@ -217,11 +222,14 @@ describe('event-plane generation (MessagePack envelopes)', () => {
     // …while a duplicate of it (same sequence and time) and an older envelope are dropped.
     await workerB.activeLoad({ workerId: B, kvUsedBlocks: 10_000 }, { sequence: workerB.sequence, publishedAt: workerB.lastPublishedAt });
     await workerB.activeLoad({ workerId: B, kvUsedBlocks: 10_000 }, { sequence: workerB.sequence - 2n, publishedAt: workerB.lastPublishedAt - 5n });
-    await vi.waitFor(async () => {
-      const text = await metricsText();
-      expect(text).toContain('keda_llm_scaler_nats_messages_total{pool="dyn",kind="kv_metrics_msgpack",result="duplicate"} 1');
-      expect(text).toContain('keda_llm_scaler_nats_messages_total{pool="dyn",kind="kv_metrics_msgpack",result="older"} 1');
-    }, { timeout: 2000, interval: 20 });
+    await vi.waitFor(
+      async () => {
+        const text = await metricsText();
+        expect(text).toContain('keda_llm_scaler_nats_messages_total{pool="dyn",kind="kv_metrics_msgpack",result="duplicate"} 1');
+        expect(text).toContain('keda_llm_scaler_nats_messages_total{pool="dyn",kind="kv_metrics_msgpack",result="older"} 1');
+      },
+      { timeout: 2000, interval: 20 },
+    );
     expect(await fleet('load_avg')).toBe(400);
   });
 
@@ -334,7 +342,11 @@ describe('bad input and outages', () => {
     const kv = `namespace.${ns}.kv_metrics`;
     const fpm = `namespace.${ns}.component.backend.forward-pass-metrics`;
     const bad: [string, string | Uint8Array][] = [
-      [kv, `{"worker_id":${B_ID},"data":{"worker_stats":{"request_active_slots":-1,"request_total_slots":1,"num_requests_waiting":0},"kv_stats":{"kv_active_blocks":1,"kv_total_blocks":1,"gpu_cache_usage_perc":0.1}}}`],
+      [
+        kv,
+        `{"worker_id":${B_ID},"data":{"worker_stats":{"request_active_slots":-1,"request_total_slots":1,"num_requests_waiting":0},` +
+          `"kv_stats":{"kv_active_blocks":1,"kv_total_blocks":1,"gpu_cache_usage_perc":0.1}}}`,
+      ],
       [kv, `{"worker_id":${B_ID},"data":{"request_active_slots":1,"request_total_slots":1,"kv_active_blocks":"lots","kv_total_blocks":1}}`],
       [kv, `{"worker_id":${B_ID},"dp_rank":0,"active_decode_blocks":1e400}`],
       [kv, '{"worker_id": 1, "data": '],
@@ -346,12 +358,18 @@ describe('bad input and outages', () => {
     await plane.send(fpm, 'forward-pass-metrics', new Uint8Array([0x81, 0xa7, 0x76, 0x65, 0x72, 0x73, 0x69, 0x6f, 0x6e, 0x09])); // version 9
     await plane.send(kv, 'forward-pass-metrics', new Uint8Array([0x80])); // topic does not match the subject
 
-    await vi.waitFor(async () => {
-      const text = await metricsText();
-      const malformed = [...text.matchAll(/keda_llm_scaler_nats_messages_total\{pool="dyn",kind="[a-z_]+",result="malformed"\} (\d+)/g)].reduce((sum, m) => sum + Number(m[1]), 0);
-      expect(malformed).toBeGreaterThanOrEqual(bad.length + 3);
-      expect(text).toMatch(/keda_llm_scaler_scrape_errors_total\{pool="dyn",cause="parse"\} \d+/);
-    }, { timeout: 3000, interval: 50 });
+    await vi.waitFor(
+      async () => {
+        const text = await metricsText();
+        const malformed = [...text.matchAll(/keda_llm_scaler_nats_messages_total\{pool="dyn",kind="[a-z_]+",result="malformed"\} (\d+)/g)].reduce(
+          (sum, m) => sum + Number(m[1]),
+          0,
+        );
+        expect(malformed).toBeGreaterThanOrEqual(bad.length + 3);
+        expect(text).toMatch(/keda_llm_scaler_scrape_errors_total\{pool="dyn",cause="parse"\} \d+/);
+      },
+      { timeout: 3000, interval: 50 },
+    );
     await expectAandB();
   });
 
@@ -366,11 +384,14 @@ describe('bad input and outages', () => {
     await vi.waitFor(async () => expect(await readiness()).toBe('SERVING'), { timeout: 3000, interval: 20 });
 
     await nats.stop();
-    await vi.waitFor(async () => {
-      const status = await statusOf(harness.client.getMetrics(ref('load_avg'), 'dyn-load_avg'));
-      expect(status.code).toBe(grpc.status.UNAVAILABLE);
-      expect(status.details).toContain('NATS is not connected');
-    }, { timeout: 2000, interval: 20 });
+    await vi.waitFor(
+      async () => {
+        const status = await statusOf(harness.client.getMetrics(ref('load_avg'), 'dyn-load_avg'));
+        expect(status.code).toBe(grpc.status.UNAVAILABLE);
+        expect(status.details).toContain('NATS is not connected');
+      },
+      { timeout: 2000, interval: 20 },
+    );
     await vi.waitFor(async () => expect(await readiness()).toBe('NOT_SERVING'), { timeout: 2000, interval: 20 });
     // GetMetricSpec comes from configuration: it keeps working for KEDA's fallback.
     expect((await harness.client.getMetricSpec(ref('load_avg'))).metricSpecs).toHaveLength(1);
@@ -412,7 +433,13 @@ describe('connection settings', () => {
   it('maps credentials and TLS from the pool config, reconnects forever, names the connection', () => {
     const backoff = new ReconnectBackoff(1000);
     const options = natsConnectionOptions(
-      { url: 'tls://nats.example:4222', user: 'u', pass: 'p', credsFile: '/nonexistent/user.creds', tls: { ca: '/etc/ca.pem', cert: '/etc/c.pem', key: '/etc/k.pem' } },
+      {
+        url: 'tls://nats.example:4222',
+        user: 'u',
+        pass: 'p',
+        credsFile: '/nonexistent/user.creds',
+        tls: { ca: '/etc/ca.pem', cert: '/etc/c.pem', key: '/etc/k.pem' },
+      },
       1000,
       backoff,
     );

@@ -65,10 +65,7 @@ describe('vLLM fixtures', () => {
 
     const fill = (n: number, v: number): number[] => Array<number>(n).fill(v);
     expect(s.histograms.ttft).toEqual({
-      bounds: [
-        0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10, 20, 40, 80,
-        160, 640, 2560, Infinity,
-      ],
+      bounds: [0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10, 20, 40, 80, 160, 640, 2560, Infinity],
       counts: [0, 0, 0, 0, 3, 5, 8, 10, 32, 63, 100, 133, ...fill(11, 200)],
       sum: expect.closeTo(77.79345978383459 + 72.833413380334, 9) as number,
       count: 200,
@@ -149,10 +146,7 @@ describe('vLLM fixtures', () => {
 
   it('a histogram cut before +Inf and _count keeps its buckets, count = last bucket', () => {
     // The aibrix dump's cut iteration_tokens histogram, renamed into a signal histogram.
-    const text = readFixture('vllm', 'v0-aibrix-docs.prom').replaceAll(
-      'vllm:iteration_tokens_total',
-      'vllm:time_to_first_token_seconds',
-    );
+    const text = readFixture('vllm', 'v0-aibrix-docs.prom').replaceAll('vllm:iteration_tokens_total', 'vllm:time_to_first_token_seconds');
     expect(extract(text).histograms.ttft).toEqual({
       bounds: [1, 2, 4, 8, 16, 24, 32, 40],
       counts: [994, 994, 994, 994, 994, 994, 994, 998],
@@ -240,11 +234,7 @@ describe('gauge rules', () => {
 
   it('treats NaN, Inf and negative gauges as unknown, never 0', () => {
     const s = extract(
-      [
-        'vllm:num_requests_waiting{engine="0"} NaN',
-        'vllm:num_requests_running{engine="0"} -1',
-        'vllm:kv_cache_usage_perc{engine="0"} +Inf',
-      ].join('\n'),
+      ['vllm:num_requests_waiting{engine="0"} NaN', 'vllm:num_requests_running{engine="0"} -1', 'vllm:kv_cache_usage_perc{engine="0"} +Inf'].join('\n'),
     );
     expect(s.waiting).toBeUndefined();
     expect(s.running).toBeUndefined();
@@ -390,8 +380,7 @@ describe('SGLang', () => {
   });
 
   it('sums queues over DP ranks, averages token usage, and sums the num_pages gauges', () => {
-    const labels = (dp: string, tp: string): string =>
-      `{dp_rank="${dp}",engine_type="unified",model_name="glm",pp_rank="0",tp_rank="${tp}"}`;
+    const labels = (dp: string, tp: string): string => `{dp_rank="${dp}",engine_type="unified",model_name="glm",pp_rank="0",tp_rank="${tp}"}`;
     const text = [
       `sglang:num_queue_reqs${labels('0', '0')} 1.0`,
       `sglang:num_queue_reqs${labels('1', '2')} 4.0`,
@@ -535,6 +524,7 @@ describe('robustness (fast-check)', () => {
     }
   }
 
+  let samplesChecked = 0;
   function checkText(text: string): void {
     const full = parsePrometheusText(text);
     for (const kind of KINDS) {
@@ -542,15 +532,20 @@ describe('robustness (fast-check)', () => {
       for (const parsed of [full, parsePrometheusText(text, profile.wantedSeries)]) {
         for (const model of [undefined, 'Qwen/Qwen3-0.6B']) {
           const r = extractWorkerSample(parsed, profile, { model, at: AT });
-          if (r.ok) checkSample(r.sample);
-          else expect(['no_metrics', 'model_mismatch']).toContain(r.cause);
+          if (r.ok) {
+            checkSample(r.sample);
+            samplesChecked += 1;
+          } else expect(['no_metrics', 'model_mismatch']).toContain(r.cause);
         }
       }
     }
   }
 
   it('mutated fixtures never throw and never yield NaN, Inf or negative values', () => {
+    samplesChecked = 0;
     fc.assert(fc.property(mutated, checkText), { numRuns: 400 });
+    // Most mutated bodies still hold a vLLM worker: the sample checks ran on them.
+    expect(samplesChecked).toBeGreaterThan(400);
   });
 
   it('arbitrary strings never throw', () => {

@@ -34,9 +34,7 @@ const variableQueries = dashboard.templating.list
   .filter((v) => v.type === 'query')
   .map((v) => ({ variable: v.name, query: typeof v.query === 'string' ? v.query : (v.query?.query ?? '') }));
 
-const PROMQL_WORDS = new Set([
-  'by', 'without', 'on', 'ignoring', 'group_left', 'group_right', 'bool', 'offset', 'and', 'or', 'unless', 'inf', 'nan',
-]);
+const PROMQL_WORDS = new Set(['by', 'without', 'on', 'ignoring', 'group_left', 'group_right', 'bool', 'offset', 'and', 'or', 'unless', 'inf', 'nan']);
 
 /** Metric names in a PromQL expression: identifiers that are not functions, keywords, labels or literals. */
 export function metricNames(expr: string): string[] {
@@ -144,30 +142,33 @@ describe('Grafana dashboard', () => {
     expect(variableQueries.map((v) => v.variable)).toEqual(['job', 'pool', 'signal']);
   });
 
-  it('covers what operators need: scrapes and errors by cause, scrape duration, gRPC rate/latency/codes, streams, workers by state, signals, Dynamo gauges', () => {
-    const used = new Set(queries.flatMap((q) => metricNames(q.expr)));
-    for (const name of [
-      'keda_llm_scaler_scrapes_total',
-      'keda_llm_scaler_scrape_errors_total',
-      'keda_llm_scaler_scrape_duration_seconds_bucket',
-      'keda_llm_scaler_grpc_requests_total',
-      'keda_llm_scaler_grpc_request_duration_seconds_bucket',
-      'keda_llm_scaler_active_streams',
-      'keda_llm_scaler_pool_workers',
-      'keda_llm_scaler_signal_value',
-      'llm_load_avg',
-      'llm_load_std',
-      'llm_kv_blocks_usage_percent',
-      'llm_kv_blocks_active',
-      'llm_kv_blocks_total',
-      'llm_requests_active_slots',
-      'llm_requests_total_slots',
-    ]) {
-      expect(used.has(name), name).toBe(true);
-    }
-    expect(queries.some((q) => /sum by \(pool, cause\)/.test(q.expr))).toBe(true);
-    expect(queries.some((q) => /sum by \(method, code\)/.test(q.expr))).toBe(true);
-  });
+  it(
+    'covers what operators need: scrapes and errors by cause, scrape duration, gRPC rate/latency/codes, streams, workers by state, ' + 'signals, Dynamo gauges',
+    () => {
+      const used = new Set(queries.flatMap((q) => metricNames(q.expr)));
+      for (const name of [
+        'keda_llm_scaler_scrapes_total',
+        'keda_llm_scaler_scrape_errors_total',
+        'keda_llm_scaler_scrape_duration_seconds_bucket',
+        'keda_llm_scaler_grpc_requests_total',
+        'keda_llm_scaler_grpc_request_duration_seconds_bucket',
+        'keda_llm_scaler_active_streams',
+        'keda_llm_scaler_pool_workers',
+        'keda_llm_scaler_signal_value',
+        'llm_load_avg',
+        'llm_load_std',
+        'llm_kv_blocks_usage_percent',
+        'llm_kv_blocks_active',
+        'llm_kv_blocks_total',
+        'llm_requests_active_slots',
+        'llm_requests_total_slots',
+      ]) {
+        expect(used.has(name), name).toBe(true);
+      }
+      expect(queries.some((q) => /sum by \(pool, cause\)/.test(q.expr))).toBe(true);
+      expect(queries.some((q) => /sum by \(method, code\)/.test(q.expr))).toBe(true);
+    },
+  );
 
   it('every metric name in every query exists in a live /metrics', () => {
     const { declared } = exposedNames(exposition);

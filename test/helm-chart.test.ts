@@ -14,7 +14,18 @@ import { parse as parseYaml, stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { validateConfig } from '../src/config/load.js';
 import type { ScalerConfig } from '../src/config/schema.js';
-import { RenderError, find, helmRenderBinary, mergedValues, renderChart, repoRoot, resolveScaledObjectTriggers, validateObject, type K8sObject, type Rendered } from './support/k8s.js';
+import {
+  RenderError,
+  find,
+  helmRenderBinary,
+  mergedValues,
+  renderChart,
+  repoRoot,
+  resolveScaledObjectTriggers,
+  validateObject,
+  type K8sObject,
+  type Rendered,
+} from './support/k8s.js';
 
 const chart = path.join(repoRoot, 'helm', 'keda-llm-scaler');
 let dir: string;
@@ -57,7 +68,10 @@ function checkAll(rendered: Rendered): { config: ScalerConfig; deployment: any; 
   // The process, the Service and the probes agree on ports.
   const ports = Object.fromEntries(container.ports.map((p: any) => [p.name, p.containerPort]));
   expect(ports).toEqual({ grpc: config.grpc.port, http: config.http.port });
-  expect(service.spec.ports.map((p: any) => [p.name, p.targetPort])).toEqual([['grpc', 'grpc'], ['http', 'http']]);
+  expect(service.spec.ports.map((p: any) => [p.name, p.targetPort])).toEqual([
+    ['grpc', 'grpc'],
+    ['http', 'http'],
+  ]);
   expect(container.livenessProbe.httpGet.port).toBe('http');
   expect(container.readinessProbe.httpGet.port).toBe('http');
   expect(container.args).toEqual(['serve', '--config', '/etc/keda-llm-scaler/config.yaml']);
@@ -119,7 +133,12 @@ describe('helm chart: defaults', () => {
     expect(container.livenessProbe.httpGet.path).toBe('/healthz');
     expect(container.resources).toEqual({ requests: { cpu: '100m', memory: '128Mi' }, limits: { cpu: '1', memory: '512Mi' } });
     expect(pod.topologySpreadConstraints).toEqual([
-      { maxSkew: 1, topologyKey: 'kubernetes.io/hostname', whenUnsatisfiable: 'ScheduleAnyway', labelSelector: { matchLabels: deployment.spec.selector.matchLabels } },
+      {
+        maxSkew: 1,
+        topologyKey: 'kubernetes.io/hostname',
+        whenUnsatisfiable: 'ScheduleAnyway',
+        labelSelector: { matchLabels: deployment.spec.selector.matchLabels },
+      },
     ]);
     expect(pod.volumes.map((v: any) => v.name)).toEqual(['config']);
     expect(service.spec.clusterIP).toBeUndefined();
@@ -133,7 +152,12 @@ describe('helm chart: defaults', () => {
     const rendered = await render({}, { name: 'keda-llm-scaler', namespace: 'ops' });
     const { service } = checkAll(rendered);
     expect(service.metadata).toMatchObject({ name: 'keda-llm-scaler', namespace: 'ops' });
-    const custom = await render({ fullnameOverride: 'llm-scaler', grpcPort: 9443, httpPort: 9000, image: { repository: 'registry.local/kls', digest: `sha256:${'a'.repeat(64)}` } });
+    const custom = await render({
+      fullnameOverride: 'llm-scaler',
+      grpcPort: 9443,
+      httpPort: 9000,
+      image: { repository: 'registry.local/kls', digest: `sha256:${'a'.repeat(64)}` },
+    });
     const { config, deployment } = checkAll(custom);
     expect(config.grpc.port).toBe(9443);
     expect(config.http.port).toBe(9000);
@@ -164,11 +188,22 @@ describe('helm chart: TLS', () => {
 
   it('mTLS with the client CA in the same Secret, and a TriggerAuthentication for KEDA', async () => {
     const rendered = await render({
-      tls: { enabled: true, secretName: 'scaler-cert', clientCa: { enabled: true }, triggerAuthentication: { create: true, secretName: 'keda-client-cert', namespace: 'llm' } },
-      scaledObjects: [{ name: 'llama', namespace: 'llm', scaleTargetRef: { name: 'llama-vllm' }, pool: 'llama', triggers: [{ metric: 'kv_cache_usage', target: '0.7' }] }],
+      tls: {
+        enabled: true,
+        secretName: 'scaler-cert',
+        clientCa: { enabled: true },
+        triggerAuthentication: { create: true, secretName: 'keda-client-cert', namespace: 'llm' },
+      },
+      scaledObjects: [
+        { name: 'llama', namespace: 'llm', scaleTargetRef: { name: 'llama-vllm' }, pool: 'llama', triggers: [{ metric: 'kv_cache_usage', target: '0.7' }] },
+      ],
     });
     const { config, deployment } = checkAll(rendered);
-    expect(config.tls).toEqual({ cert: '/etc/keda-llm-scaler/tls/tls.crt', key: '/etc/keda-llm-scaler/tls/tls.key', clientCa: '/etc/keda-llm-scaler/tls/ca.crt' });
+    expect(config.tls).toEqual({
+      cert: '/etc/keda-llm-scaler/tls/tls.crt',
+      key: '/etc/keda-llm-scaler/tls/tls.key',
+      clientCa: '/etc/keda-llm-scaler/tls/ca.crt',
+    });
     expect(deployment.spec.template.spec.volumes.map((v: any) => v.name)).toEqual(['config', 'tls']);
     const auth = find<any>(rendered.objects, 'TriggerAuthentication');
     expect(auth.metadata).toMatchObject({ name: 'kls-keda-llm-scaler-tls', namespace: 'llm' });
@@ -178,7 +213,11 @@ describe('helm chart: TLS', () => {
       { parameter: 'tlsClientKey', name: 'keda-client-cert', key: 'tls.key' },
     ]);
     const so = find<any>(rendered.objects, 'ScaledObject');
-    expect(so.spec.triggers[0]).toMatchObject({ type: 'external-push', authenticationRef: { name: 'kls-keda-llm-scaler-tls' }, metadata: { enableTLS: 'true' } });
+    expect(so.spec.triggers[0]).toMatchObject({
+      type: 'external-push',
+      authenticationRef: { name: 'kls-keda-llm-scaler-tls' },
+      metadata: { enableTLS: 'true' },
+    });
     expect(rendered.notes).toContain('client certificate required');
   });
 
@@ -192,15 +231,25 @@ describe('helm chart: TLS', () => {
         clientCa: { enabled: true, secretName: 'client-ca', key: 'ca.pem' },
         triggerAuthentication: { create: true, kind: 'ClusterTriggerAuthentication', secretName: 'keda-client-cert' },
       },
-      scaledObjects: [{ name: 'llama', scaleTargetRef: { name: 'llama-vllm' }, pool: 'llama', triggers: [{ metric: 'queue_depth', target: 5, type: 'external' }] }],
+      scaledObjects: [
+        { name: 'llama', scaleTargetRef: { name: 'llama-vllm' }, pool: 'llama', triggers: [{ metric: 'queue_depth', target: 5, type: 'external' }] },
+      ],
     });
     const { config, deployment } = checkAll(rendered);
-    expect(config.tls).toEqual({ cert: '/etc/keda-llm-scaler/tls/server.pem', key: '/etc/keda-llm-scaler/tls/server-key.pem', clientCa: '/etc/keda-llm-scaler/client-ca/ca.pem' });
+    expect(config.tls).toEqual({
+      cert: '/etc/keda-llm-scaler/tls/server.pem',
+      key: '/etc/keda-llm-scaler/tls/server-key.pem',
+      clientCa: '/etc/keda-llm-scaler/client-ca/ca.pem',
+    });
     expect(deployment.spec.template.spec.volumes).toContainEqual({ name: 'client-ca', secret: { secretName: 'client-ca' } });
     const auth = find<any>(rendered.objects, 'ClusterTriggerAuthentication');
     expect(auth.metadata.namespace).toBeUndefined();
     const so = find<any>(rendered.objects, 'ScaledObject');
-    expect(so.spec.triggers[0]).toMatchObject({ type: 'external', authenticationRef: { name: 'kls-keda-llm-scaler-tls', kind: 'ClusterTriggerAuthentication' }, metadata: { target: '5' } });
+    expect(so.spec.triggers[0]).toMatchObject({
+      type: 'external',
+      authenticationRef: { name: 'kls-keda-llm-scaler-tls', kind: 'ClusterTriggerAuthentication' },
+      metadata: { target: '5' },
+    });
   });
 
   it('refuses a ScaledObject outside the namespace of the TriggerAuthentication it would need', async () => {
@@ -263,7 +312,10 @@ describe('helm chart: topology and availability options', () => {
     });
     const { deployment } = checkAll(rendered);
     const pod = deployment.spec.template.spec;
-    expect(pod.topologySpreadConstraints[0]).toMatchObject({ topologyKey: 'topology.kubernetes.io/zone', labelSelector: { matchLabels: deployment.spec.selector.matchLabels } });
+    expect(pod.topologySpreadConstraints[0]).toMatchObject({
+      topologyKey: 'topology.kubernetes.io/zone',
+      labelSelector: { matchLabels: deployment.spec.selector.matchLabels },
+    });
     expect(pod.nodeSelector).toEqual({ 'kubernetes.io/os': 'linux' });
     expect(pod.containers[0].env).toEqual([{ name: 'SCALER_LOG_LEVEL', value: 'debug' }]);
     expect(pod.priorityClassName).toBe('system-cluster-critical');
@@ -306,7 +358,13 @@ describe('helm chart: pools and ScaledObjects for the common cases', () => {
             { metric: 'queue_depth', target: 5, type: 'external', useCachedMetrics: true },
           ],
         },
-        { name: 'llama-wva', namespace: 'llm', scaleTargetRef: { name: 'llama-vllm' }, pool: 'llama', triggers: [{ metric: 'desired_replicas', target: '1', metadata: { policy: 'saturation', kvCacheThreshold: 0.8 } }] },
+        {
+          name: 'llama-wva',
+          namespace: 'llm',
+          scaleTargetRef: { name: 'llama-vllm' },
+          pool: 'llama',
+          triggers: [{ metric: 'desired_replicas', target: '1', metadata: { policy: 'saturation', kvCacheThreshold: 0.8 } }],
+        },
         {
           name: 'dynamo-decode',
           namespace: 'dynamo',
@@ -318,20 +376,37 @@ describe('helm chart: pools and ScaledObjects for the common cases', () => {
           fallback: { failureThreshold: 3, replicas: 2, behavior: 'currentReplicasIfHigher' },
           triggers: [{ metric: 'kv_blocks_usage_percent', target: '70', activationThreshold: '0' }],
         },
-        { name: 'dynamo-prefill', namespace: 'dynamo', scaleTargetRef: { name: 'dynamo-vllmprefillworker', kind: 'Deployment' }, pool: 'dynamo-prefill', triggers: [{ metric: 'queue_depth', target: '4' }] },
+        {
+          name: 'dynamo-prefill',
+          namespace: 'dynamo',
+          scaleTargetRef: { name: 'dynamo-vllmprefillworker', kind: 'Deployment' },
+          pool: 'dynamo-prefill',
+          triggers: [{ metric: 'queue_depth', target: '4' }],
+        },
       ],
     });
     const { config } = checkAll(rendered);
     expect(config.scrape).toEqual({ timeout: 3000, concurrency: 32, maxBodyBytes: 16777216 });
     expect(config.defaultTarget).toBe(0.7);
-    expect(config.pools.find((p) => p.name === 'dynamo-decode')).toMatchObject({ source: 'dynamo-nats', component: 'backend', activation: { source: 'dynamo-http' } });
+    expect(config.pools.find((p) => p.name === 'dynamo-decode')).toMatchObject({
+      source: 'dynamo-nats',
+      component: 'backend',
+      activation: { source: 'dynamo-http' },
+    });
     const llama = find<any>(rendered.objects, 'ScaledObject', 'llama');
     expect(llama.metadata.namespace).toBe('llm');
     expect(llama.spec).toMatchObject({ minReplicaCount: 1, maxReplicaCount: 8, pollingInterval: 15, fallback: { failureThreshold: 3, replicas: 4 } });
     expect(llama.spec.scaleTargetRef).toEqual({ name: 'llama-vllm', kind: 'Deployment', apiVersion: 'apps/v1' });
     expect(llama.spec.triggers).toEqual([
-      { type: 'external-push', metadata: { scalerAddress: 'kls-keda-llm-scaler.keda.svc:9090', pool: 'llama', metric: 'kv_cache_usage', target: '0.7', activationThreshold: '0.05' } },
-      { type: 'external', useCachedMetrics: true, metadata: { scalerAddress: 'kls-keda-llm-scaler.keda.svc:9090', pool: 'llama', metric: 'queue_depth', target: '5' } },
+      {
+        type: 'external-push',
+        metadata: { scalerAddress: 'kls-keda-llm-scaler.keda.svc:9090', pool: 'llama', metric: 'kv_cache_usage', target: '0.7', activationThreshold: '0.05' },
+      },
+      {
+        type: 'external',
+        useCachedMetrics: true,
+        metadata: { scalerAddress: 'kls-keda-llm-scaler.keda.svc:9090', pool: 'llama', metric: 'queue_depth', target: '5' },
+      },
     ]);
     const wva = find<any>(rendered.objects, 'ScaledObject', 'llama-wva');
     expect(wva.spec.triggers[0].metadata).toMatchObject({ metric: 'desired_replicas', target: '1', policy: 'saturation', kvCacheThreshold: '0.8' });
@@ -363,7 +438,11 @@ describe('values.schema.json (what helm install validates values with)', () => {
 
   it('accepts the defaults and every option combination above', async () => {
     expect(errorsOf(await merged({}))).toBe('');
-    expect(errorsOf(await merged({ tls: { enabled: true, secretName: 's', clientCa: { enabled: true }, triggerAuthentication: { create: true, secretName: 'k' } } }))).toBe('');
+    expect(
+      errorsOf(
+        await merged({ tls: { enabled: true, secretName: 's', clientCa: { enabled: true }, triggerAuthentication: { create: true, secretName: 'k' } } }),
+      ),
+    ).toBe('');
     expect(errorsOf(await merged({ podDisruptionBudget: { enabled: true, minAvailable: null, maxUnavailable: '25%' } }))).toBe('');
   });
 
@@ -371,7 +450,9 @@ describe('values.schema.json (what helm install validates values with)', () => {
     expect(errorsOf(await merged({ grpcPort: 'abc' }))).toContain('/grpcPort');
     expect(errorsOf(await merged({ httpPort: '8080' }))).toContain('/httpPort');
     expect(errorsOf(await merged({ grpcPort: 70000 }))).toContain('/grpcPort');
-    expect(errorsOf(await merged({ config: { pools: [{ name: 'a', source: 'vllm', discovery: { dns: 'x', port: 'http' } }] } }))).toContain('/config/pools/0/discovery/port');
+    expect(errorsOf(await merged({ config: { pools: [{ name: 'a', source: 'vllm', discovery: { dns: 'x', port: 'http' } }] } }))).toContain(
+      '/config/pools/0/discovery/port',
+    );
   });
 
   it('rejects an unknown pool source', async () => {
@@ -393,7 +474,11 @@ describe('values.schema.json (what helm install validates values with)', () => {
     expect(errorsOf(await merged({ config: { pools: [{ name: 'Bad_Name', source: 'vllm', targets: ['a:1'] }] } }))).toContain('/config/pools/0/name');
     expect(errorsOf(await merged({ config: { pools: [{ name: 'd', source: 'dynamo-nats' }] } }))).toContain('component');
     expect(errorsOf(await merged({ config: { pools: [{ name: 'v', source: 'vllm' }] } }))).not.toBe('');
-    expect(errorsOf(await merged({ scaledObjects: [{ name: 'x', scaleTargetRef: { name: 'y' }, triggers: [{ metric: 'm', metadata: { scalerAddress: 'evil:1' } }] }] }))).not.toBe('');
+    expect(
+      errorsOf(
+        await merged({ scaledObjects: [{ name: 'x', scaleTargetRef: { name: 'y' }, triggers: [{ metric: 'm', metadata: { scalerAddress: 'evil:1' } }] }] }),
+      ),
+    ).not.toBe('');
     expect(errorsOf(await merged({ probes: { readiness: { path: '/metrics' } } }))).toContain('/probes/readiness/path');
   });
 });

@@ -44,10 +44,7 @@ interface Harness {
   view(id: string): WorkerView | undefined;
 }
 
-function harness(
-  discovery: Discovery,
-  options: { model?: string; intervalMs?: number; concurrency?: number; timeoutMs?: number } = {},
-): Harness {
+function harness(discovery: Discovery, options: { model?: string; intervalMs?: number; concurrency?: number; timeoutMs?: number } = {}): Harness {
   const logs: Record<string, unknown>[] = [];
   const sink = new Writable({
     write(chunk: Buffer, _encoding, done) {
@@ -85,9 +82,7 @@ async function counter(metrics: ScalerMetrics, name: string, labels: Record<stri
   const metric = metrics.registry.getSingleMetric(name);
   if (!metric) throw new Error(`no metric ${name}`);
   const data = await metric.get();
-  return data.values
-    .filter((v) => Object.entries(labels).every(([k, value]) => v.labels[k] === value))
-    .reduce((sum, v) => sum + v.value, 0);
+  return data.values.filter((v) => Object.entries(labels).every(([k, value]) => v.labels[k] === value)).reduce((sum, v) => sum + v.value, 0);
 }
 
 /** Observations in the scrape-duration histogram (one per scrape outcome). */
@@ -132,7 +127,10 @@ describe('HTTP collection from vLLM workers', () => {
     const h = harness(staticPool(a));
     h.source.start();
     // Samples recorded, round after round (the store keeps no history unless a window needs it).
-    await vi.waitFor(async () => expect(await counter(h.metrics, 'keda_llm_scaler_scrapes_total', { result: 'ok' })).toBeGreaterThanOrEqual(3), { timeout: 2000, interval: 20 });
+    await vi.waitFor(async () => expect(await counter(h.metrics, 'keda_llm_scaler_scrapes_total', { result: 'ok' })).toBeGreaterThanOrEqual(3), {
+      timeout: 2000,
+      interval: 20,
+    });
     await h.source.stop();
     const requests = a.requests;
     await new Promise((resolve) => setTimeout(resolve, INTERVAL_MS * 2));
@@ -179,7 +177,6 @@ describe('HTTP collection from vLLM workers', () => {
     if (cause === 'body_too_large') {
       // Aborted near the 1 MiB cap: the 50 MB body was never read (kernel buffers allow a few MB).
       expect(faulty.bytesSent).toBeLessThan(10 * 2 ** 20);
-
     }
   });
 
@@ -232,7 +229,10 @@ describe('HTTP collection from vLLM workers', () => {
     const h = harness(staticPool(healthy, hung), { intervalMs: 50, timeoutMs: 600 });
     h.source.start();
     // Several rounds of the healthy worker land while the hung request is still open.
-    await vi.waitFor(async () => expect(await counter(h.metrics, 'keda_llm_scaler_scrapes_total', { result: 'ok' })).toBeGreaterThanOrEqual(4), { timeout: 550, interval: 10 });
+    await vi.waitFor(async () => expect(await counter(h.metrics, 'keda_llm_scaler_scrapes_total', { result: 'ok' })).toBeGreaterThanOrEqual(4), {
+      timeout: 550,
+      interval: 10,
+    });
     expect(hung.requests).toBe(1);
     expect(h.view(hung.target)?.state).toBe('pending');
     await vi.waitFor(() => expect(h.view(hung.target)?.failure?.cause).toBe('timeout'), { timeout: 3000, interval: 10 });

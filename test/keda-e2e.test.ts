@@ -231,10 +231,7 @@ describe('KEDA end to end against real vLLM workers', () => {
 
   it('lists its services through server reflection, as grpcurl does', async () => {
     await startScaler([]);
-    const reflectionProto = path.join(
-      path.dirname(createRequire(import.meta.url).resolve('@grpc/reflection')),
-      '../proto/grpc/reflection/v1/reflection.proto',
-    );
+    const reflectionProto = path.join(path.dirname(createRequire(import.meta.url).resolve('@grpc/reflection')), '../proto/grpc/reflection/v1/reflection.proto');
     const loaded = grpc.loadPackageDefinition(protoLoader.loadSync(reflectionProto, { keepCase: true })) as unknown as {
       grpc: { reflection: { v1: { ServerReflection: grpc.ServiceClientConstructor } } };
     };

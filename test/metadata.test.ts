@@ -63,7 +63,11 @@ describe('trigger metadata', () => {
     [{ pool: 'llama', metric: 'queue_depth', target: '5', activationThreshold: '-1' }, 'activationThreshold', /negative/],
     [{ pool: 'llama', metric: 'queue_depth', target: '5', valueMode: 'sum' }, 'valueMode', /expected average or raw/],
     [{ pool: 'llama', metric: 'queue_depth', target: '5', metricName: 'a/b' }, 'metricName', /not usable as a metric name/],
-    [{ pool: 'llama', metric: 'queue_depth', target: '5', activationTreshold: '1' }, 'activationTreshold', /unknown key for metric 'queue_depth'; accepted keys are/],
+    [
+      { pool: 'llama', metric: 'queue_depth', target: '5', activationTreshold: '1' },
+      'activationTreshold',
+      /unknown key for metric 'queue_depth'; accepted keys are/,
+    ],
   ])('rejects %j naming %s', (metadata, key, message) => {
     const error = rejection(metadata);
     expect(error.key).toBe(key);
@@ -72,7 +76,7 @@ describe('trigger metadata', () => {
   });
 });
 
-describe("Dynamo metrics-keda metadata ({component, endpoint, threshold})", () => {
+describe('Dynamo metrics-keda metadata ({component, endpoint, threshold})', () => {
   const dynamo: PoolCatalog = {
     poolNames: () => ['llama', 'decode', 'legacy', 'prefill'],
     hasPool: (name) => ['llama', 'decode', 'legacy', 'prefill'].includes(name),
@@ -105,13 +109,29 @@ describe("Dynamo metrics-keda metadata ({component, endpoint, threshold})", () =
   });
 
   it.each([
-    [{ component: 'backend', threshold: '0.7' }, 'endpoint', /required: component 'backend' is watched by several pools \(decode \(component 'backend', endpoint 'generate'\), legacy .*\); add 'endpoint' or 'pool'/],
-    [{ component: 'llm-worker', endpoint: 'kv-router', threshold: '0.7' }, 'component', /no dynamo-nats pool watches component 'llm-worker'; dynamo-nats pools are decode .*, prefill \(component 'prefill'\)/],
-    [{ component: 'backend', endpoint: 'kv-router', threshold: '0.7' }, 'endpoint', /no dynamo-nats pool watches component 'backend' with endpoint 'kv-router'/],
+    [
+      { component: 'backend', threshold: '0.7' },
+      'endpoint',
+      /required: component 'backend' is watched by several pools \(decode \(component 'backend', endpoint 'generate'\), legacy .*\); add 'endpoint' or 'pool'/,
+    ],
+    [
+      { component: 'llm-worker', endpoint: 'kv-router', threshold: '0.7' },
+      'component',
+      /no dynamo-nats pool watches component 'llm-worker'; dynamo-nats pools are decode .*, prefill \(component 'prefill'\)/,
+    ],
+    [
+      { component: 'backend', endpoint: 'kv-router', threshold: '0.7' },
+      'endpoint',
+      /no dynamo-nats pool watches component 'backend' with endpoint 'kv-router'/,
+    ],
     [{ endpoint: 'generate', threshold: '0.7' }, 'component', /required with 'endpoint' \(or give 'pool'\)/],
     [{ pool: 'decode', component: 'prefill', target: '1' }, 'component', /'prefill' does not match pool 'decode', which watches component 'backend'/],
     [{ pool: 'decode', endpoint: 'load_metrics', target: '1' }, 'endpoint', /'load_metrics' does not match pool 'decode', which watches endpoint 'generate'/],
-    [{ pool: 'llama', component: 'backend', metric: 'queue_depth', target: '1' }, 'component', /pool 'llama' is not a dynamo-nats pool, so it has no component/],
+    [
+      { pool: 'llama', component: 'backend', metric: 'queue_depth', target: '1' },
+      'component',
+      /pool 'llama' is not a dynamo-nats pool, so it has no component/,
+    ],
     [{ pool: 'decode', target: '5', threshold: '6' }, 'threshold', /'6' differs from target '5'; threshold is another name for target/],
     [{ pool: 'decode', threshold: 'seven' }, 'threshold', /'seven' is not a number/],
     [{ pool: 'decode', threshold: '0' }, 'threshold', /too small; expected a number ≥ 0.001/],
@@ -124,7 +144,13 @@ describe("Dynamo metrics-keda metadata ({component, endpoint, threshold})", () =
   });
 
   it('treats several pools on one component and endpoint as ambiguous', () => {
-    const twice: PoolCatalog = { ...dynamo, dynamoPools: () => [{ pool: 'a', component: 'backend' }, { pool: 'b', component: 'backend' }] };
+    const twice: PoolCatalog = {
+      ...dynamo,
+      dynamoPools: () => [
+        { pool: 'a', component: 'backend' },
+        { pool: 'b', component: 'backend' },
+      ],
+    };
     const error = dynamoRejection({ component: 'backend', endpoint: 'generate', target: '1' }, twice);
     expect(error.key).toBe('pool');
     expect(error.message).toMatch(/several pools \(a \(component 'backend'\), b \(component 'backend'\)\)/);
@@ -150,7 +176,9 @@ describe("Dynamo metrics-keda metadata ({component, endpoint, threshold})", () =
         { name: 'frontend', source: 'dynamo-http', targets: ['127.0.0.1:2'] },
       ],
     });
-    const registry = new TriggerRegistry(new Map(config.pools.map((p) => [p.name, { config: p, runtime: { name: p.name, store: new PoolStore(p.name, 5000, 10) } }])));
+    const registry = new TriggerRegistry(
+      new Map(config.pools.map((p) => [p.name, { config: p, runtime: { name: p.name, store: new PoolStore(p.name, 5000, 10) } }])),
+    );
     expect(registry.dynamoPools()).toEqual([{ pool: 'decode', component: 'backend', endpoint: 'generate' }]);
     expect(registry.defaultMetric('decode')).toBe('kv_cache_usage');
     expect(registry.defaultMetric('llama')).toBeUndefined();
@@ -158,6 +186,8 @@ describe("Dynamo metrics-keda metadata ({component, endpoint, threshold})", () =
     const trigger = registry.resolve({ scalerAddress: 'scaler:9090', component: 'backend', endpoint: 'generate', threshold: '0.7' });
     expect(trigger.spec).toMatchObject({ pool: 'decode', target: 0.7, metricName: 'decode-kv_cache_usage' });
     expect(trigger.pool.name).toBe('decode');
-    expect(() => registry.resolve({ component: 'frontend', threshold: '0.7' })).toThrow(/metadata 'component': no dynamo-nats pool watches component 'frontend'/);
+    expect(() => registry.resolve({ component: 'frontend', threshold: '0.7' })).toThrow(
+      /metadata 'component': no dynamo-nats pool watches component 'frontend'/,
+    );
   });
 });

@@ -2,11 +2,7 @@ import { createRequire } from 'node:module';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { profileFor } from '../src/sources/http/engine-profiles.js';
-import {
-  parsePrometheusText,
-  parseSampleValue,
-  type ParsedExposition,
-} from '../src/sources/http/prometheus-text.js';
+import { parsePrometheusText, parseSampleValue, type ParsedExposition } from '../src/sources/http/prometheus-text.js';
 import { readFixture, VLLM_FIXTURES } from './support/fixtures.js';
 
 // The reference parser is CommonJS without types; describe only the part compared here.
@@ -16,10 +12,7 @@ interface ReferenceFamily {
   readonly metrics: readonly { readonly labels?: Record<string, string>; readonly value?: string }[];
 }
 const requireCjs = createRequire(import.meta.url);
-const parseReference = requireCjs('parse-prometheus-text-format') as (
-  text: string,
-) => ReferenceFamily[];
-
+const parseReference = requireCjs('parse-prometheus-text-format') as (text: string) => ReferenceFamily[];
 
 function values(p: ParsedExposition, name: string): number[] | undefined {
   return p.series.get(name)?.map((s) => s.value);
@@ -40,18 +33,14 @@ describe('parsePrometheusText on the vLLM fixtures', () => {
       { labels: { engine: '1', model_name: 'Qwen/Qwen3-0.6B' }, value: 9 },
     ]);
     expect(values(p, 'vllm:kv_cache_usage_perc')).toEqual([0.41, 0.27]);
-    expect(values(p, 'vllm:prompt_tokens_created')).toEqual([
-      1.7953527787025075e9, 1.7953527787029822e9,
-    ]);
+    expect(values(p, 'vllm:prompt_tokens_created')).toEqual([1.7953527787025075e9, 1.7953527787029822e9]);
     // 22 finite bounds + +Inf, for each of the two engines
     expect(p.series.get('vllm:time_to_first_token_seconds_bucket')).toHaveLength(46);
     expect(p.series.get('vllm:time_to_first_token_seconds_bucket')?.[22]?.labels).toMatchObject({
       engine: '0',
       le: '+Inf',
     });
-    expect(values(p, 'vllm:time_to_first_token_seconds_sum')).toEqual([
-      77.79345978383459, 72.833413380334,
-    ]);
+    expect(values(p, 'vllm:time_to_first_token_seconds_sum')).toEqual([77.79345978383459, 72.833413380334]);
     expect(plain(p, 'vllm:cache_config_info')[1]).toEqual({
       labels: {
         block_size: '16',
@@ -69,9 +58,7 @@ describe('parsePrometheusText on the vLLM fixtures', () => {
   it('v1-0.10-engine-created: exponent values', () => {
     const p = parsePrometheusText(readFixture('vllm', 'v1-0.10-engine-created.prom'));
     expect(p).toMatchObject({ sampleLines: 5, invalidLines: 0 });
-    expect(plain(p, 'vllm:kv_cache_usage_perc')).toEqual([
-      { labels: { engine: '0', model_name: 'zai-org/GLM-4.5' }, value: 9.75010481363281e-6 },
-    ]);
+    expect(plain(p, 'vllm:kv_cache_usage_perc')).toEqual([{ labels: { engine: '0', model_name: 'zai-org/GLM-4.5' }, value: 9.75010481363281e-6 }]);
     expect(values(p, 'vllm:gpu_prefix_cache_queries_created')).toEqual([1.7537953269352946e9]);
     expect(values(p, 'vllm:prefix_cache_queries_total')).toEqual([32]);
   });
@@ -87,9 +74,16 @@ describe('parsePrometheusText on the vLLM fixtures', () => {
       ['length', 131],
       ['abort', 0],
     ]);
-    expect(p.series.get('vllm:time_to_first_token_seconds_bucket')?.map((s) => s.labels['le'])).toEqual(
-      ['0.001', '0.005', '0.01', '0.02', '0.04', '0.06', '0.08', '0.1'],
-    );
+    expect(p.series.get('vllm:time_to_first_token_seconds_bucket')?.map((s) => s.labels['le'])).toEqual([
+      '0.001',
+      '0.005',
+      '0.01',
+      '0.02',
+      '0.04',
+      '0.06',
+      '0.08',
+      '0.1',
+    ]);
     expect(values(p, 'vllm:time_to_first_token_seconds_count')).toEqual([140]);
   });
 
@@ -124,9 +118,7 @@ describe('parsePrometheusText on the vLLM fixtures', () => {
       },
     ]);
     expect(values(p, 'vllm:iteration_tokens_total_sum')).toEqual([1103]);
-    expect(values(p, 'vllm:iteration_tokens_total_bucket')).toEqual([
-      994, 994, 994, 994, 994, 994, 994, 998,
-    ]);
+    expect(values(p, 'vllm:iteration_tokens_total_bucket')).toEqual([994, 994, 994, 994, 994, 994, 994, 998]);
     expect(p.series.has('vllm:iteration_tokens_total_count')).toBe(false);
   });
 });
@@ -149,16 +141,7 @@ describe('parsePrometheusText syntax', () => {
   });
 
   it('reads empty label sets, missing braces, trailing commas, blanks and empty values', () => {
-    const p = parsePrometheusText(
-      [
-        'a 1',
-        'b{} 2',
-        'c{x="1",} 3',
-        '  d { x = "1" , y="" } 4  ',
-        'e\t{x="2"}\t5',
-        'f{x="1"}6',
-      ].join('\n'),
-    );
+    const p = parsePrometheusText(['a 1', 'b{} 2', 'c{x="1",} 3', '  d { x = "1" , y="" } 4  ', 'e\t{x="2"}\t5', 'f{x="1"}6'].join('\n'));
     expect(p.invalidLines).toBe(0);
     expect(plain(p, 'a')).toEqual([{ labels: {}, value: 1 }]);
     expect(plain(p, 'b')).toEqual([{ labels: {}, value: 2 }]);
@@ -185,19 +168,7 @@ describe('parsePrometheusText syntax', () => {
       ].join('\n'),
     );
     expect(p.invalidLines).toBe(0);
-    expect(values(p, 'v')).toEqual([
-      NaN,
-      Infinity,
-      Infinity,
-      -Infinity,
-      1753795326.9352946,
-      0.00000975010481363281,
-      -0.002,
-      42,
-      7,
-      0.5,
-      12,
-    ]);
+    expect(values(p, 'v')).toEqual([NaN, Infinity, Infinity, -Infinity, 1753795326.9352946, 0.00000975010481363281, -0.002, 42, 7, 0.5, 12]);
   });
 
   it('accepts CRLF, comments, blank lines, metric names with colons, and stops at # EOF', () => {
@@ -310,12 +281,9 @@ describe('parseSampleValue', () => {
     expect(parseSampleValue(token)).toBe(expected);
   });
 
-  it.each(['', '+', '-', '.', 'e5', '1e', '1e+', '0x10', '1_000', ' 1', '1 ', 'abc', '--1', 'Inf1'])(
-    'rejects %j',
-    (token) => {
-      expect(parseSampleValue(token)).toBeUndefined();
-    },
-  );
+  it.each(['', '+', '-', '.', 'e5', '1e', '1e+', '0x10', '1_000', ' 1', '1 ', 'abc', '--1', 'Inf1'])('rejects %j', (token) => {
+    expect(parseSampleValue(token)).toBeUndefined();
+  });
 });
 
 describe('wanted filtering', () => {
@@ -371,15 +339,12 @@ describe('robustness', () => {
 
   it('never throws on arbitrary strings, and counts at most one result per line', () => {
     fc.assert(
-      fc.property(
-        fc.oneof(fc.string({ unit: 'binary', maxLength: 400 }), fc.string({ unit: expositionChars, maxLength: 200 })),
-        (text) => {
-          for (const p of [parsePrometheusText(text), parsePrometheusText(text, profileFor('vllm').wantedSeries)]) {
-            expect(p.sampleLines + p.invalidLines).toBeLessThanOrEqual(text.split('\n').length);
-            for (const list of p.series.values()) expect(list.length).toBeGreaterThan(0);
-          }
-        },
-      ),
+      fc.property(fc.oneof(fc.string({ unit: 'binary', maxLength: 400 }), fc.string({ unit: expositionChars, maxLength: 200 })), (text) => {
+        for (const p of [parsePrometheusText(text), parsePrometheusText(text, profileFor('vllm').wantedSeries)]) {
+          expect(p.sampleLines + p.invalidLines).toBeLessThanOrEqual(text.split('\n').length);
+          for (const list of p.series.values()) expect(list.length).toBeGreaterThan(0);
+        }
+      }),
       { numRuns: 500 },
     );
   });
@@ -398,9 +363,7 @@ describe('differential against parse-prometheus-text-format', () => {
   const valueText = fc.oneof(
     fc
       .tuple(fc.double({ noNaN: true, noDefaultInfinity: true }), fc.constantFrom('plain', 'exp', 'EXP'))
-      .map(([v, style]) =>
-        style === 'plain' ? String(v) : style === 'exp' ? v.toExponential() : v.toExponential().toUpperCase(),
-      ),
+      .map(([v, style]) => (style === 'plain' ? String(v) : style === 'exp' ? v.toExponential() : v.toExponential().toUpperCase())),
     fc.integer().map(String),
     fc.constantFrom('NaN', '+Inf', '-Inf', '0.0', '-0.0', '1.7537953269352946e+09', '9.75010481363281e-06'),
   );
@@ -447,8 +410,7 @@ describe('differential against parse-prometheus-text-format', () => {
     return out;
   }
 
-  const referenceNumber = (v: string | undefined): number =>
-    v === '+Inf' ? Infinity : v === '-Inf' ? -Infinity : v === 'NaN' ? NaN : Number(v);
+  const referenceNumber = (v: string | undefined): number => (v === '+Inf' ? Infinity : v === '-Inf' ? -Infinity : v === 'NaN' ? NaN : Number(v));
 
   it('returns the same samples for any valid exposition', () => {
     fc.assert(

@@ -31,7 +31,10 @@ interface RuntimeStage {
 /** The last stage of the Dockerfile (the image), and the npm ci line of the stage its node_modules come from. */
 function readDockerfile(): RuntimeStage {
   const text = readFileSync(path.join(repoRoot, 'Dockerfile'), 'utf8').replace(/\\\n/g, ' ');
-  const lines = text.split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+  const lines = text
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l && !l.startsWith('#'));
   const stages: { name?: string; lines: string[] }[] = [];
   for (const line of lines) {
     const from = /^FROM\s+\S+(?:\s+AS\s+(\S+))?/i.exec(line);
@@ -133,7 +136,8 @@ describe('runtime layout (what the Dockerfile puts in the image)', () => {
     expect(stage.cmd).toEqual(['serve', '--config', '/etc/keda-llm-scaler/config.yaml']);
     expect(readdirSync(app).sort()).toEqual(['dist', 'node_modules', 'package.json', 'proto']);
     // No dev dependency made it in.
-    for (const dev of ['vitest', 'typescript', 'eslint', 'kubernetes-models', 'fast-check']) expect(existsSync(path.join(app, 'node_modules', dev)), dev).toBe(false);
+    for (const dev of ['vitest', 'typescript', 'eslint', 'kubernetes-models', 'fast-check'])
+      expect(existsSync(path.join(app, 'node_modules', dev)), dev).toBe(false);
   });
 
   it('serves gRPC health and a probe round trip as a non-root user on a read-only folder, and stops cleanly on SIGTERM', async () => {
@@ -143,7 +147,8 @@ describe('runtime layout (what the Dockerfile puts in the image)', () => {
     const configFile = path.join(etc, 'config.yaml');
     writeFileSync(
       configFile,
-      `grpc: { host: 127.0.0.1, port: ${grpcPort} }\nhttp: { host: 127.0.0.1, port: ${httpPort} }\ncheckInterval: 200ms\npools:\n  - name: llama\n    source: vllm\n    targets: ["${worker.target}"]\n`,
+      `grpc: { host: 127.0.0.1, port: ${grpcPort} }\nhttp: { host: 127.0.0.1, port: ${httpPort} }\ncheckInterval: 200ms\npools:\n  - name: llama\n    ` +
+        `source: vllm\n    targets: ["${worker.target}"]\n`,
     );
     chmodSync(etc, 0o755);
     chmodSync(configFile, 0o644);
@@ -170,7 +175,11 @@ describe('runtime layout (what the Dockerfile puts in the image)', () => {
 
       const probe = start(['dist/cli.js', 'probe', address, 'pool=llama', 'metric=kv_cache_usage', 'target=0.7']);
       expect(await probe.exited, probe.output()).toBe(0);
-      const result = JSON.parse(probe.output()) as { spec: { metricSpecs: { metricName: string }[] }; metrics: { metricValues: { metricValueFloat: number }[] }; errors: unknown[] };
+      const result = JSON.parse(probe.output()) as {
+        spec: { metricSpecs: { metricName: string }[] };
+        metrics: { metricValues: { metricValueFloat: number }[] };
+        errors: unknown[];
+      };
       expect(result.errors).toEqual([]);
       expect(result.spec.metricSpecs[0]!.metricName).toBe('llama-kv_cache_usage');
       expect(result.metrics.metricValues[0]!.metricValueFloat).toBeGreaterThan(0);

@@ -151,7 +151,10 @@ describe('gRPC with TLS (server certificate)', () => {
     await expect(tlsClient(scaler, ca.cert).getMetricSpec(ref)).resolves.toMatchObject(specOk);
 
     await copyFile(server2.key, files.key);
-    const after = await eventually(() => servedFingerprint(scaler.grpcPort), (f) => f === fingerprintOf(server2.cert));
+    const after = await eventually(
+      () => servedFingerprint(scaler.grpcPort),
+      (f) => f === fingerprintOf(server2.cert),
+    );
     expect(after).toBe(fingerprintOf(server2.cert));
     expect(after).not.toBe(fingerprintOf(server.cert));
     // New connections use the new certificate; the connection opened before keeps working.
@@ -183,7 +186,13 @@ describe('gRPC with mTLS (clientCa)', () => {
 
     await copyFile(otherCa.cert, files.clientCa!);
     const accepted = await eventually(
-      () => tlsClient(scaler, ca.cert, strangerClient).getMetricSpec(ref).then(() => true, () => false),
+      () =>
+        tlsClient(scaler, ca.cert, strangerClient)
+          .getMetricSpec(ref)
+          .then(
+            () => true,
+            () => false,
+          ),
       (ok) => ok,
     );
     expect(accepted).toBe(true);

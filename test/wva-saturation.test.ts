@@ -1,12 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import {
-  WVA_DEFAULTS,
-  analyzeSaturation,
-  saturationTarget,
-  validateWvaConfig,
-  type ReplicaMetrics,
-  type WvaConfig,
-} from '../src/policies/wva-saturation.js';
+import { WVA_DEFAULTS, analyzeSaturation, saturationTarget, validateWvaConfig, type ReplicaMetrics, type WvaConfig } from '../src/policies/wva-saturation.js';
 
 /**
  * llm-d WVA V1 saturation analyzer, case by case. The replica sets are the ones of llm-d's own

@@ -34,7 +34,10 @@ export function defaultHttpAddress(grpcAddress: string): string {
 }
 
 function sameMetadata(a: Readonly<Record<string, string>>, b: Readonly<Record<string, string>>): boolean {
-  const keys = (m: Readonly<Record<string, string>>) => Object.keys(m).filter((k) => !KEDA_KEYS.has(k)).sort();
+  const keys = (m: Readonly<Record<string, string>>) =>
+    Object.keys(m)
+      .filter((k) => !KEDA_KEYS.has(k))
+      .sort();
   const ka = keys(a);
   const kb = keys(b);
   return ka.length === kb.length && ka.every((k, i) => k === kb[i] && a[k] === b[k]);

@@ -79,7 +79,8 @@ export async function configFromOptions(options: ServeOptions): Promise<ScalerCo
     }
   } else if (!options.config) {
     throw new ConfigError(
-      'no pools configured: give --config <file>, or --targets host:port[,host:port] (or --dns <name> --dns-port <port>) for a single default pool, or --component-name <name> for a default Dynamo (NATS) pool',
+      'no pools configured: give --config <file>, or --targets host:port[,host:port] (or --dns <name> --dns-port <port>) for a single default pool, or ' +
+        '--component-name <name> for a default Dynamo (NATS) pool',
     );
   }
   if (!options.componentName) {

@@ -41,7 +41,10 @@ export function validateConfig(raw: unknown): ScalerConfig {
 function formatIssues(issues: readonly z.core.$ZodIssue[], raw: unknown): string {
   return issues
     .map((issue) => {
-      const path = issue.path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('').replace(/^\./, '');
+      const path = issue.path
+        .map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`))
+        .join('')
+        .replace(/^\./, '');
       const value = valueAt(raw, issue.path);
       const shown = value === undefined ? '' : ` (got ${JSON.stringify(value)})`;
       const message = issue.code === 'unrecognized_keys' ? `unknown key(s) ${issue.keys.map((k) => `'${k}'`).join(', ')}` : issue.message;
@@ -65,8 +68,7 @@ export function mergeConfig(base: Record<string, unknown>, override: Record<stri
   for (const [key, value] of Object.entries(override)) {
     if (value === undefined) continue;
     const current = out[key];
-    out[key] =
-      isPlainObject(current) && isPlainObject(value) ? mergeConfig(current, value) : value;
+    out[key] = isPlainObject(current) && isPlainObject(value) ? mergeConfig(current, value) : value;
   }
   return out;
 }

@@ -54,14 +54,17 @@ const port = z.coerce
 
 const hostPort = z
   .string()
-  .regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9._-]+):\d{1,5}(\/.*)?$/, "must be host:port (optionally with a path, e.g. 10.0.0.7:8000/metrics)");
+  .regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9._-]+):\d{1,5}(\/.*)?$/, 'must be host:port (optionally with a path, e.g. 10.0.0.7:8000/metrics)');
 
 const discovery = z.strictObject({
   dns: z.string().min(1, 'must name a DNS name, e.g. a headless Service'),
   port: port,
   path: z.string().startsWith('/').default('/metrics'),
   /** Ask this DNS server (host:port) instead of the system resolver. */
-  server: z.string().regex(/^[^\s:]+:\d{1,5}$|^\[[0-9a-fA-F:.]+\]:\d{1,5}$/, 'must be host:port of a DNS server').optional(),
+  server: z
+    .string()
+    .regex(/^[^\s:]+:\d{1,5}$|^\[[0-9a-fA-F:.]+\]:\d{1,5}$/, 'must be host:port of a DNS server')
+    .optional(),
 });
 
 const activation = z.strictObject({
@@ -74,20 +77,19 @@ const activation = z.strictObject({
 });
 
 const nats = z.strictObject({
-  url: z.string().regex(/^(nats|tls|wss?):\/\/[^\s]+$/, 'must be a NATS URL such as nats://127.0.0.1:4222').default(DYNAMO_DEFAULTS.natsUrl),
+  url: z
+    .string()
+    .regex(/^(nats|tls|wss?):\/\/[^\s]+$/, 'must be a NATS URL such as nats://127.0.0.1:4222')
+    .default(DYNAMO_DEFAULTS.natsUrl),
   user: z.string().optional(),
   pass: z.string().optional(),
   token: z.string().optional(),
   /** A NATS .creds file (JWT + NKey seed). */
   credsFile: z.string().optional(),
-  tls: z
-    .strictObject({ ca: z.string().optional(), cert: z.string().optional(), key: z.string().optional() })
-    .optional(),
+  tls: z.strictObject({ ca: z.string().optional(), cert: z.string().optional(), key: z.string().optional() }).optional(),
 });
 
-const poolName = z
-  .string()
-  .regex(/^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/, 'must be lowercase letters, digits and dashes (it becomes part of metric names)');
+const poolName = z.string().regex(/^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/, 'must be lowercase letters, digits and dashes (it becomes part of metric names)');
 
 const pool = z.strictObject({
   name: poolName,
@@ -127,7 +129,11 @@ export const configSchema = z
       .strictObject({
         timeout: duration('scrape.timeout').default(2000),
         concurrency: z.coerce.number().int().min(1, 'must be ≥ 1').default(64),
-        maxBodyBytes: z.coerce.number().int().min(1024, 'must be ≥ 1024').default(8 * 1024 * 1024),
+        maxBodyBytes: z.coerce
+          .number()
+          .int()
+          .min(1024, 'must be ≥ 1024')
+          .default(8 * 1024 * 1024),
       })
       .default({ timeout: 2000, concurrency: 64, maxBodyBytes: 8 * 1024 * 1024 }),
     /** gRPC TLS: server certificate and key (PEM files); with `clientCa`, clients must present a certificate (mTLS). */
@@ -151,12 +157,14 @@ export const configSchema = z
       seen.add(p.name);
       const where = (p.targets ? 1 : 0) + (p.discovery ? 1 : 0);
       if (p.source === 'dynamo-nats') {
-        if (where !== 0) ctx.addIssue({ code: 'custom', path: ['pools', index], message: 'a dynamo-nats pool finds its workers over NATS; remove targets/discovery' });
+        if (where !== 0)
+          ctx.addIssue({ code: 'custom', path: ['pools', index], message: 'a dynamo-nats pool finds its workers over NATS; remove targets/discovery' });
         if (!p.component) ctx.addIssue({ code: 'custom', path: ['pools', index, 'component'], message: 'required for a dynamo-nats pool (e.g. backend)' });
       } else {
         if (where !== 1) ctx.addIssue({ code: 'custom', path: ['pools', index], message: 'needs exactly one of targets or discovery' });
         for (const key of NATS_ONLY_KEYS) {
-          if (p[key] !== undefined) ctx.addIssue({ code: 'custom', path: ['pools', index, key], message: `only applies to dynamo-nats pools, not ${p.source}` });
+          if (p[key] !== undefined)
+            ctx.addIssue({ code: 'custom', path: ['pools', index, key], message: `only applies to dynamo-nats pools, not ${p.source}` });
         }
       }
       if (p.activation && (p.activation.targets ? 1 : 0) + (p.activation.discovery ? 1 : 0) !== 1) {

@@ -4,13 +4,7 @@ import type { ScalerMetrics } from '../telemetry.js';
 import type { Trigger } from '../triggers/trigger.js';
 import type { TriggerRegistry } from '../triggers/trigger-registry.js';
 import type { ActivityStreams } from './activity-streams.js';
-import type {
-  GetMetricSpecResponse,
-  GetMetricsRequest,
-  GetMetricsResponse,
-  IsActiveResponse,
-  ScaledObjectRef,
-} from './messages.js';
+import type { GetMetricSpecResponse, GetMetricsRequest, GetMetricsResponse, IsActiveResponse, ScaledObjectRef } from './messages.js';
 import { onStreamEnd } from './stream-end.js';
 
 type Status = grpc.status;
@@ -33,12 +27,10 @@ function specResponse({ spec }: Trigger): GetMetricSpecResponse {
  * KEDA's ExternalScaler service. Handlers only read: the trigger registry (parsed metadata,
  * cached) and the pools' snapshots. Nothing here waits on a worker.
  */
-export function externalScalerHandlers(deps: {
-  registry: TriggerRegistry;
-  streams: ActivityStreams;
-  metrics: ScalerMetrics;
-  shuttingDown: () => boolean;
-}): { implementation: grpc.UntypedServiceImplementation; endStreams: () => void } {
+export function externalScalerHandlers(deps: { registry: TriggerRegistry; streams: ActivityStreams; metrics: ScalerMetrics; shuttingDown: () => boolean }): {
+  implementation: grpc.UntypedServiceImplementation;
+  endStreams: () => void;
+} {
   const { registry, streams, metrics } = deps;
 
   const resolve = (ref: ScaledObjectRef | null | undefined): Trigger => {

@@ -40,7 +40,11 @@ const DYNAMO_WORKER_GAUGES: readonly { name: string; help: string; pick: (s: Wor
   { name: 'llm_kv_blocks_active', help: 'KV blocks in use on the worker (Dynamo kv_active_blocks).', pick: (s) => s.kvBlocksUsed },
   { name: 'llm_kv_blocks_total', help: 'KV blocks the worker has in total (Dynamo kv_total_blocks).', pick: (s) => s.kvBlocksTotal },
   // Dynamo's engines fill request_active_slots with their running requests; HTTP workers report those.
-  { name: 'llm_requests_active_slots', help: 'Request slots in use on the worker (Dynamo request_active_slots; running requests when only those are reported).', pick: (s) => s.activeSlots ?? s.running },
+  {
+    name: 'llm_requests_active_slots',
+    help: 'Request slots in use on the worker (Dynamo request_active_slots; running requests when only those are reported).',
+    pick: (s) => s.activeSlots ?? s.running,
+  },
   { name: 'llm_requests_total_slots', help: 'Request slots the worker has (Dynamo request_total_slots, e.g. max_num_seqs).', pick: (s) => s.totalSlots },
 ];
 
@@ -78,7 +82,7 @@ export function registerPoolGauges(registry: Registry, entries: () => Iterable<{
   });
   new Gauge({
     name: 'keda_llm_scaler_signal_value',
-    help: 'Fleet value of each signal per pool, in the signal\'s own unit (absent when the pool has no fresh data).',
+    help: "Fleet value of each signal per pool, in the signal's own unit (absent when the pool has no fresh data).",
     labelNames: ['pool', 'signal'],
     registers: [registry],
     collect() {

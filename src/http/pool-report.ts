@@ -4,6 +4,7 @@ import { countByState, type PoolSnapshot } from '../store/pool-store.js';
 import { defaultUses } from '../triggers/catalogue.js';
 import { KEDA_KEYS } from '../triggers/metadata.js';
 import type { PoolRuntime, Trigger } from '../triggers/trigger.js';
+import { round3 as round } from '../signals/rounding.js';
 
 /** What `/api/v1/pools/:name` shows: each worker's last values and, per signal, who counted and why not. */
 export function poolReport(runtime: PoolRuntime, source: string, triggers: readonly Trigger[]) {
@@ -32,7 +33,11 @@ export function poolReport(runtime: PoolRuntime, source: string, triggers: reado
     })),
     signals,
     activation: runtime.activation
-      ? { signal: runtime.activation.use.signal.name, threshold: runtime.activation.threshold, ...signalReport(runtime.activation.store.published(), runtime.activation.use) }
+      ? {
+          signal: runtime.activation.use.signal.name,
+          threshold: runtime.activation.threshold,
+          ...signalReport(runtime.activation.store.published(), runtime.activation.use),
+        }
       : undefined,
     triggers: triggers.filter((t) => t.pool === runtime).map(decisionReport),
   };
@@ -105,7 +110,12 @@ function explain(trigger: Trigger, result: ReturnType<Trigger['evaluate']>): str
   const details = evaluation.details ?? {};
   let how: string;
   if (signal.kind === 'replicas') {
-    const rule = typeof details['rule'] === 'string' ? details['rule'] : typeof details['combination'] === 'string' ? `${details['strategy']}: ${details['combination']}` : '';
+    const rule =
+      typeof details['rule'] === 'string'
+        ? details['rule']
+        : typeof details['combination'] === 'string'
+          ? `${details['strategy']}: ${details['combination']}`
+          : '';
     const behaviour = details['behaviour'] as { applied?: readonly string[] } | undefined;
     const applied = behaviour?.applied?.length ? `; then ${behaviour.applied.join('; ')}` : '';
     how = `${signal.name} = ${value}${rule ? ` (${rule}${applied})` : ''}`;
@@ -117,7 +127,8 @@ function explain(trigger: Trigger, result: ReturnType<Trigger['evaluate']>): str
   const hpa =
     spec.valueMode === 'raw'
       ? `with metricType Value HPA scales the current replicas by ${round(value)} / ${spec.target}`
-      : `with metricType AverageValue HPA wants ceil(${round(value)} / ${spec.target}) = ${Math.ceil(value / spec.target - 1e-9)} replicas (before its tolerance and behavior)`;
+      : `with metricType AverageValue HPA wants ceil(${round(value)} / ${spec.target}) = ${Math.ceil(value / spec.target - 1e-9)} replicas (before its ` +
+        `tolerance and behavior)`;
   return `${how}; ${hpa}; ${result.active ? 'active' : 'inactive'} (activationThreshold ${spec.activationThreshold})`;
 }
 
@@ -130,8 +141,4 @@ function signalReport(snapshot: PoolSnapshot, use: SignalUse) {
     reason: evaluation.ok ? undefined : evaluation.reason,
     ...splitContributions(evaluation.contributions),
   };
-}
-
-function round(value: number): number {
-  return Math.round(value * 1000) / 1000;
 }

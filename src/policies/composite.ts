@@ -12,6 +12,7 @@ import { averageValue, splitContributions, type Contribution, type Evaluation, t
 import type { SeriesQuery } from '../store/series-query.js';
 import { notFreshMembers, type FreshWorker } from '../store/pool-store.js';
 import { applyBehaviour, behaviourDetails, behaviourKey, ceilTolerant, parseBehaviour, type ReplicaBehaviour } from './replica-behaviour.js';
+import { round6 } from '../signals/rounding.js';
 
 export type Strategy = 'max' | 'min' | 'average';
 const STRATEGIES: readonly Strategy[] = ['max', 'min', 'average'];
@@ -40,7 +41,10 @@ export const SUB_SIGNAL_KEYS: readonly string[] = [...new Set(FLEET_SIGNALS.flat
 const combinable = (): string => FLEET_SIGNALS.map((s) => s.name).join(', ');
 
 /** The signals and targets of `metrics`, and the metadata keys they read. */
-export function parseCompositeMetrics(values: ReadonlyMap<string, string>): { names: readonly { signal: string; target: number }[]; readKeys: ReadonlySet<string> } {
+export function parseCompositeMetrics(values: ReadonlyMap<string, string>): {
+  names: readonly { signal: string; target: number }[];
+  readKeys: ReadonlySet<string>;
+} {
   const metricsText = values.get('metrics');
   const accepted = `a comma-separated list of signal:target, e.g. queue_depth:20,kv_cache_usage:0.7; signals are ${combinable()}`;
   if (!metricsText) throw new MetadataError('metrics', `required with policy composite; expected ${accepted}`);
@@ -57,7 +61,8 @@ export function parseCompositeMetrics(values: ReadonlyMap<string, string>): { na
       throw new MetadataError('metrics', `${why}; signals are ${combinable()}`);
     }
     const target = Number(targetText);
-    if (targetText === '' || !Number.isFinite(target)) throw new MetadataError('metrics', `the target of '${name}' ('${targetText}') is not a number; expected a number ≥ ${MIN_TARGET}`);
+    if (targetText === '' || !Number.isFinite(target))
+      throw new MetadataError('metrics', `the target of '${name}' ('${targetText}') is not a number; expected a number ≥ ${MIN_TARGET}`);
     if (target < MIN_TARGET) throw new MetadataError('metrics', `the target of '${name}' ('${targetText}') is too small; expected a number ≥ ${MIN_TARGET}`);
     if (names.some((m) => m.signal === signal.name)) throw new MetadataError('metrics', `'${signal.name}' is listed twice`);
     names.push({ signal: signal.name, target });
@@ -98,8 +103,6 @@ export function compositeQueries(p: CompositeParams): readonly SeriesQuery[] {
   for (const m of p.metrics) for (const q of m.use.signal.params?.queries?.(m.use.params) ?? []) byKey.set(q.key, q);
   return [...byKey.values()];
 }
-
-const round6 = (value: number): number => Math.round(value * 1e6) / 1e6;
 
 interface SubResult {
   readonly signal: string;
@@ -172,7 +175,10 @@ export function computeComposite(workers: readonly FreshWorker[], p: CompositePa
       signals: results,
       skipped:
         unavailable.length > 0
-          ? unavailable.map((r) => ({ signal: r.signal, why: `unavailable (${r.reason}): left out of max — the other signals still bound the answer from below` }))
+          ? unavailable.map((r) => ({
+              signal: r.signal,
+              why: `unavailable (${r.reason}): left out of max — the other signals still bound the answer from below`,
+            }))
           : undefined,
       combination,
       decidedBy: p.strategy === 'average' ? undefined : available.filter((r) => r.desired === recommendation).map((r) => r.signal),

@@ -7,7 +7,17 @@
  */
 import { MetadataError } from '../signals/metadata-error.js';
 import { define, type SignalDefinition } from '../signals/types.js';
-import { compositeHistoryMs, compositeKey, compositeQueries, computeComposite, COMPOSITE_KEYS, parseComposite, parseCompositeMetrics, SUB_SIGNAL_KEYS, type CompositeParams } from './composite.js';
+import {
+  compositeHistoryMs,
+  compositeKey,
+  compositeQueries,
+  computeComposite,
+  COMPOSITE_KEYS,
+  parseComposite,
+  parseCompositeMetrics,
+  SUB_SIGNAL_KEYS,
+  type CompositeParams,
+} from './composite.js';
 import { BEHAVIOUR_KEYS } from './replica-behaviour.js';
 import { computeSaturationPolicy, parseSaturationPolicy, saturationPolicyKey, WVA_KEYS, type SaturationPolicyParams } from './saturation.js';
 

@@ -149,9 +149,15 @@ export function applyBehaviour(recommendation: number, current: number, at: numb
   if (stabilized > downCeiling) stabilized = downCeiling;
   if (stabilized !== recommendation) {
     if (recommendation < current) {
-      applied.push(`scale-down stabilization: the highest recommendation in the last ${formatDuration(b.scaleDown.stabilizationMs)} is ${downCeiling}, so ${recommendation} becomes ${stabilized}`);
+      applied.push(
+        `scale-down stabilization: the highest recommendation in the last ${formatDuration(b.scaleDown.stabilizationMs)} is ${downCeiling}, so ` +
+          `${recommendation} becomes ${stabilized}`,
+      );
     } else {
-      applied.push(`scale-up stabilization: the lowest recommendation in the last ${formatDuration(b.scaleUp.stabilizationMs)} is ${upFloor}, so ${recommendation} becomes ${stabilized}`);
+      applied.push(
+        `scale-up stabilization: the lowest recommendation in the last ${formatDuration(b.scaleUp.stabilizationMs)} is ${upFloor}, so ` +
+          `${recommendation} becomes ${stabilized}`,
+      );
     }
   }
 

@@ -10,6 +10,7 @@ import type { Contribution, Evaluation, SignalContext } from '../signals/types.j
 import { notFreshMembers, type FreshWorker } from '../store/pool-store.js';
 import { applyBehaviour, behaviourDetails, behaviourKey, parseBehaviour, type ReplicaBehaviour } from './replica-behaviour.js';
 import { WVA_DEFAULTS, analyzeSaturation, saturationTarget, validateWvaConfig, type ReplicaMetrics, type WvaConfig } from './wva-saturation.js';
+import { round6 } from '../signals/rounding.js';
 
 export const WVA_KEYS = ['kvCacheThreshold', 'queueLengthThreshold', 'kvSpareTrigger', 'queueSpareTrigger'] as const;
 
@@ -36,8 +37,6 @@ export function saturationPolicyKey(p: SaturationPolicyParams): string {
   const w = p.wva;
   return `saturation|${w.kvCacheThreshold}/${w.queueLengthThreshold}/${w.kvSpareTrigger}/${w.queueSpareTrigger}|${behaviourKey(p.behaviour)}`;
 }
-
-const round6 = (value: number): number => Math.round(value * 1e6) / 1e6;
 
 export function computeSaturationPolicy(workers: readonly FreshWorker[], p: SaturationPolicyParams, context: SignalContext): Evaluation {
   const notFresh = notFreshMembers(context.snapshot);

@@ -4,9 +4,10 @@
  * `CalculateSaturationTargets`, for one variant (a pool is one Deployment of one model).
  *
  * Source: llm-d/llm-d-workload-variant-autoscaler `internal/saturation/analyzer.go` and
- * `constants.go` (see /work/shared/reference/vllm-wva.md §3.2). The arithmetic keeps WVA's order of
- * floating-point operations, so values right at a trigger fall on the same side as in WVA.
+ * `constants.go`. The arithmetic keeps WVA's order of floating-point operations, so values right
+ * at a trigger fall on the same side as in WVA.
  */
+import { round6 as round } from '../signals/rounding.js';
 
 export interface WvaConfig {
   /** A replica is saturated when its KV-cache usage (0..1) is ≥ this. */
@@ -214,7 +215,11 @@ export function saturationTarget(analysis: SaturationAnalysis, state: ReplicaSta
       metricsMismatch ? `metrics(${withMetrics}) != current(${state.current})` : '',
     ].filter(Boolean);
     const target = desiredMismatch ? desired : state.current;
-    return { target, decision: 'hold', rule: `in transition (${reasons.join(', ')}): hold at ${desiredMismatch ? 'desired' : 'current'} ${target}, no scaling decision` };
+    return {
+      target,
+      decision: 'hold',
+      rule: `in transition (${reasons.join(', ')}): hold at ${desiredMismatch ? 'desired' : 'current'} ${target}, no scaling decision`,
+    };
   }
   if (analysis.shouldScaleUp) {
     return { target: withMetrics + 1, decision: 'scale-up', rule: `scale up by 1: ${analysis.scaleUpReason}` };
@@ -226,10 +231,8 @@ export function saturationTarget(analysis: SaturationAnalysis, state: ReplicaSta
   return {
     target: withMetrics,
     decision: 'steady',
-    rule: `no change: spare capacity is above both triggers (average spare KV ${round(analysis.avgSpareKv)}, queue ${round(analysis.avgSpareQueue)}) and scale-down is unsafe (${analysis.scaleDown.reason})`,
+    rule:
+      `no change: spare capacity is above both triggers (average spare KV ${round(analysis.avgSpareKv)}, queue ${round(analysis.avgSpareQueue)}) ` +
+      `and scale-down is unsafe (${analysis.scaleDown.reason})`,
   };
-}
-
-function round(value: number): number {
-  return Math.round(value * 1e6) / 1e6;
 }

@@ -38,7 +38,8 @@ function parseCustom(values: ReadonlyMap<string, string>): CustomParams {
   const reduce = parseChoiceKey(values, 'reduce', REDUCES, 'sum');
   if (reduce !== 'rate') {
     const window = values.get('window');
-    if (window !== undefined && window !== '') throw new MetadataError('window', `only applies to reduce: rate (reduce is ${reduce}, which reads the current values)`);
+    if (window !== undefined && window !== '')
+      throw new MetadataError('window', `only applies to reduce: rate (reduce is ${reduce}, which reads the current values)`);
     return { query: parsed.query, reduce };
   }
   return { query: parsed.query, reduce, windowMs: parseWindow(values, DEFAULT_RATE_WINDOW_MS) };
@@ -96,7 +97,9 @@ export const CUSTOM_SIGNALS: readonly SignalDefinition[] = [
     kind: 'extensive',
     kindOf: (p) => (p.reduce === 'sum' || p.reduce === 'rate' ? 'extensive' : 'intensive'),
     unit: 'any',
-    description: '`query` (a metric name with optional label matchers) from the workers\' exposition, reduced by `reduce`: sum (default), avg, max, min, or rate over `window` (default 60s)',
+    description:
+      "`query` (a metric name with optional label matchers) from the workers' exposition, reduced by `reduce`: sum (default), avg, max, min, or rate " +
+      'over `window` (default 60s)',
     params: {
       keys: ['query', 'reduce', 'window'],
       parse: parseCustom,

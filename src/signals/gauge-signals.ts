@@ -105,4 +105,3 @@ export const GAUGE_SIGNALS: readonly SignalDefinition[] = [
     compute: aggregate('running_requests', 'sum', (s) => s.running, 'running requests'),
   },
 ];
-

@@ -24,7 +24,8 @@ export function optionalNumberKey(values: ReadonlyMap<string, string>, key: stri
 export function parseDurationKey(values: ReadonlyMap<string, string>, key: string, fallbackMs: number, range: { minMs: number; maxMs: number }): number {
   const text = values.get(key);
   if (text === undefined || text === '') return fallbackMs;
-  const expected = `expected a duration from ${formatDuration(range.minMs)} to ${formatDuration(range.maxMs)} such as 30s or 2m (default ${formatDuration(fallbackMs)})`;
+  const expected =
+    `expected a duration from ${formatDuration(range.minMs)} to ${formatDuration(range.maxMs)} such as 30s or 2m (default ` + `${formatDuration(fallbackMs)})`;
   const ms = parseDuration(text);
   if (ms === undefined) throw new MetadataError(key, `'${text}' is not a duration; ${expected}`);
   if (ms < range.minMs || ms > range.maxMs) throw new MetadataError(key, `'${text}' is out of range; ${expected}`);

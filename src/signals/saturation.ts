@@ -7,6 +7,7 @@
 import { notFreshMembers, type FreshWorker } from '../store/pool-store.js';
 import { parseNumberKey } from './metadata-values.js';
 import { define, type Contribution, type Evaluation, type SignalContext, type SignalDefinition } from './types.js';
+import { round6 } from './rounding.js';
 
 export interface SaturationParams {
   readonly queueThreshold: number;
@@ -14,8 +15,6 @@ export interface SaturationParams {
 }
 
 const finite = (v: number | undefined): v is number => v !== undefined && Number.isFinite(v);
-
-const round6 = (value: number): number => Math.round(value * 1e6) / 1e6;
 
 /** Which of waiting requests and KV-cache usage a worker does not report, in words (or ''). */
 export function missingLoadMetrics(queue: number | undefined, kv: number | undefined): string {
@@ -77,7 +76,13 @@ export const SATURATION_SIGNAL: SignalDefinition = define<SaturationParams>({
     keys: ['queueThreshold', 'kvCacheThreshold'],
     parse: (values) => ({
       queueThreshold: parseNumberKey(values, 'queueThreshold', 5, 'a number > 0 (waiting requests at which a worker is saturated)', (n) => n > 0),
-      kvCacheThreshold: parseNumberKey(values, 'kvCacheThreshold', 0.8, 'a number > 0 and ≤ 1 (KV-cache usage at which a worker is saturated)', (n) => n > 0 && n <= 1),
+      kvCacheThreshold: parseNumberKey(
+        values,
+        'kvCacheThreshold',
+        0.8,
+        'a number > 0 and ≤ 1 (KV-cache usage at which a worker is saturated)',
+        (n) => n > 0 && n <= 1,
+      ),
     }),
     key: (p) => `${p.queueThreshold}/${p.kvCacheThreshold}`,
   },

@@ -100,7 +100,7 @@ export function splitContributions(contributions: readonly Contribution[]): {
 }
 
 /**
- * The number KEDA receives for a fleet value under AverageValue semantics (SPEC §3): levels are
+ * The number KEDA receives for a fleet value under AverageValue semantics (KEDA's default): levels are
  * multiplied by the ready workers so that HPA's ceil(value / target) scales proportionally.
  */
 export function averageValue(kind: SignalKind, evaluation: { readonly value: number; readonly readyWorkers: number }): number {

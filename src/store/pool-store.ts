@@ -3,15 +3,7 @@ import type { CounterName, WorkerSample } from './sample.js';
 import type { SeriesQuery } from './series-query.js';
 
 /** Why the last attempt to read a worker failed. Stable strings: they label metrics and logs. */
-export type FailureCause =
-  | 'connect'
-  | 'timeout'
-  | 'http_status'
-  | 'body_too_large'
-  | 'parse'
-  | 'no_metrics'
-  | 'model_mismatch'
-  | 'error';
+export type FailureCause = 'connect' | 'timeout' | 'http_status' | 'body_too_large' | 'parse' | 'no_metrics' | 'model_mismatch' | 'error';
 
 export interface WorkerFailure {
   readonly cause: FailureCause;
@@ -358,7 +350,6 @@ export class PoolStore {
     this.publishedSnapshot = snapshot;
     this.publishedExpiry = expiry;
   }
-
 }
 
 /**

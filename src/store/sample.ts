@@ -38,13 +38,7 @@ export interface WorkerSample {
 
 export type CounterName = 'promptTokens' | 'generationTokens' | 'requestSuccess' | 'preemptions';
 
-export type HistogramName =
-  | 'ttft'
-  | 'itl'
-  | 'e2eLatency'
-  | 'queueTime'
-  | 'requestPromptTokens'
-  | 'requestGenerationTokens';
+export type HistogramName = 'ttft' | 'itl' | 'e2eLatency' | 'queueTime' | 'requestPromptTokens' | 'requestGenerationTokens';
 
 /**
  * A Prometheus histogram as exposed: cumulative bucket counts by upper bound.

@@ -32,7 +32,10 @@ const EXAMPLE = 'e.g. agent_tool_calls_total{tool="search"}';
 
 /** Parses `name`, `name{}` or `name{a="x", b!="y"}` (values in double or single quotes). */
 export function parseSeriesQuery(text: string): QueryParse {
-  const fail = (message: string): QueryParse => ({ ok: false, message: `'${text}': ${message}; expected a metric name with optional label matchers, ${EXAMPLE}` });
+  const fail = (message: string): QueryParse => ({
+    ok: false,
+    message: `'${text}': ${message}; expected a metric name with optional label matchers, ${EXAMPLE}`,
+  });
   if (text.length > MAX_QUERY_LENGTH) return { ok: false, message: `longer than ${MAX_QUERY_LENGTH} characters` };
   let rest = text.trim();
   const name = NAME.exec(rest)?.[0];
@@ -64,7 +67,9 @@ export function parseSeriesQuery(text: string): QueryParse {
     }
   }
   if (rest !== '') return fail(`unexpected '${rest}' after the query`);
-  matchers.sort((a, b) => (a.label < b.label ? -1 : a.label > b.label ? 1 : a.op < b.op ? -1 : a.op > b.op ? 1 : a.value < b.value ? -1 : a.value > b.value ? 1 : 0));
+  matchers.sort((a, b) =>
+    a.label < b.label ? -1 : a.label > b.label ? 1 : a.op < b.op ? -1 : a.op > b.op ? 1 : a.value < b.value ? -1 : a.value > b.value ? 1 : 0,
+  );
   const key = matchers.length === 0 ? name : `${name}{${matchers.map((m) => `${m.label}${m.op}"${escapeValue(m.value)}"`).join(',')}}`;
   return { ok: true, query: { name, matchers, key } };
 }

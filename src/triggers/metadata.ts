@@ -3,7 +3,6 @@ import { MetadataError } from '../signals/metadata-error.js';
 import type { SignalUse } from '../signals/types.js';
 import { findSignal, signalNames } from './catalogue.js';
 
-
 /** A configured dynamo-nats pool, as Dynamo metrics-keda metadata (`component`, `endpoint`) selects it. */
 export interface DynamoPoolIdentity {
   readonly pool: string;
@@ -115,7 +114,8 @@ function selectPool(values: ReadonlyMap<string, string>, catalog: PoolCatalog): 
     if (component === undefined && endpoint === undefined) return poolValue;
     const identity = dynamo.find((d) => d.pool === poolValue);
     const key = component !== undefined ? 'component' : 'endpoint';
-    if (!identity) throw new MetadataError(key, `pool '${poolValue}' is not a dynamo-nats pool, so it has no ${key}; drop '${key}' or choose a pool by it (${described})`);
+    if (!identity)
+      throw new MetadataError(key, `pool '${poolValue}' is not a dynamo-nats pool, so it has no ${key}; drop '${key}' or choose a pool by it (${described})`);
     if (component !== undefined && component !== identity.component) {
       throw new MetadataError('component', `'${component}' does not match pool '${poolValue}', which watches component '${identity.component}'`);
     }
@@ -139,12 +139,16 @@ function selectPool(values: ReadonlyMap<string, string>, catalog: PoolCatalog): 
     const exact = byComponent.filter((d) => d.endpoint === endpoint);
     matches = exact.length > 0 ? exact : byComponent.filter((d) => d.endpoint === undefined);
     if (matches.length === 0) {
-      throw new MetadataError('endpoint', `no dynamo-nats pool watches component '${component}' with endpoint '${endpoint}'; ${byComponent.map(describeIdentity).join(', ')}`);
+      throw new MetadataError(
+        'endpoint',
+        `no dynamo-nats pool watches component '${component}' with endpoint '${endpoint}'; ${byComponent.map(describeIdentity).join(', ')}`,
+      );
     }
   }
   if (matches.length > 1) {
     const which = matches.map(describeIdentity).join(', ');
-    if (endpoint === undefined) throw new MetadataError('endpoint', `required: component '${component}' is watched by several pools (${which}); add 'endpoint' or 'pool'`);
+    if (endpoint === undefined)
+      throw new MetadataError('endpoint', `required: component '${component}' is watched by several pools (${which}); add 'endpoint' or 'pool'`);
     throw new MetadataError('pool', `required: component '${component}' endpoint '${endpoint}' is watched by several pools (${which})`);
   }
   return (matches[0] as DynamoPoolIdentity).pool;
@@ -162,7 +166,11 @@ function replicaTarget(values: ReadonlyMap<string, string>, signal: string): num
   for (const key of ['target', 'threshold'] as const) {
     const text = values.get(key);
     if (text !== undefined && text !== '' && Number(text) !== 1) {
-      throw new MetadataError(key, `'${text}' is not accepted for ${signal}: its value is a replica count, so the ${key} must be 1 (metricType AverageValue: HPA desired = ceil(value / 1))`);
+      throw new MetadataError(
+        key,
+        `'${text}' is not accepted for ${signal}: its value is a replica count, so the ${key} must be 1 (metricType AverageValue: HPA desired = ` +
+          `ceil(value / 1))`,
+      );
     }
   }
   return 1;
@@ -184,7 +192,10 @@ function parseTargetKeys(values: ReadonlyMap<string, string>, catalog: PoolCatal
   });
   const [target, threshold] = parsed as [number, number | undefined];
   if (threshold !== undefined && threshold !== target) {
-    throw new MetadataError('threshold', `'${values.get('threshold')}' differs from target '${values.get('target')}'; threshold is another name for target, give one of them`);
+    throw new MetadataError(
+      'threshold',
+      `'${values.get('threshold')}' differs from target '${values.get('target')}'; threshold is another name for target, give one of them`,
+    );
   }
   return target;
 }
@@ -198,7 +209,10 @@ function parseNumber(key: string, text: string, expected: string): number {
 function defaultMetricName(pool: string, signal: string, model: string | undefined): string {
   const base = `${pool}-${signal}`;
   if (!model) return base;
-  const slug = model.toLowerCase().replace(/[^a-z0-9._-]+/g, '-').replace(/^-+|-+$/g, '');
+  const slug = model
+    .toLowerCase()
+    .replace(/[^a-z0-9._-]+/g, '-')
+    .replace(/^-+|-+$/g, '');
   return `${base}-${slug}`.slice(0, 200).replace(/[^a-z0-9]+$/, '');
 }
 

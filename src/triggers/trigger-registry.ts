@@ -69,7 +69,10 @@ export class TriggerRegistry implements PoolCatalog {
     if (historyMs !== undefined) runtime.store.requireHistory(historyMs);
     for (const query of signal.params?.queries?.(params) ?? []) {
       if (!runtime.store.requireQuery(query)) {
-        throw new MetadataError('query', `'${query.key}' cannot be collected: pool '${spec.pool}' already collects ${MAX_QUERIES} distinct queries, the most a pool collects`);
+        throw new MetadataError(
+          'query',
+          `'${query.key}' cannot be collected: pool '${spec.pool}' already collects ${MAX_QUERIES} distinct queries, the most a pool collects`,
+        );
       }
     }
     return new Trigger(spec, runtime, metadata);

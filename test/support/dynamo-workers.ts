@@ -1,6 +1,6 @@
 /**
  * Simulated Dynamo workers over a real NATS connection, one per load-transport generation
- * (shared/reference/dynamo.md §2.3, §3): a `$SRV.STATS` responder, a JSON kv_metrics publisher,
+ * (ai-dynamo/dynamo `lib/llm/src/kv_router/publisher.rs`, `lib/runtime/src/transports/event_plane/`): a `$SRV.STATS` responder, a JSON kv_metrics publisher,
  * and an event-plane MessagePack publisher (which can also play the frontend's KV router).
  *
  * Payloads are written the way Dynamo writes them: JSON by hand so 64-bit worker ids stay exact
@@ -29,11 +29,17 @@ function testConnection(url: string, name: string): Promise<NatsConnection> {
 export function fpmJson(load: FpmLoad, shape: 'nested' | 'flat' = 'nested'): string {
   const rank = load.dpRank ?? 0;
   if (shape === 'flat') {
-    return `{"data_parallel_rank":${rank},"request_active_slots":${load.activeSlots},"request_total_slots":${load.totalSlots},"kv_active_blocks":${load.kvActiveBlocks},"kv_total_blocks":${load.kvTotalBlocks},"num_requests_waiting":${load.waiting},"gpu_cache_usage_perc":${load.kvUsage},"gpu_prefix_cache_hit_rate":0.25}`;
+    return (
+      `{"data_parallel_rank":${rank},"request_active_slots":${load.activeSlots},"request_total_slots":${load.totalSlots},` +
+      `"kv_active_blocks":${load.kvActiveBlocks},"kv_total_blocks":${load.kvTotalBlocks},"num_requests_waiting":${load.waiting},` +
+      `"gpu_cache_usage_perc":${load.kvUsage},"gpu_prefix_cache_hit_rate":0.25}`
+    );
   }
   return (
-    `{"worker_stats":{"data_parallel_rank":${rank},"request_active_slots":${load.activeSlots},"request_total_slots":${load.totalSlots},"num_requests_waiting":${load.waiting}},` +
-    `"kv_stats":{"kv_active_blocks":${load.kvActiveBlocks},"kv_total_blocks":${load.kvTotalBlocks},"gpu_cache_usage_perc":${load.kvUsage},"gpu_prefix_cache_hit_rate":0.0},"spec_decode_stats":null}`
+    `{"worker_stats":{"data_parallel_rank":${rank},"request_active_slots":${load.activeSlots},"request_total_slots":${load.totalSlots},` +
+    `"num_requests_waiting":${load.waiting}},` +
+    `"kv_stats":{"kv_active_blocks":${load.kvActiveBlocks},"kv_total_blocks":${load.kvTotalBlocks},"gpu_cache_usage_perc":${load.kvUsage},` +
+    `"gpu_prefix_cache_hit_rate":0.0},"spec_decode_stats":null}`
   );
 }
 
@@ -77,7 +83,8 @@ export class StatsWorker {
   private reply(service: string): string {
     const hex = this.leaseHex;
     const endpoint = (name: string, data: string) =>
-      `{"name":"${service}-${name}-${hex}","subject":"${service}.${name}-${hex}","num_requests":0,"num_errors":0,"processing_time":0,"average_processing_time":0,"last_error":"","data":${data},"queue_group":"q"}`;
+      `{"name":"${service}-${name}-${hex}","subject":"${service}.${name}-${hex}","num_requests":0,"num_errors":0,"processing_time":0,` +
+      `"average_processing_time":0,"last_error":"","data":${data},"queue_group":"q"}`;
     return (
       `{"type":"io.nats.micro.v1.stats_response","name":"${service}","id":"inst${hex}","version":"0.0.1","started":"2025-08-08T05:07:17.720783523Z",` +
       `"endpoints":[${endpoint('generate', 'null')},${endpoint('load_metrics', fpmJson(this.load, this.shape))}]}`
@@ -184,8 +191,23 @@ export class EventPlanePublisher {
       dp_rank: fields.dpRank ?? 0,
       counter_id: 1,
       wall_time: fields.wallTime ?? 0.02,
-      scheduled_requests: { num_prefill_requests: fields.scheduled.prefill, sum_prefill_tokens: 0, var_prefill_length: 0.0, sum_prefill_kv_tokens: 0, num_decode_requests: fields.scheduled.decode, sum_decode_kv_tokens: 0, var_decode_kv_tokens: 0.0 },
-      queued_requests: { num_prefill_requests: fields.queued.prefill, sum_prefill_tokens: fields.queued.prefillTokens, var_prefill_length: 0.0, num_decode_requests: fields.queued.decode ?? 0, sum_decode_kv_tokens: 0, var_decode_kv_tokens: 0.0 },
+      scheduled_requests: {
+        num_prefill_requests: fields.scheduled.prefill,
+        sum_prefill_tokens: 0,
+        var_prefill_length: 0.0,
+        sum_prefill_kv_tokens: 0,
+        num_decode_requests: fields.scheduled.decode,
+        sum_decode_kv_tokens: 0,
+        var_decode_kv_tokens: 0.0,
+      },
+      queued_requests: {
+        num_prefill_requests: fields.queued.prefill,
+        sum_prefill_tokens: fields.queued.prefillTokens,
+        var_prefill_length: 0.0,
+        num_decode_requests: fields.queued.decode ?? 0,
+        sum_decode_kv_tokens: 0,
+        var_decode_kv_tokens: 0.0,
+      },
     });
     await this.send(`namespace.${this.namespace}.component.${component}.forward-pass-metrics`, 'forward-pass-metrics', payload, options);
   }
@@ -197,7 +219,13 @@ export class EventPlanePublisher {
       this.lastPublishedAt = BigInt(Date.now());
     }
     const publishedAt = options.publishedAt ?? (options.sequence === undefined ? this.lastPublishedAt : BigInt(Date.now()));
-    const envelope = packr.pack({ publisher_id: this.publisherId, sequence: options.sequence ?? this.sequence, published_at: publishedAt, topic, payload: Buffer.from(payload) });
+    const envelope = packr.pack({
+      publisher_id: this.publisherId,
+      sequence: options.sequence ?? this.sequence,
+      published_at: publishedAt,
+      topic,
+      payload: Buffer.from(payload),
+    });
     await this.raw(subject, envelope);
   }
 

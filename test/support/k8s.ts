@@ -78,7 +78,8 @@ export function validateObject(object: K8sObject): void {
   const name = doc.metadata?.name ?? '';
   if (!DNS_SUBDOMAIN.test(name) || name.length > 253) throw new Error(`${where}: metadata.name is not a DNS subdomain`);
   for (const [k, v] of Object.entries(doc.metadata.labels ?? {})) {
-    if (typeof v !== 'string' || v.length > 63 || !/^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/.test(v)) throw new Error(`${where}: label ${k}=${String(v)} is not a valid label value`);
+    if (typeof v !== 'string' || v.length > 63 || !/^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/.test(v))
+      throw new Error(`${where}: label ${k}=${String(v)} is not a valid label value`);
   }
 }
 
@@ -183,7 +184,10 @@ export function resolveScaledObjectTriggers(config: ScalerConfig, objects: reado
     config.defaultTarget,
   );
   let resolved = 0;
-  for (const so of objects.filter((o) => o.kind === 'ScaledObject') as unknown as { metadata: { name: string }; spec: { triggers: { metadata: Record<string, string> }[] } }[]) {
+  for (const so of objects.filter((o) => o.kind === 'ScaledObject') as unknown as {
+    metadata: { name: string };
+    spec: { triggers: { metadata: Record<string, string> }[] };
+  }[]) {
     for (const trigger of so.spec.triggers) {
       try {
         registry.resolve(trigger.metadata);

@@ -1,11 +1,6 @@
 import * as grpc from '@grpc/grpc-js';
 import { externalScalerClientConstructor, packageDefinition } from '../../src/grpc/proto.js';
-import type {
-  GetMetricSpecResponse,
-  GetMetricsResponse,
-  IsActiveResponse,
-  ScaledObjectRef,
-} from '../../src/grpc/messages.js';
+import type { GetMetricSpecResponse, GetMetricsResponse, IsActiveResponse, ScaledObjectRef } from '../../src/grpc/messages.js';
 
 type Callback<Res> = (error: grpc.ServiceError | null, response?: Res) => void;
 

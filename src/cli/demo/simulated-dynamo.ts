@@ -1,14 +1,15 @@
 /**
  * A simulated NVIDIA Dynamo worker for `demo --source dynamo` and tests, over either of the two
- * surfaces a real one has (/work/shared/reference/dynamo.md):
+ * surfaces a real one has (ai-dynamo/dynamo):
  *
- * - **event plane over NATS** (2026, §3.3): on every change of its load the worker publishes a
+ * - **event plane over NATS** (2026, `lib/runtime/src/transports/event_plane/`, ActiveLoad in
+ *   `lib/kv-router/src/protocols.rs`): on every change of its load the worker publishes a
  *   MessagePack envelope `{publisher_id, sequence, published_at, topic, payload}` whose payload is
  *   a MessagePack `ActiveLoad {worker_id, dp_rank, active_decode_blocks, active_prefill_tokens,
  *   kv_used_blocks}`, on `namespace.<ns>.kv_metrics` — as the mocker does, `kv_used_blocks =
  *   active_decode_blocks`. Real workers publish on change only; the simulation also repeats its
  *   last message every `republishMs` so that a demo at a steady load keeps its workers fresh.
- * - **system port over HTTP** (§2.5): `/metrics` with the 2026 KV gauges
+ * - **system port over HTTP** (`lib/runtime/src/metrics/prometheus_names.rs`): `/metrics` with the 2026 KV gauges
  *   `dynamo_component_total_blocks` / `dynamo_component_gpu_cache_usage_percent` per `dp_rank`,
  *   the work handler's `dynamo_component_inflight_requests`, and the engine's own
  *   `vllm:num_requests_*` passed through, written by prom-client.
@@ -114,7 +115,12 @@ export class SimulatedDynamoWorker {
     const registers = [this.registry];
     const kvLabels = ['dp_rank', 'dynamo_component', 'dynamo_namespace', 'model'] as const;
     this.gauges = {
-      total: new Gauge({ name: 'dynamo_component_total_blocks', help: 'Total number of KV cache blocks available on the worker', labelNames: kvLabels, registers }),
+      total: new Gauge({
+        name: 'dynamo_component_total_blocks',
+        help: 'Total number of KV cache blocks available on the worker',
+        labelNames: kvLabels,
+        registers,
+      }),
       usage: new Gauge({ name: 'dynamo_component_gpu_cache_usage_percent', help: 'GPU cache usage as a fraction (0.0-1.0)', labelNames: kvLabels, registers }),
       inflight: new Gauge({
         name: 'dynamo_component_inflight_requests',
@@ -122,8 +128,18 @@ export class SimulatedDynamoWorker {
         labelNames: ['dynamo_component', 'dynamo_endpoint', 'dynamo_namespace', 'model'],
         registers,
       }),
-      waiting: new Gauge({ name: 'vllm:num_requests_waiting', help: 'Number of requests waiting to be processed.', labelNames: ['engine', 'model_name'], registers }),
-      running: new Gauge({ name: 'vllm:num_requests_running', help: 'Number of requests in model execution batches.', labelNames: ['engine', 'model_name'], registers }),
+      waiting: new Gauge({
+        name: 'vllm:num_requests_waiting',
+        help: 'Number of requests waiting to be processed.',
+        labelNames: ['engine', 'model_name'],
+        registers,
+      }),
+      running: new Gauge({
+        name: 'vllm:num_requests_running',
+        help: 'Number of requests in model execution batches.',
+        labelNames: ['engine', 'model_name'],
+        registers,
+      }),
     };
     new Counter({ name: 'dynamo_component_requests_total', help: 'Total number of requests processed by the work handler', registers }).inc(0);
     this.current = { load: 0, kvUsage: 0, kvUsedBlocks: 0, kvTotalBlocks: this.totalBlocks, running: 0, waiting: 0, activePrefillTokens: 0 };
@@ -142,9 +158,12 @@ export class SimulatedDynamoWorker {
       this.transport = 'nats';
       this.publish(true);
       if (this.republishMs > 0) {
-        this.republishTimer = setInterval(() => {
-          if (Date.now() - this.lastPublishAt >= this.republishMs) this.publish(true);
-        }, Math.max(50, Math.floor(this.republishMs / 2)));
+        this.republishTimer = setInterval(
+          () => {
+            if (Date.now() - this.lastPublishAt >= this.republishMs) this.publish(true);
+          },
+          Math.max(50, Math.floor(this.republishMs / 2)),
+        );
         this.republishTimer.unref();
       }
       return;

@@ -1,7 +1,7 @@
 /**
  * A simulated vLLM V1 worker: a real HTTP server whose `/metrics` is genuine Prometheus text
  * exposition produced by prom-client, with vLLM's metric names, labels (`engine`, `model_name`)
- * and histogram bucket bounds (/work/shared/reference/vllm-wva.md §1). Used by `demo` and tests.
+ * and histogram bucket bounds (vllm-project/vllm `vllm/v1/metrics/loggers.py`). Used by `demo` and tests.
  *
  * The load model (load-model.ts, shared with the simulated Dynamo worker) is deliberately simple
  * and deterministic for a given seed:
@@ -20,9 +20,7 @@ import { closeServer, listen } from './net.js';
 export const VLLM_TTFT_BUCKETS: readonly number[] = [
   0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0, 20.0, 40.0, 80.0, 160.0, 640.0, 2560.0,
 ];
-export const VLLM_ITL_BUCKETS: readonly number[] = [
-  0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0, 20.0, 40.0, 80.0,
-];
+export const VLLM_ITL_BUCKETS: readonly number[] = [0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0, 20.0, 40.0, 80.0];
 export const VLLM_REQUEST_LATENCY_BUCKETS: readonly number[] = [
   0.3, 0.5, 0.8, 1.0, 1.5, 2.0, 2.5, 5.0, 10.0, 15.0, 20.0, 30.0, 40.0, 50.0, 60.0, 120.0, 240.0, 480.0, 960.0, 1920.0, 7680.0,
 ];

@@ -182,7 +182,9 @@ export function mergeDeltas(inputs: readonly MergeInput[]): MergeResult {
     .flatMap((layout) =>
       layout.items.map(({ id }) => ({
         id,
-        reason: `its bucket bounds (${describeBounds(layout.bounds)}) lack some of the fleet's (${describeBounds(bounds)}); histograms are only merged on bounds every worker exposes`,
+        reason:
+          `its bucket bounds (${describeBounds(layout.bounds)}) lack some of the fleet's (${describeBounds(bounds)}); histograms are only merged ` +
+          `on bounds every worker exposes`,
       })),
     );
   return { merged: { bounds, counts, count: counts.at(-1) ?? 0, sum: Number.isFinite(sum) ? sum : NaN }, included, projected, excluded };

@@ -9,7 +9,8 @@ import type { Contribution, Evaluation, SignalContext } from '../types.js';
 import { windowSpan } from './histogram-window.js';
 import { counter, counterRates, finiteCount } from './rates.js';
 import type { WindowParams } from './window-params.js';
-import { idleOrUnknown, noUsableWorker, round3, spanReason, WindowReport } from './window-report.js';
+import { round3 } from '../rounding.js';
+import { idleOrUnknown, noUsableWorker, spanReason, WindowReport } from './window-report.js';
 
 /** Tokens and finished requests, cumulative: what a mean per request is computed from. */
 interface PerRequest {
@@ -160,7 +161,13 @@ const NO_QUEUED_TOKENS = 'no fresh worker reports queued prefill tokens, or wait
 export const tokensInQueue = (workers: readonly FreshWorker[], params: WindowParams, context: SignalContext): Evaluation => {
   const q = queuedTokens(workers, params.windowMs, context.snapshot.at);
   if (q.readyWorkers === 0) return { ok: false, reason: `${NO_QUEUED_TOKENS} (tokens_in_queue)`, contributions: q.contributions };
-  return { ok: true, value: q.total, readyWorkers: q.readyWorkers, contributions: q.contributions, details: { window: formatDuration(params.windowMs), ...q.details } };
+  return {
+    ok: true,
+    value: q.total,
+    readyWorkers: q.readyWorkers,
+    contributions: q.contributions,
+    details: { window: formatDuration(params.windowMs), ...q.details },
+  };
 };
 
 /**
@@ -188,12 +195,18 @@ export const backlogSeconds = (workers: readonly FreshWorker[], params: WindowPa
   if (q.readyWorkers === 0) return { ok: false, reason: `${NO_QUEUED_TOKENS} (backlog_seconds)`, contributions };
   if (q.total === 0) return { ok: true, value: 0, readyWorkers: q.readyWorkers, contributions, details };
   if (r.readyWorkers === 0) {
-    return { ok: false, reason: `${round3(q.total)} tokens are queued, but ${noUsableWorker(r.problems, what)}: throughput unknown (backlog_seconds)`, contributions };
+    return {
+      ok: false,
+      reason: `${round3(q.total)} tokens are queued, but ${noUsableWorker(r.problems, what)}: throughput unknown (backlog_seconds)`,
+      contributions,
+    };
   }
   if (r.total <= 0) {
     return {
       ok: false,
-      reason: `${round3(q.total)} tokens are queued and no prompt token was processed in the window (${formatDuration(params.windowMs)}): the backlog is not draining, its drain time is unbounded`,
+      reason:
+        `${round3(q.total)} tokens are queued and no prompt token was processed in the window (${formatDuration(params.windowMs)}): the backlog ` +
+        `is not draining, its drain time is unbounded`,
       contributions,
     };
   }

@@ -59,7 +59,11 @@ export const WINDOWED_SIGNALS: readonly SignalDefinition[] = [
     unit: 'requests/s',
     description: 'Σ finished requests per second over `window` (default 60s)',
     params: windowParams(60_000),
-    compute: rateSignal('request_rate', () => counter('requestSuccess'), () => 'a finished-request counter'),
+    compute: rateSignal(
+      'request_rate',
+      () => counter('requestSuccess'),
+      () => 'a finished-request counter',
+    ),
   }),
   define<WindowParams>({
     name: 'context_length',

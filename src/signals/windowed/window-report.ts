@@ -3,8 +3,7 @@ import { formatDuration } from '../../config/duration.js';
 import type { FreshWorker } from '../../store/pool-store.js';
 import type { Contribution, Evaluation } from '../types.js';
 import type { Span, SpanProblem } from './histogram-window.js';
-
-export const round3 = (x: number): number => Math.round(x * 1000) / 1000;
+import { round3 } from '../rounding.js';
 
 /** How long the windows actually were, and why some were shorter than asked. */
 export class WindowReport {
@@ -71,7 +70,13 @@ export function idleOrUnknown(
     else busy += sample.waiting + sample.running;
   }
   if (busy === 0 && unknown === 0) {
-    return { ok: true, value: 0, readyWorkers, contributions, details: { ...details, idle: true, note: `${nothing}; the fleet is idle (nothing waiting or running)` } };
+    return {
+      ok: true,
+      value: 0,
+      readyWorkers,
+      contributions,
+      details: { ...details, idle: true, note: `${nothing}; the fleet is idle (nothing waiting or running)` },
+    };
   }
   const why = busy > 0 ? `while ${busy} requests are waiting or running` : `and ${unknown} workers do not report their waiting and running requests`;
   return { ok: false, reason: `${nothing} ${why}: the value is unknown, not 0`, contributions };

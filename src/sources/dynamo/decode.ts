@@ -1,8 +1,9 @@
 /**
- * Decoders for every wire format Dynamo has used to publish worker load over NATS
- * (shared/reference/dynamo.md §2.3, §3): `$SRV.STATS` replies, ForwardPassMetrics (nested and
- * flat), JSON `kv_metrics` (LoadEvent, ActiveLoad), and event-plane MessagePack envelopes carrying
- * ActiveLoad or ForwardPassMetrics v1.
+ * Decoders for every wire format Dynamo has used to publish worker load over NATS: `$SRV.STATS`
+ * replies, ForwardPassMetrics (nested and flat), JSON `kv_metrics` (LoadEvent, ActiveLoad), and
+ * event-plane MessagePack envelopes carrying ActiveLoad or ForwardPassMetrics v1 (ai-dynamo/dynamo
+ * `lib/llm/src/kv_router/protocols.rs`, `lib/kv-router/src/protocols.rs`,
+ * `lib/runtime/src/transports/event_plane/codec.rs`, `components/src/dynamo/common/forward_pass_metrics.py`).
  *
  * Pure and total: every function returns a result or an error string and never throws. A message
  * with a negative, NaN, non-numeric or absurd value is rejected whole — a scaling decision must
@@ -37,9 +38,7 @@ export interface RankReading {
 /** Stable categories: they label metrics and key the once-per-cause log. */
 export type DecodeErrorKind = 'json' | 'msgpack' | 'shape' | 'value' | 'worker_id' | 'version';
 
-export type Decoded<T> =
-  | { readonly ok: true; readonly value: T }
-  | { readonly ok: false; readonly kind: DecodeErrorKind; readonly error: string };
+export type Decoded<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly kind: DecodeErrorKind; readonly error: string };
 
 /** Counts above this are not load, they are corruption (a trillion blocks, requests or tokens). */
 export const ABSURD_COUNT = 1e12;
@@ -328,7 +327,8 @@ export function decodeStatsReply(payload: Uint8Array | string, service: string, 
     const reply = parseJson(payload);
     if (!isObject(reply)) fail('shape', `stats reply: expected an object, got ${describe(reply)}`);
     const type = own(reply, 'type');
-    if (type !== undefined && type !== 'io.nats.micro.v1.stats_response') fail('shape', `stats reply: type is ${describe(type)}, not io.nats.micro.v1.stats_response`);
+    if (type !== undefined && type !== 'io.nats.micro.v1.stats_response')
+      fail('shape', `stats reply: type is ${describe(type)}, not io.nats.micro.v1.stats_response`);
     const endpoints = own(reply, 'endpoints');
     if (!Array.isArray(endpoints)) fail('shape', `stats reply: endpoints is ${describe(endpoints)}, not an array`);
     const prefix = `${service}.${endpoint}`;
@@ -377,9 +377,7 @@ function activeLoad(obj: Obj): ActiveLoadEvent {
   return { reading: { workerId: id, dpRank: rank, load: defined({ kvBlocksUsed: used ?? decode }) }, hasKvUsedBlocks: used !== undefined };
 }
 
-export type KvMetricsJson =
-  | { readonly kind: 'load_event'; readonly reading: RankReading }
-  | ({ readonly kind: 'active_load' } & ActiveLoadEvent);
+export type KvMetricsJson = { readonly kind: 'load_event'; readonly reading: RankReading } | ({ readonly kind: 'active_load' } & ActiveLoadEvent);
 
 /** A JSON message on `namespace.<ns>.kv_metrics`: LoadEvent `{worker_id, data}` or ActiveLoad. */
 export function decodeKvMetricsJson(payload: Uint8Array | string): Decoded<KvMetricsJson> {

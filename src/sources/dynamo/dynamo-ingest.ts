@@ -151,10 +151,13 @@ export class DynamoIngest {
       if (aggregate.grade === 'router') {
         if (!this.routerOnly.has(id)) {
           this.routerOnly.add(id);
-          log.info({ pool, worker: id }, "worker is reported only by the KV router: using the router's bookkeeping (active decode blocks) until the worker itself publishes");
+          log.info(
+            { pool, worker: id },
+            "worker is reported only by the KV router: using the router's bookkeeping (active decode blocks) until the worker itself publishes",
+          );
         }
       } else if (this.routerOnly.delete(id)) {
-        log.info({ pool, worker: id }, 'worker now publishes its own load: the KV router\'s estimate for it is no longer used');
+        log.info({ pool, worker: id }, "worker now publishes its own load: the KV router's estimate for it is no longer used");
       }
     }
     this.dirty.clear();
@@ -217,7 +220,14 @@ export class DynamoIngest {
       workers: this.ledger.size,
       publishers: this.ledger.publishers.counts(),
       // Why some workers' values are the router's estimates rather than their own reports.
-      routerOnlyWorkers: routerOnly.length > 0 ? { count: routerOnly.length, ids: routerOnly.slice(0, 50), why: "no worker publisher reports these workers; values are the KV router's bookkeeping (active decode blocks)" } : undefined,
+      routerOnlyWorkers:
+        routerOnly.length > 0
+          ? {
+              count: routerOnly.length,
+              ids: routerOnly.slice(0, 50),
+              why: "no worker publisher reports these workers; values are the KV router's bookkeeping (active decode blocks)",
+            }
+          : undefined,
       messages: { ...this.counts },
     };
   }
@@ -289,7 +299,12 @@ export class DynamoIngest {
   private ignored(kind: NatsMessageKind, generation: Generation, subject: string): void {
     const { pool, mode, failures } = this.options;
     this.count(kind, 'ignored');
-    failures.failed(`${pool}/nats/ignored/${generation}`, 'other_generation', `Dynamo ${generation} messages seen but the pool's mode is ${mode}; they are ignored (set mode: auto or ${generation})`, { pool, subject });
+    failures.failed(
+      `${pool}/nats/ignored/${generation}`,
+      'other_generation',
+      `Dynamo ${generation} messages seen but the pool's mode is ${mode}; they are ignored (set mode: auto or ${generation})`,
+      { pool, subject },
+    );
   }
 
   private count(kind: NatsMessageKind, result: NatsMessageResult): void {

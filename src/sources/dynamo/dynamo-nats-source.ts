@@ -79,7 +79,10 @@ export class DynamoNatsSource implements Source {
 
   constructor(private readonly options: DynamoNatsSourceOptions) {
     const { namespace, component, pool, mode } = options;
-    for (const [key, value] of [['namespace', namespace], ['component', component]] as const) {
+    for (const [key, value] of [
+      ['namespace', namespace],
+      ['component', component],
+    ] as const) {
       // They become NATS subject tokens (Dynamo uses them the same way).
       if (!/^[^\s.*>]+$/.test(value)) throw new Error(`pools[${pool}].${key}: '${value}' cannot be part of a NATS subject (no dots, spaces, * or >)`);
     }
@@ -228,7 +231,10 @@ export class DynamoNatsSource implements Source {
         body(msg);
       } catch (failure) {
         // Decoders never throw; this keeps a bug from tearing down the subscription.
-        this.options.failures.failed(`${this.options.pool}/nats/bug`, 'error', `dynamo-nats message handling failed: ${messageOf(failure)}`, { pool: this.options.pool, subject: msg.subject });
+        this.options.failures.failed(`${this.options.pool}/nats/bug`, 'error', `dynamo-nats message handling failed: ${messageOf(failure)}`, {
+          pool: this.options.pool,
+          subject: msg.subject,
+        });
       }
     };
   }
@@ -240,7 +246,10 @@ export class DynamoNatsSource implements Source {
       else if (status.type === Events.Reconnect) this.onConnected();
       else if (status.type === Events.Error) {
         this.lastError = String(status.data);
-        this.options.failures.failed(`${this.options.pool}/nats/server-error`, 'nats_error', `NATS reported an error: ${this.lastError}`, { pool: this.options.pool, permission: status.permissionContext });
+        this.options.failures.failed(`${this.options.pool}/nats/server-error`, 'nats_error', `NATS reported an error: ${this.lastError}`, {
+          pool: this.options.pool,
+          permission: status.permissionContext,
+        });
       } else if (status.type === Events.LDM) {
         this.options.log.info({ pool: this.options.pool, server: status.data }, 'NATS server entering lame duck mode; will reconnect elsewhere');
       }
@@ -272,7 +281,11 @@ export class DynamoNatsSource implements Source {
     this.connected = false;
     natsMetrics(metrics).connected.set({ pool }, 0);
     this.notConnected(reason);
-    failures.failed(`${pool}/nats`, 'disconnected', 'NATS connection lost: the pool answers UNAVAILABLE until it is back', { pool, url: redactUrl(this.url), reason });
+    failures.failed(`${pool}/nats`, 'disconnected', 'NATS connection lost: the pool answers UNAVAILABLE until it is back', {
+      pool,
+      url: redactUrl(this.url),
+      reason,
+    });
   }
 
   private notConnected(reason: string): void {

@@ -29,13 +29,15 @@ export function natsMetrics(metrics: ScalerMetrics): NatsMetrics {
   const created: NatsMetrics = {
     messages: new Counter({
       name: 'keda_llm_scaler_nats_messages_total',
-      help: 'Dynamo NATS messages by pool, kind (stats_reply, kv_metrics_json, kv_metrics_msgpack, forward_pass_metrics) and result (ok, malformed, duplicate, older, ignored, foreign).',
+      help:
+        'Dynamo NATS messages by pool, kind (stats_reply, kv_metrics_json, kv_metrics_msgpack, forward_pass_metrics) and result (ok, malformed, ' +
+        'duplicate, older, ignored, foreign).',
       labelNames: ['pool', 'kind', 'result'],
       registers,
     }),
     connected: new Gauge({
       name: 'keda_llm_scaler_nats_connected',
-      help: '1 while the pool\'s NATS connection is up, else 0.',
+      help: "1 while the pool's NATS connection is up, else 0.",
       labelNames: ['pool'],
       registers,
     }),

@@ -16,7 +16,10 @@ export class ReconnectBackoff {
   private attempt = 0;
   readonly capMs: number;
 
-  constructor(intervalMs: number, private readonly random: () => number = Math.random) {
+  constructor(
+    intervalMs: number,
+    private readonly random: () => number = Math.random,
+  ) {
     this.capMs = Math.min(5000, Math.max(50, intervalMs / 2));
   }
 

@@ -1,7 +1,8 @@
 /**
  * Event-plane publishers: ordering by `sequence` and telling worker publishers from the KV router.
  *
- * Two kinds of publisher put ActiveLoad on `kv_metrics` (shared/reference/dynamo.md §3.3): each
+ * Two kinds of publisher put ActiveLoad on `kv_metrics` (ai-dynamo/dynamo: the worker's
+ * `lib/llm/src/kv_router/publisher/worker_metrics.rs`, the router's `lib/llm/src/kv_router/sequence.rs`): each
  * worker about itself, and the frontend's KV router about every worker it routes to, from its own
  * bookkeeping (no `kv_used_blocks`). The envelope's `publisher_id` tells them apart:
  * - a publisher that ever sent engine data (a ForwardPassMetrics, or an ActiveLoad carrying

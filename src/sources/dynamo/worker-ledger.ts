@@ -6,7 +6,10 @@
 import type { LoadReading, RankReading } from './decode.js';
 import { GRADE_RANK, PublisherRegistry, type PublisherGrade } from './publishers.js';
 
-/** The three generations of Dynamo's load transport (shared/reference/dynamo.md §1). */
+/**
+ * The three generations of Dynamo's load transport (ai-dynamo/dynamo): `$SRV.STATS` pull (to 2025-10),
+ * JSON push on `kv_metrics` (2025-08 to 2026-01), the MessagePack event plane (2026).
+ */
 export type Generation = 'stats' | 'kv-metrics' | 'event-plane';
 
 export interface Observation {
@@ -147,7 +150,10 @@ export class WorkerLedger {
       alive.push({ feed, rank });
     }
     if (best < 0) return undefined;
-    const chosen = alive.filter((a) => a.rank === best).map((a) => a.feed).sort((a, b) => a.lastAt - b.lastAt);
+    const chosen = alive
+      .filter((a) => a.rank === best)
+      .map((a) => a.feed)
+      .sort((a, b) => a.lastAt - b.lastAt);
     const ranks = new Map<number, LoadReading>();
     for (const feed of chosen) {
       for (const [rank, load] of feed.ranks) ranks.set(rank, { ...ranks.get(rank), ...load });

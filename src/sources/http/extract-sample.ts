@@ -156,11 +156,7 @@ function mean(values: Iterable<number>): number | undefined {
  * KV blocks as Σ over engines. An entry without `engine` label (V0's info gauge) describes the
  * worker's single engine, so it pairs with the single entry on the other side whatever its key.
  */
-function kvBlocks(
-  kv: ReadonlyMap<string, number>,
-  blocks: ReadonlyMap<string, number>,
-  exactUsed: number | undefined,
-): { used?: number; total?: number } {
+function kvBlocks(kv: ReadonlyMap<string, number>, blocks: ReadonlyMap<string, number>, exactUsed: number | undefined): { used?: number; total?: number } {
   if (exactUsed !== undefined) {
     // A worker reporting its blocks in use (Dynamo's kvstats) is taken at its word, bounded by
     // its capacity; without a capacity the count still serves load_avg / load_std.
@@ -189,11 +185,7 @@ function kvBlocks(
  * Turns one parsed exposition into a WorkerSample. With `options.model`, only series of that
  * `model_name` (or without one) are used.
  */
-export function extractWorkerSample(
-  parsed: ParsedExposition,
-  profile: EngineProfile,
-  options: { model?: string; at: number },
-): ExtractResult {
+export function extractWorkerSample(parsed: ParsedExposition, profile: EngineProfile, options: { model?: string; at: number }): ExtractResult {
   const gaugeNames = [...profile.waiting, ...profile.running, ...profile.kvUsage, ...profile.usedBlocks];
   // Any body without the engine's load gauges (an HTML error page, another engine, garbage) is
   // not this engine's /metrics.
@@ -202,8 +194,7 @@ export function extractWorkerSample(
       ok: false,
       cause: 'no_metrics',
       message:
-        `no ${profile.kind} load gauge (${gaugeNames.join(', ')}) in exposition ` +
-        `(${parsed.sampleLines} sample lines, ${parsed.invalidLines} invalid)`,
+        `no ${profile.kind} load gauge (${gaugeNames.join(', ')}) in exposition ` + `(${parsed.sampleLines} sample lines, ${parsed.invalidLines} invalid)`,
     };
   }
 
@@ -214,9 +205,7 @@ export function extractWorkerSample(
     return {
       ok: false,
       cause: 'model_mismatch',
-      message:
-        `worker serves ${JSON.stringify([...seen.models].sort())}, ` +
-        `not ${JSON.stringify(options.model)}`,
+      message: `worker serves ${JSON.stringify([...seen.models].sort())}, ` + `not ${JSON.stringify(options.model)}`,
     };
   }
 
@@ -229,18 +218,12 @@ export function extractWorkerSample(
   const kvUsage = mean(kv.values()) ?? (used !== undefined && total !== undefined && total > 0 ? Math.min(1, used / total) : undefined);
 
   const counters: Partial<Record<CounterName, number>> = {};
-  for (const [name, candidates] of Object.entries(profile.counters) as [
-    CounterName,
-    readonly string[],
-  ][]) {
+  for (const [name, candidates] of Object.entries(profile.counters) as [CounterName, readonly string[]][]) {
     const v = x.sum(candidates);
     if (v !== undefined) counters[name] = v;
   }
   const histograms: Partial<Record<HistogramName, CumulativeHistogram>> = {};
-  for (const [name, bases] of Object.entries(profile.histograms) as [
-    HistogramName,
-    readonly string[],
-  ][]) {
+  for (const [name, bases] of Object.entries(profile.histograms) as [HistogramName, readonly string[]][]) {
     const h = x.histogram(bases);
     if (h !== undefined) histograms[name] = h;
   }

@@ -3,9 +3,7 @@ import { Agent, errors as undiciErrors } from 'undici';
 
 export type FetchFailureCause = 'connect' | 'timeout' | 'http_status' | 'body_too_large' | 'error';
 
-export type FetchResult =
-  | { ok: true; body: string; bytes: number }
-  | { ok: false; cause: FetchFailureCause; message: string };
+export type FetchResult = { ok: true; body: string; bytes: number } | { ok: false; cause: FetchFailureCause; message: string };
 
 export interface ScrapeClientOptions {
   /** Total time for one request: waiting for a connection, connect, headers and the whole body. */

@@ -37,11 +37,7 @@ export const DYNAMO_HTTP = makeProfile({
   // engine's own running count is exact, so it is only the last resort.
   running: [...frontend('inflight_requests'), ...passThrough((p) => p.running), 'dynamo_component_inflight_requests'],
   // All 0..1 despite the names.
-  kvUsage: [
-    'dynamo_component_gpu_cache_usage_percent',
-    'dynamo_component_kvstats_gpu_cache_usage_percent',
-    ...passThrough((p) => p.kvUsage),
-  ],
+  kvUsage: ['dynamo_component_gpu_cache_usage_percent', 'dynamo_component_kvstats_gpu_cache_usage_percent', ...passThrough((p) => p.kvUsage)],
   usedBlocks: ['dynamo_component_kvstats_active_blocks', 'dynamo_component_active_blocks'],
   blocks: [
     { from: 'gauge', series: 'dynamo_component_total_blocks' },

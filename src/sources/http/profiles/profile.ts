@@ -39,9 +39,7 @@ export interface EngineProfile {
   readonly modelLabels: readonly string[];
 }
 
-export type ExtractResult =
-  | { ok: true; sample: WorkerSample }
-  | { ok: false; cause: 'no_metrics' | 'model_mismatch'; message: string };
+export type ExtractResult = { ok: true; sample: WorkerSample } | { ok: false; cause: 'no_metrics' | 'model_mismatch'; message: string };
 
 type ProfileNames = Omit<EngineProfile, 'wantedSeries' | 'usedBlocks' | 'engineLabels' | 'modelLabels'> &
   Partial<Pick<EngineProfile, 'usedBlocks' | 'engineLabels' | 'modelLabels'>>;
@@ -68,9 +66,7 @@ export function makeProfile(names: ProfileNames): EngineProfile {
     ...names,
   };
   const wanted = new Set<string>(
-    [...full.waiting, ...full.running, ...full.kvUsage, ...full.usedBlocks, ...full.blocks.map((b) => b.series)].map(
-      (c) => selectorOf(c).name,
-    ),
+    [...full.waiting, ...full.running, ...full.kvUsage, ...full.usedBlocks, ...full.blocks.map((b) => b.series)].map((c) => selectorOf(c).name),
   );
   for (const list of Object.values(names.counters)) for (const n of list) wanted.add(selectorOf(n).name);
   for (const list of Object.values(names.histograms)) {
