@@ -88,7 +88,7 @@ function fixtureSample(): WorkerSample {
 }
 
 function makePool(workers: number, sample: WorkerSample): { store: PoolStore; ids: string[]; registry: TriggerRegistry; runtime: PoolRuntime } {
-  const store = new PoolStore('bench', 60_000, 120);
+  const store = new PoolStore('bench', { cacheTtlMs: 60_000, intervalMs: 1000, historyWindowMs: 600_000 });
   const ids = Array.from({ length: workers }, (_, i) => `10.0.${i >> 8}.${i & 255}:8000`);
   store.setWorkers(ids);
   for (const id of ids) store.recordSample(id, { ...sample, at: Date.now() });

@@ -269,7 +269,7 @@ async function runMode(url: string, mode: IngestMode, options: NatsIngestOptions
   // sequences are new to this source.
   const publisher = await Publisher.start(url, mode, workers, messages);
   const metrics = new ScalerMetrics();
-  const store = new PoolStore('bench', 5000, 120);
+  const store = new PoolStore('bench', { cacheTtlMs: 5000, intervalMs: 1000, historyWindowMs: 600_000 });
   const source = new DynamoNatsSource({
     pool: 'bench',
     store,

@@ -11,6 +11,7 @@ import { createSource, type SourceConfig, type SourceContext } from './sources/c
 import { ScrapeClient } from './sources/http/scrape-client.js';
 import type { Source } from './sources/source.js';
 import { PoolStore } from './store/pool-store.js';
+import { parseSeriesQuery } from './store/series-query.js';
 import { ScalerMetrics } from './telemetry.js';
 import { findSignal, signalNames } from './triggers/catalogue.js';
 import type { ActivationRuntime, PoolRuntime } from './triggers/trigger.js';
@@ -92,7 +93,9 @@ export class Scaler {
   }
 
   private addSource(name: string, pool: SourceConfig, context: SourceContext): PoolStore {
-    const store = new PoolStore(name, this.config.cacheTtl, this.config.historySize);
+    const { cacheTtl, checkInterval, historyWindow } = this.config;
+    const store = new PoolStore(name, { cacheTtlMs: cacheTtl, intervalMs: checkInterval, historyWindowMs: historyWindow });
+    if ('queries' in pool) collectDeclaredQueries(name, pool.queries ?? [], store);
     this.stores.push(store);
     this.sources.push(createSource(name, pool, store, context));
     return store;
@@ -167,4 +170,13 @@ export class Scaler {
     await this.client.close();
     this.log.info('keda-llm-scaler stopped');
   }
+}
+
+/** Queries declared in a pool's configuration are collected from start-up; a bad one stops start-up naming it. */
+function collectDeclaredQueries(pool: string, queries: readonly string[], store: PoolStore): void {
+  queries.forEach((text, index) => {
+    const parsed = parseSeriesQuery(text);
+    if (!parsed.ok) throw new ConfigError(`invalid configuration:\n  - pools[${pool}].queries[${index}]: ${parsed.message}`);
+    store.requireQuery(parsed.query);
+  });
 }

@@ -21,7 +21,7 @@ let registry: TriggerRegistry;
 
 function setup(workerIds: string[]): void {
   now = 1_000_000;
-  store = new PoolStore('llama', TTL, 10, () => now);
+  store = new PoolStore('llama', { cacheTtlMs: TTL, intervalMs: 1000, historyWindowMs: 600_000 }, () => now);
   store.setWorkers(workerIds);
   const [config] = validateConfig({ pools: [{ name: 'llama', source: 'vllm', targets: ['127.0.0.1:1'] }] }).pools;
   registry = new TriggerRegistry(new Map([['llama', { config: config!, runtime: { name: 'llama', store } }]]));
@@ -339,7 +339,15 @@ describe('desired_replicas and saturation metadata: every key validated, naming 
 
   it('defaults the target of desired_replicas to 1, even next to a configured --threshold default', () => {
     const [config] = validateConfig({ pools: [{ name: 'llama', source: 'vllm', targets: ['127.0.0.1:1'] }] }).pools;
-    const withDefault = new TriggerRegistry(new Map([['llama', { config: config!, runtime: { name: 'llama', store: new PoolStore('llama', TTL, 10) } }]]), 0.7);
+    const withDefault = new TriggerRegistry(
+      new Map([
+        [
+          'llama',
+          { config: config!, runtime: { name: 'llama', store: new PoolStore('llama', { cacheTtlMs: TTL, intervalMs: 1000, historyWindowMs: 600_000 }) } },
+        ],
+      ]),
+      0.7,
+    );
     expect(withDefault.resolve({ pool: 'llama', metric: 'desired_replicas' }).spec.target).toBe(1);
     expect(withDefault.resolve({ pool: 'llama', metric: 'DESIRED_REPLICAS', target: '1' }).spec.target).toBe(1);
     expect(withDefault.resolve({ pool: 'llama', metric: 'queue_depth' }).spec.target).toBe(0.7);

@@ -221,7 +221,7 @@ describe('series queries', () => {
   });
 
   it('a pool collects at most MAX_QUERIES distinct queries; the list changes identity only when one is added', () => {
-    const store = new PoolStore('p', 1000, 10);
+    const store = new PoolStore('p', { cacheTtlMs: 1000, intervalMs: 1000, historyWindowMs: 600_000 });
     const query = (text: string): SeriesQuery => {
       const r = parseSeriesQuery(text);
       if (!r.ok) throw new Error(r.message);

@@ -168,7 +168,7 @@ describe('dynamo-nats pools in the llm_* gauges', () => {
 
   it('export slots and blocks from a NATS-fed store, and nothing while the source is down', async () => {
     const metrics = new ScalerMetrics();
-    const store = new PoolStore('decode', 5000, 10);
+    const store = new PoolStore('decode', { cacheTtlMs: 5000, intervalMs: 1000, historyWindowMs: 600_000 });
     const runtime = { name: 'decode', store };
     const config = validateConfig({ pools: [{ name: 'decode', source: 'dynamo-nats', component: 'backend', endpoint: 'load_metrics' }] }).pools[0]!;
     registerPoolGauges(metrics.registry, () => [{ runtime, config }]);

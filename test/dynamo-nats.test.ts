@@ -282,7 +282,7 @@ describe('auto mode', () => {
   it('describes what it is connected to and which generation it detected', async () => {
     const ns = freshNamespace();
     const metrics = new ScalerMetrics();
-    const store = new PoolStore('direct', 2000, 10);
+    const store = new PoolStore('direct', { cacheTtlMs: 2000, intervalMs: 1000, historyWindowMs: 600_000 });
     const source = new DynamoNatsSource({
       pool: 'direct',
       store,

@@ -4,18 +4,10 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import {
-  bucketQuantile,
-  canonical,
-  histogramDelta,
-  histogramQuantile,
-  mergeDeltas,
-  windowDelta,
-  windowSpan,
-  type BucketCounts,
-} from '../src/signals/windowed/histogram-window.js';
-import { PoolStore, type FreshWorker } from '../src/store/pool-store.js';
+import { bucketQuantile, canonical, histogramDelta, histogramQuantile, mergeDeltas, type BucketCounts } from '../src/signals/windowed/histogram-window.js';
+import { counterReader, windowDelta, windowSpan } from '../src/signals/windowed/window-span.js';
 import type { CumulativeHistogram, WorkerSample } from '../src/store/sample.js';
+import { freshWorker } from './support/history.js';
 
 const INF = Number.POSITIVE_INFINITY;
 
@@ -326,59 +318,55 @@ function sampleAt(at: number, extra: Partial<WorkerSample> = {}): WorkerSample {
   return { at, models: ['m'], counters: {}, histograms: {}, ...extra };
 }
 
-function worker(history: WorkerSample[]): FreshWorker {
-  return { id: 'w', sample: history.at(-1)!, history };
-}
-
 describe('the per-worker window', () => {
-  const read = (s: WorkerSample) => s.counters.generationTokens;
-  const back = (a: number, b: number) => b < a;
+  const read = counterReader('generationTokens');
   const tokens = (at: number, generationTokens: number) => sampleAt(at, { counters: { generationTokens } });
+  const worker = (samples: WorkerSample[]) => freshWorker('w', samples);
 
   it('starts at the newest sample at or before now − window', () => {
     const history = [tokens(0, 0), tokens(1000, 10), tokens(2000, 20), tokens(3000, 30), tokens(4000, 40)];
-    const span = windowSpan(worker(history), 4500 - 2000, read, back);
+    const span = windowSpan(worker(history), 4500 - 2000, read);
     expect(span).toMatchObject({ ok: true, seconds: 2, baseValue: 20, currentValue: 40 });
     expect(span.ok && span.limitedBy).toBeUndefined();
   });
 
   it('uses the oldest sample when the history is shorter, and says so', () => {
     const history = [tokens(3000, 30), tokens(4000, 40)];
-    expect(windowSpan(worker(history), 0, read, back)).toMatchObject({ ok: true, seconds: 1, limitedBy: 'history' });
+    expect(windowSpan(worker(history), 0, read)).toMatchObject({ ok: true, seconds: 1, limitedBy: 'history' });
   });
 
   it('never spans a reset: the window restarts after it; a reset at the newest sample leaves no window', () => {
     const history = [tokens(0, 500), tokens(1000, 600), tokens(2000, 5), tokens(3000, 25)];
-    expect(windowSpan(worker(history), 0, read, back)).toMatchObject({ ok: true, seconds: 1, baseValue: 5, limitedBy: 'reset' });
-    expect(windowSpan(worker(history.slice(0, 3)), 0, read, back)).toEqual({ ok: false, problem: 'reset' });
-    expect(windowSpan(worker([tokens(0, 1)]), 0, read, back)).toEqual({ ok: false, problem: 'short' });
-    expect(windowSpan(worker([sampleAt(0), sampleAt(1)]), 0, read, back)).toEqual({ ok: false, problem: 'missing' });
+    expect(windowSpan(worker(history), 0, read)).toMatchObject({ ok: true, seconds: 1, baseValue: 5, limitedBy: 'reset' });
+    expect(windowSpan(worker(history.slice(0, 3)), 0, read)).toEqual({ ok: false, problem: 'reset' });
+    expect(windowSpan(worker([tokens(0, 1)]), 0, read)).toEqual({ ok: false, problem: 'short' });
+    expect(windowSpan(worker([sampleAt(0), sampleAt(1000)]), 0, read)).toEqual({ ok: false, problem: 'missing' });
+  });
+
+  it('a field missing for a while starts its window again when it is back, and says so', () => {
+    const history = [tokens(0, 1), sampleAt(1000), tokens(2000, 3), tokens(3000, 4)];
+    expect(windowSpan(worker(history), 0, read)).toMatchObject({ ok: true, seconds: 1, baseValue: 3, limitedBy: 'missing' });
   });
 
   it('ignores history entries newer than the snapshot sample', () => {
     const history = [tokens(0, 0), tokens(1000, 10), tokens(2000, 20)];
-    const w: FreshWorker = { id: 'w', sample: history[1]!, history };
-    expect(windowSpan(w, 0, read, back)).toMatchObject({ ok: true, seconds: 1, currentValue: 10 });
+    expect(windowSpan(freshWorker('w', history, history[1]), 0, read)).toMatchObject({ ok: true, seconds: 1, currentValue: 10 });
   });
 
   it('a histogram whose bounds change without its count dropping is a reset too', () => {
     const h = (at: number, bounds: number[], counts: number[]) => sampleAt(at, { histograms: { ttft: { bounds, counts, count: counts.at(-1)!, sum: NaN } } });
     const history = [h(0, [1, 2, INF], [1, 2, 3]), h(1000, [1, 2, INF], [2, 3, 4]), h(2000, [1, 5, INF], [2, 9, 9]), h(3000, [1, 5, INF], [3, 10, 12])];
-    const result = windowDelta(worker(history), 0, (s) => s.histograms.ttft);
+    const result = windowDelta(worker(history), 0, 'ttft');
     expect(result).toMatchObject({ ok: true, delta: { bounds: [1, 5, INF], counts: [1, 1, 3], count: 3 }, span: { seconds: 1, limitedBy: 'reset' } });
   });
 
-  it('a pool keeps a window longer than historySize samples by thinning them (requireHistory)', () => {
-    let now = 0;
-    const store = new PoolStore('p', 60_000, 4, () => now);
-    store.setWorkers(['w']);
-    store.requireHistory(2000);
-    for (; now <= 3000; now += 100) store.recordSample('w', tokens(now, now));
-    now -= 100;
-    const fresh = store.snapshot().fresh[0]!;
-    expect(fresh.history.length).toBeLessThanOrEqual(4);
-    const span = windowSpan(fresh, now - 2000, read, back);
-    expect(span).toMatchObject({ ok: true });
-    expect(span.ok && span.seconds).toBeGreaterThanOrEqual(2);
+  it('a bucket going back without the count going back moves the window after it', () => {
+    const h = (at: number, counts: number[]) => sampleAt(at, { histograms: { ttft: { bounds: [1, 2, INF], counts, count: counts.at(-1)!, sum: NaN } } });
+    const history = [h(0, [5, 6, 7]), h(1000, [1, 6, 8]), h(2000, [2, 7, 9])];
+    expect(windowDelta(worker(history), 0, 'ttft')).toMatchObject({
+      ok: true,
+      delta: { counts: [1, 1, 1], count: 1 },
+      span: { seconds: 1, limitedBy: 'reset' },
+    });
   });
 });

@@ -53,7 +53,7 @@ function harness(discovery: Discovery, options: { model?: string; intervalMs?: n
     },
   });
   const log: Logger = pino({ level: 'info' }, sink);
-  const store = new PoolStore(POOL, 5000, 20);
+  const store = new PoolStore(POOL, { cacheTtlMs: 5000, intervalMs: 1000, historyWindowMs: 600_000 });
   const metrics = new ScalerMetrics();
   const client = new ScrapeClient({ timeoutMs: options.timeoutMs ?? TIMEOUT_MS, concurrency: options.concurrency ?? 16, maxBodyBytes: MAX_BODY });
   const source = new HttpSource({

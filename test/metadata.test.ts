@@ -177,7 +177,12 @@ describe('Dynamo metrics-keda metadata ({component, endpoint, threshold})', () =
       ],
     });
     const registry = new TriggerRegistry(
-      new Map(config.pools.map((p) => [p.name, { config: p, runtime: { name: p.name, store: new PoolStore(p.name, 5000, 10) } }])),
+      new Map(
+        config.pools.map((p) => [
+          p.name,
+          { config: p, runtime: { name: p.name, store: new PoolStore(p.name, { cacheTtlMs: 5000, intervalMs: 1000, historyWindowMs: 600_000 }) } },
+        ]),
+      ),
     );
     expect(registry.dynamoPools()).toEqual([{ pool: 'decode', component: 'backend', endpoint: 'generate' }]);
     expect(registry.defaultMetric('decode')).toBe('kv_cache_usage');

@@ -1,39 +1,214 @@
+/**
+ * The store's history: kept for every worker from its first sample, at full rate for the recent
+ * past and thinned further back, with a window start within max(interval, 5 % of the window) of
+ * its nominal start at bounded memory — checked with a fake clock, not by waiting.
+ */
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { evaluateSignal, useOf } from '../src/signals/evaluate.js';
+import { counterReader, windowSpan } from '../src/signals/windowed/window-span.js';
 import { PoolStore } from '../src/store/pool-store.js';
 import type { WorkerSample } from '../src/store/sample.js';
+import { findSignal } from '../src/triggers/catalogue.js';
 
-const sample = (at: number, waiting = 1): WorkerSample => ({ at, models: [], waiting, counters: { requestSuccess: at }, histograms: {} });
+const INTERVAL = 1000;
+const sample = (at: number, generationTokens = at / 100): WorkerSample => ({
+  at,
+  models: [],
+  waiting: 0,
+  running: 1,
+  counters: { generationTokens, requestSuccess: at / 1000 },
+  histograms: {},
+});
+
+function storeWithClock(historyWindowMs = 600_000) {
+  const clock = { now: 0 };
+  const store = new PoolStore('p', { cacheTtlMs: 5000, intervalMs: INTERVAL, historyWindowMs }, () => clock.now);
+  store.setWorkers(['w']);
+  const run = (untilMs: number, every = INTERVAL) => {
+    for (; clock.now <= untilMs; clock.now += every) store.recordSample('w', sample(clock.now));
+    clock.now -= every;
+  };
+  return { store, clock, run, history: () => store.record('w')!.history };
+}
 
 describe('pool store history', () => {
-  it('keeps no history beyond the last two samples until a trigger needs a window', () => {
-    let now = 0;
-    const store = new PoolStore('p', 60_000, 6, () => now);
-    store.setWorkers(['w']);
-    for (now = 0; now <= 1000; now += 100) store.recordSample('w', sample(now));
-    expect(store.record('w')?.history.map((s) => s.at)).toEqual([900, 1000]);
+  it('keeps every worker at full rate from its first sample, with no trigger asking for anything', () => {
+    const { run, history } = storeWithClock();
+    run(7000);
+    expect(history().length).toBe(8);
+    expect(Array.from({ length: 8 }, (_, i) => history().at(i))).toEqual([0, 1000, 2000, 3000, 4000, 5000, 6000, 7000]);
   });
 
-  it('then covers the longest window asked for with at most historySize samples, thinned evenly', () => {
-    let now = 0;
-    const store = new PoolStore('p', 60_000, 6, () => now);
-    store.setWorkers(['w']);
-    store.requireHistory(2000); // 6 samples: one per 2000 / 4 = 500 ms
-    for (now = 0; now <= 5000; now += 100) store.recordSample('w', sample(now));
-    const kept = store.record('w')!.history.map((s) => s.at);
-    expect(kept).toHaveLength(6);
-    expect(kept.at(-1)).toBe(5000); // the newest sample is always kept
-    expect(5000 - kept[0]!).toBeGreaterThanOrEqual(2000); // the window is covered
-    for (let i = 1; i < kept.length - 1; i++) expect(kept[i]! - kept[i - 1]!).toBeGreaterThanOrEqual(500);
+  it('keeps one row per interval when samples come faster (a burst of pushed messages keeps the latest)', () => {
+    const { store, clock, history } = storeWithClock();
+    for (clock.now = 0; clock.now <= 2000; clock.now += 100) store.recordSample('w', sample(clock.now));
+    expect(Array.from({ length: history().length }, (_, i) => history().at(i))).toEqual([0, 1000, 2000]);
   });
 
-  it('restarts the history when a counter goes backwards (a worker restart)', () => {
-    const store = new PoolStore('p', 60_000, 6, () => 300);
-    store.setWorkers(['w']);
-    store.requireHistory(1000);
-    store.recordSample('w', sample(100));
-    store.recordSample('w', sample(200));
-    expect(store.recordSample('w', { ...sample(300), counters: { requestSuccess: 5 } })).toBe(true);
-    expect(store.record('w')?.history.map((s) => s.at)).toEqual([300]);
-    expect(store.record('w')?.counterResets).toBe(1);
+  it('memory does not grow with uptime: a day of samples leaves the rows a 10-minute coverage needs', () => {
+    const { run, history } = storeWithClock();
+    run(3600_000);
+    const afterAnHour = { rows: history().length, bytes: history().bytes };
+    run(24 * 3600_000);
+    expect(history().length).toBeLessThanOrEqual(afterAnHour.rows + 2);
+    expect(history().bytes).toBe(afterAnHour.bytes);
+    expect(history().length).toBeLessThan(140);
+    // The oldest row is at (or just before) the coverage's start.
+    const oldest = 24 * 3600_000 - history().at(0);
+    expect(oldest).toBeGreaterThanOrEqual(600_000);
+    expect(oldest).toBeLessThan(600_000 * 1.06);
+  });
+
+  for (const windowMs of [5_000, 60_000, 600_000, 3_600_000]) {
+    it(`a ${windowMs / 1000} s window starts within max(one interval, 5 % of it) of its nominal start`, () => {
+      const { store, clock, run } = storeWithClock();
+      store.requireHistory(windowMs); // a trigger asked for it (windows up to 10 min are covered by default)
+      run(2 * 3600_000);
+      const bound = Math.max(INTERVAL, 0.05 * windowMs);
+      // At many moments, not just one: thinning moves rows as time passes.
+      for (let k = 0; k < 200; k++) {
+        clock.now += INTERVAL;
+        store.recordSample('w', sample(clock.now));
+        const fresh = store.snapshot().fresh[0]!;
+        const cutoff = clock.now - windowMs;
+        const span = windowSpan(fresh, cutoff, counterReader('generationTokens'));
+        expect(span.ok).toBe(true);
+        if (!span.ok) continue;
+        expect(span.baseAt).toBeLessThanOrEqual(cutoff);
+        expect(cutoff - span.baseAt).toBeLessThanOrEqual(bound);
+        expect(span.limitedBy).toBeUndefined();
+      }
+    });
+  }
+
+  it('property: for any window from 5 s to 1 h and any moment, the start is within the bound', () => {
+    const { store, clock, run } = storeWithClock(3_600_000);
+    run(90 * 60_000);
+    fc.assert(
+      fc.property(fc.integer({ min: 5_000, max: 3_600_000 }), fc.integer({ min: 1, max: 40 }), (windowMs, steps) => {
+        for (let i = 0; i < steps; i++) {
+          clock.now += INTERVAL;
+          store.recordSample('w', sample(clock.now));
+        }
+        const span = windowSpan(store.snapshot().fresh[0]!, clock.now - windowMs, counterReader('generationTokens'));
+        expect(span.ok).toBe(true);
+        const start = span.ok ? span.baseAt : Number.NaN;
+        expect(clock.now - windowMs - start).toBeGreaterThanOrEqual(0);
+        expect(clock.now - windowMs - start).toBeLessThanOrEqual(Math.max(INTERVAL, 0.05 * windowMs));
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it('a partial window is answered over the time actually covered (7 s into a 60 s window)', () => {
+    const { store, run } = storeWithClock();
+    run(7000);
+    const use = useOf(findSignal('tokens_per_second')!, new Map([['window', '60s']]));
+    const evaluation = evaluateSignal(store.snapshot(), use);
+    // 10 tokens per second (at / 100 per ms): Δ70 tokens over the 7 s covered, not over 60 s.
+    expect(evaluation).toMatchObject({
+      ok: true,
+      value: 10,
+      details: { window: '60s', effectiveWindowSeconds: { min: 7, max: 7 }, shorterWindows: { history: 1 } },
+    });
+    expect(evaluation.contributions[0]).toMatchObject({ worker: 'w', value: 10, windowSeconds: 7 });
+  });
+
+  it('a counter going backwards (a restart) starts that counter again; the other counters keep their windows', () => {
+    const { store, clock, run, history } = storeWithClock();
+    run(10_000);
+    const before = store.record('w')!.counterResets;
+    clock.now += INTERVAL;
+    expect(store.recordSample('w', { ...sample(clock.now), counters: { generationTokens: 5, requestSuccess: clock.now / 1000 } })).toBe(true);
+    expect(store.record('w')!.counterResets).toBe(before + 1);
+    expect(history().validFrom({ counter: 'generationTokens' })).toEqual({ at: clock.now, cut: 'reset' });
+    expect(history().validFrom({ counter: 'requestSuccess' })).toEqual({ at: 0 });
+    const fresh = store.snapshot().fresh[0]!;
+    expect(windowSpan(fresh, clock.now - 5000, counterReader('generationTokens'))).toEqual({ ok: false, problem: 'reset' });
+    expect(windowSpan(fresh, clock.now - 5000, counterReader('requestSuccess'))).toMatchObject({ ok: true, seconds: 5 });
+  });
+});
+
+describe('property: the history layout never yields an unusable windowed value', () => {
+  const WINDOWED = [
+    { metric: 'ttft', window: '5s' },
+    { metric: 'itl', window: '30s' },
+    { metric: 'e2e_latency', window: '10s', quantile: '0.5' },
+    { metric: 'tokens_per_second', window: '5s', tokens: 'total' },
+    { metric: 'request_rate', window: '20s' },
+    { metric: 'context_length', window: '10s' },
+    { metric: 'tokens_in_queue', window: '10s' },
+    { metric: 'backlog_seconds', window: '10s' },
+    { metric: 'custom', query: 'calls_total', reduce: 'rate', window: '10s' },
+  ].map(({ metric, ...keys }) => useOf(findSignal(metric)!, new Map(Object.entries(keys))));
+
+  const count = fc.oneof(fc.nat({ max: 1000 }), fc.constantFrom(Number.NaN, -1, Number.POSITIVE_INFINITY, 0));
+  const histogram = fc
+    .tuple(
+      fc.constantFrom([0.1, 1, Number.POSITIVE_INFINITY], [0.5, 2, 8, Number.POSITIVE_INFINITY]),
+      fc.array(fc.nat({ max: 50 }), { minLength: 4, maxLength: 4 }),
+      fc.boolean(),
+    )
+    .map(([bounds, increments, cumulative]) => {
+      let running = 0;
+      const counts = bounds.map((_, i) => (cumulative ? (running += increments[i]!) : increments[i]!));
+      return { bounds, counts, count: counts.at(-1)!, sum: counts.at(-1)! * 0.7 };
+    });
+  const step = fc.oneof(
+    {
+      weight: 8,
+      arbitrary: fc.record({
+        kind: fc.constant('sample' as const),
+        dt: fc.integer({ min: 1, max: 4000 }),
+        counter: count,
+        drop: fc.boolean(),
+        h: fc.option(histogram),
+        calls: fc.option(count),
+      }),
+    },
+    { weight: 1, arbitrary: fc.record({ kind: fc.constant('remove' as const), dt: fc.integer({ min: 1, max: 2000 }) }) },
+  );
+
+  it('arbitrary samples, counter resets, bucket changes and removals: every value is finite and ≥ 0', () => {
+    let checked = 0;
+    fc.assert(
+      fc.property(fc.array(step, { minLength: 5, maxLength: 60 }), (steps) => {
+        const clock = { now: 0 };
+        const store = new PoolStore('p', { cacheTtlMs: 60_000, intervalMs: 1000, historyWindowMs: 600_000 }, () => clock.now);
+        store.setWorkers(['w']);
+        let level = 0;
+        for (const s of steps) {
+          clock.now += s.dt;
+          if (s.kind === 'remove') {
+            store.setWorkers([]);
+            store.setWorkers(['w']);
+            continue;
+          }
+          level = s.drop ? Math.max(0, level - 500) : level + (Number.isFinite(s.counter) ? Math.abs(s.counter) : 0);
+          const value = (x: number) => (Number.isNaN(s.counter) ? Number.NaN : x);
+          store.recordSample('w', {
+            at: clock.now,
+            models: [],
+            waiting: 2,
+            running: 1,
+            counters: { promptTokens: value(level), generationTokens: value(level * 2), requestSuccess: value(level / 10) },
+            histograms: s.h ? { ttft: s.h, itl: s.h, e2eLatency: s.h, requestPromptTokens: s.h, requestGenerationTokens: s.h } : {},
+            custom: s.calls === null ? {} : { calls_total: s.calls },
+          });
+          const snapshot = store.snapshot();
+          for (const use of WINDOWED) {
+            const evaluation = evaluateSignal(snapshot, use);
+            if (!evaluation.ok) continue;
+            expect(Number.isFinite(evaluation.value)).toBe(true);
+            expect(evaluation.value).toBeGreaterThanOrEqual(0);
+            checked += 1;
+          }
+        }
+      }),
+      { numRuns: 300 },
+    );
+    // The generators reach the value checks (windows with two usable rows), not only refusals.
+    expect(checked).toBeGreaterThan(2000);
   });
 });

@@ -16,6 +16,7 @@ import { EventPlanePublisher } from './support/dynamo-workers.js';
 import { KedaClient, statusOf } from './support/keda-client.js';
 import { NatsServer } from './support/nats-server.js';
 import { TestScaler } from './support/test-scaler.js';
+import { freshWorker } from './support/history.js';
 import { FakeWorker, RenderingWorker } from './support/workers.js';
 
 const MODEL = 'meta-llama/Llama-3.1-8B-Instruct';
@@ -389,13 +390,11 @@ describe('tokens_in_queue from Dynamo forward-pass metrics', () => {
     const signal = findSignal('tokens_in_queue')!;
     const use = useOf(signal, new Map([['window', '10s']]));
     const prompt = (count: number) => ({ bounds: [Number.POSITIVE_INFINITY], counts: [count], count, sum: 1000 * count });
-    const worker = (id: string, extra: Partial<WorkerSample>): FreshWorker => {
-      const history: WorkerSample[] = [
+    const worker = (id: string, extra: Partial<WorkerSample>): FreshWorker =>
+      freshWorker(id, [
         { at: 0, models: [], counters: {}, histograms: { requestPromptTokens: prompt(10) } },
         { at: 10_000, models: [], counters: {}, histograms: { requestPromptTokens: prompt(20) }, ...extra },
-      ];
-      return { id, sample: history[1]!, history };
-    };
+      ]);
     const workers = [worker('exact', { waiting: 5, queuedPrefillTokens: 123 }), worker('estimated', { waiting: 3 })];
     const context: SignalContext = {
       snapshot: { at: 10_000 } as PoolSnapshot,

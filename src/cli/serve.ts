@@ -22,6 +22,7 @@ export function serveCommand(): Command {
       .addOption(flag('--http-port <port>', 'HTTP port for /healthz, /readyz, /metrics, /api/v1 (default 8080)'))
       .addOption(flag('--check-interval <duration>', 'collection period, e.g. 1s, 500ms or seconds as a number (default 1s)'))
       .addOption(flag('--cache-ttl <duration>', 'a sample older than this is stale (default 5s)'))
+      .addOption(flag('--history-window <duration>', "how far back every worker's history reaches, 10s to 1h (default 10m; longer windows extend it)"))
       .addOption(flag('--scrape-timeout <duration>', 'per-worker request timeout (default 2s)'))
       .addOption(flag('--scrape-concurrency <n>', 'scrapes in flight at once, over all pools (default 64)'))
       .addOption(flag('--max-body-bytes <n>', 'largest /metrics body accepted (default 8 MiB)'))

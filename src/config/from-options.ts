@@ -13,6 +13,7 @@ export interface ServeOptions {
   httpPort?: string;
   checkInterval?: string;
   cacheTtl?: string;
+  historyWindow?: string;
   scrapeTimeout?: string;
   scrapeConcurrency?: string;
   maxBodyBytes?: string;
@@ -61,6 +62,7 @@ export async function configFromOptions(options: ServeOptions): Promise<ScalerCo
     http: { host: options.httpHost, port: options.httpPort },
     checkInterval: options.checkInterval,
     cacheTtl: options.cacheTtl,
+    historyWindow: options.historyWindow,
     scrape: { timeout: options.scrapeTimeout, concurrency: options.scrapeConcurrency, maxBodyBytes: options.maxBodyBytes },
     defaultTarget: options.threshold,
     tls: { cert: options.tlsCert, key: options.tlsKey, clientCa: options.tlsClientCa },

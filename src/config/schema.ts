@@ -115,6 +115,11 @@ const pool = z.strictObject({
    * report only blocks in use — the 2026 event plane's ActiveLoad. Lets KV usage be computed.
    */
   kvBlocksPerWorker: z.coerce.number().int('must be a whole number of blocks').positive('must be > 0').optional(),
+  /**
+   * `custom` series queries collected from start-up (a metric name with optional label matchers),
+   * so that a trigger asking for their rate later is answered from what was already collected.
+   */
+  queries: z.array(z.string().min(1, 'must be a query such as vllm:num_preemptions_total')).max(100, 'at most 100 queries per pool').optional(),
 });
 
 const NATS_ONLY_KEYS = ['nats', 'namespace', 'component', 'endpoint', 'mode', 'statsWindow', 'workerTtl', 'kvBlocksPerWorker'] as const;
@@ -144,8 +149,11 @@ export const configSchema = z
         clientCa: z.string().min(1).optional(),
       })
       .optional(),
-    /** Samples kept per worker once a trigger asks for a window (thinned to cover the longest window). */
-    historySize: z.coerce.number().int().min(4, 'must be ≥ 4').max(1000, 'must be ≤ 1000').default(32),
+    /**
+     * How far back every worker's history reaches from start-up (full rate for the recent minutes,
+     * thinned further back); a trigger asking for a longer window extends it, up to 1h.
+     */
+    historyWindow: duration('historyWindow').default(600_000),
     defaultTarget: z.coerce.number().positive('must be > 0').optional(),
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     pools: z.array(pool).min(1, 'at least one pool is needed (or use --targets to build a default pool)'),
@@ -160,6 +168,13 @@ export const configSchema = z
         if (where !== 0)
           ctx.addIssue({ code: 'custom', path: ['pools', index], message: 'a dynamo-nats pool finds its workers over NATS; remove targets/discovery' });
         if (!p.component) ctx.addIssue({ code: 'custom', path: ['pools', index, 'component'], message: 'required for a dynamo-nats pool (e.g. backend)' });
+        if (p.queries) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['pools', index, 'queries'],
+            message: "custom queries read an exposition's series: only HTTP pools collect them",
+          });
+        }
       } else {
         if (where !== 1) ctx.addIssue({ code: 'custom', path: ['pools', index], message: 'needs exactly one of targets or discovery' });
         for (const key of NATS_ONLY_KEYS) {
@@ -173,6 +188,9 @@ export const configSchema = z
     });
     if (config.scrape.timeout > 60_000) {
       ctx.addIssue({ code: 'custom', path: ['scrape', 'timeout'], message: 'must be at most 60s' });
+    }
+    if (config.historyWindow < 10_000 || config.historyWindow > 3_600_000) {
+      ctx.addIssue({ code: 'custom', path: ['historyWindow'], message: 'must be from 10s to 1h (windows are at most 1h)' });
     }
   })
   .transform((config) => ({ ...config, pools: config.pools.map((p) => withDefaults(p, config.checkInterval)) }));

@@ -14,6 +14,7 @@ import { define, type Contribution, type Evaluation, type SignalContext, type Si
 import { counterRates } from './windowed/rates.js';
 import { parseWindow } from './windowed/window-params.js';
 import { noUsableWorker } from './windowed/window-report.js';
+import { customReader } from './windowed/window-span.js';
 
 export type Reduce = 'sum' | 'avg' | 'max' | 'min' | 'rate';
 
@@ -54,7 +55,7 @@ function computeCustom(workers: readonly FreshWorker[], params: CustomParams, co
   const absent = `no series named ${params.query.name} in its exposition (or not collected yet)`;
   if (params.reduce === 'rate') {
     const windowMs = params.windowMs ?? DEFAULT_RATE_WINDOW_MS;
-    const r = counterRates(workers, windowMs, context.snapshot.at, read, key);
+    const r = counterRates(workers, windowMs, context.snapshot.at, customReader(key), key);
     const contributions = r.contributions.map((c) => (c.excluded?.startsWith('does not report') ? { worker: c.worker, excluded: absent } : c));
     if (r.readyWorkers === 0) return { ok: false, reason: `${noUsableWorker(r.problems, key)} (custom; ${COLLECTION})`, contributions };
     return { ok: true, value: r.total, readyWorkers: r.readyWorkers, contributions, details: { query: key, reduce: 'rate', ...r.report.details() } };

@@ -1,5 +1,6 @@
 import type { FreshWorker, PoolSnapshot, StateScope } from '../store/pool-store.js';
 import type { SeriesQuery } from '../store/series-query.js';
+import { round3 } from './rounding.js';
 
 /**
  * How a fleet value maps to what KEDA's default AverageValue HPA divides by the replica count:
@@ -15,6 +16,8 @@ export interface Contribution {
   readonly value?: number;
   /** Why the worker was left out of this signal. */
   readonly excluded?: string;
+  /** For windowed signals: the time the worker's window actually covers (shorter than asked while history builds up). */
+  readonly windowSeconds?: number;
 }
 
 /** A signal's value for a fleet, or why there is none. Every signal and policy answers with one. */
@@ -87,14 +90,17 @@ export function define<P>(signal: SignalDefinition<P>): SignalDefinition {
 
 /** The contributions split the way every report shows them: who counted, and who was left out and why. */
 export function splitContributions(contributions: readonly Contribution[]): {
-  included: { worker: string; value?: number }[];
+  included: { worker: string; value?: number; windowSeconds?: number }[];
   excluded: { worker: string; why: string }[];
 } {
-  const included: { worker: string; value?: number }[] = [];
+  const included: { worker: string; value?: number; windowSeconds?: number }[] = [];
   const excluded: { worker: string; why: string }[] = [];
   for (const c of contributions) {
-    if (c.excluded === undefined) included.push({ worker: c.worker, value: c.value });
-    else excluded.push({ worker: c.worker, why: c.excluded });
+    if (c.excluded !== undefined) excluded.push({ worker: c.worker, why: c.excluded });
+    else
+      included.push(
+        c.windowSeconds === undefined ? { worker: c.worker, value: c.value } : { worker: c.worker, value: c.value, windowSeconds: round3(c.windowSeconds) },
+      );
   }
   return { included, excluded };
 }

@@ -1,5 +1,6 @@
 import NodeCache from 'node-cache';
-import type { CounterName, WorkerSample } from './sample.js';
+import { HISTORY_COUNTERS, WorkerHistory } from './history.js';
+import type { WorkerSample } from './sample.js';
 import type { SeriesQuery } from './series-query.js';
 
 /** Why the last attempt to read a worker failed. Stable strings: they label metrics and logs. */
@@ -16,8 +17,8 @@ export interface WorkerRecord {
   readonly id: string;
   /** Last good sample, kept (even when stale) so operators can see what the worker said last. */
   last?: WorkerSample;
-  /** Recent good samples, oldest first, for rates and histogram deltas over a window. */
-  readonly history: WorkerSample[];
+  /** Good samples' cumulative values over the pool's history window, for rates and histogram deltas. */
+  readonly history: WorkerHistory;
   /** Set while the most recent attempt failed; cleared by the next good sample. */
   failure?: WorkerFailure;
   /** How often this worker's counters went backwards (a restart). */
@@ -81,8 +82,11 @@ export interface PoolSnapshot {
 export interface FreshWorker {
   readonly id: string;
   readonly sample: WorkerSample;
-  /** Recent good samples, oldest first, ending with `sample`: for rates and windowed histograms. */
-  readonly history: readonly WorkerSample[];
+  /**
+   * The worker's history, live: rows written after this snapshot was taken are newer than
+   * `sample`, and readers only use rows older than it (signals/windowed/window-span.ts).
+   */
+  readonly history: WorkerHistory;
 }
 
 /**
@@ -103,13 +107,24 @@ export function countByState(snapshot: PoolSnapshot): Record<WorkerState, number
 /** Longest delay between a write and its publication to KEDA's readers and StreamIsActive. */
 const PUBLISH_DELAY_MS = 20;
 
-const COUNTER_NAMES: readonly CounterName[] = ['promptTokens', 'generationTokens', 'requestSuccess', 'preemptions'];
-
 /** Most distinct `custom` series queries collected per pool (each adds a lookup per scrape). */
 export const MAX_QUERIES = 100;
 
+/** The longest window a trigger can ask for, and so the longest history a pool keeps. */
+export const MAX_HISTORY_WINDOW_MS = 3_600_000;
+
+export interface PoolStoreOptions {
+  /** A sample older than this is stale. */
+  readonly cacheTtlMs: number;
+  /** The collection interval: the history's finest spacing. */
+  readonly intervalMs: number;
+  /** How far back each worker's history reaches; grows when a trigger asks for a longer window. */
+  readonly historyWindowMs: number;
+}
+
 /**
- * Latest sample per worker with TTL expiry (node-cache), plus a short history per worker.
+ * Latest sample per worker with TTL expiry (node-cache), plus each worker's history, kept for
+ * every worker from its first sample (store/history.ts).
  *
  * A worker is fresh while its last good sample is younger than the TTL and its latest
  * attempt did not fail. Workers that leave discovery are forgotten at once, so no stale
@@ -121,13 +136,8 @@ export class PoolStore {
   private discoveryDone = false;
   private sourceProblem?: string;
   private readonly state = new StateScopes();
-  private historyWindowMs = 0;
-  /**
-   * Samples kept per worker: two until a trigger needs a window. Most pools scale on gauges
-   * (queue, KV) and need no history; keeping it anyway costs memory and GC time at 1,000 workers.
-   */
-  private historyCapacity = 2;
-  private historySpacingMs = 0;
+  private historyWindowMs: number;
+  private readonly ttlMs: number;
   private readonly listeners = new Set<() => void>();
   private publishTimer?: NodeJS.Timeout;
   private publishedSnapshot?: PoolSnapshot;
@@ -137,12 +147,17 @@ export class PoolStore {
 
   constructor(
     readonly pool: string,
-    private readonly ttlMs: number,
-    private readonly historySize: number,
+    private readonly options: PoolStoreOptions,
     private readonly now: () => number = Date.now,
   ) {
+    this.ttlMs = options.cacheTtlMs;
+    this.historyWindowMs = Math.min(MAX_HISTORY_WINDOW_MS, options.historyWindowMs);
     // No check timer: expiry is evaluated on read, so the store never keeps the process alive.
-    this.freshSamples = new NodeCache({ stdTTL: ttlMs / 1000, checkperiod: 0, useClones: false });
+    this.freshSamples = new NodeCache({ stdTTL: this.ttlMs / 1000, checkperiod: 0, useClones: false });
+  }
+
+  private newRecord(id: string): WorkerRecord {
+    return { id, history: new WorkerHistory({ intervalMs: this.options.intervalMs, coverageMs: this.historyWindowMs }), counterResets: 0 };
   }
 
   /** Replaces the set of workers the pool should have. Returns the ids that were removed. */
@@ -159,7 +174,7 @@ export class PoolStore {
     let added = false;
     for (const id of wanted) {
       if (!this.records.has(id)) {
-        this.records.set(id, { id, history: [], counterResets: 0 });
+        this.records.set(id, this.newRecord(id));
         added = true;
       }
     }
@@ -171,7 +186,7 @@ export class PoolStore {
   /** Adds a worker if unknown (for sources where workers announce themselves). */
   ensureWorker(id: string): void {
     if (this.records.has(id)) return;
-    this.records.set(id, { id, history: [], counterResets: 0 });
+    this.records.set(id, this.newRecord(id));
     this.notify();
   }
 
@@ -186,13 +201,10 @@ export class PoolStore {
   recordSample(id: string, sample: WorkerSample): boolean {
     const record = this.records.get(id);
     if (!record) return false; // left discovery while the scrape was in flight
+    // A counter going backwards is a restart; the history starts each field that went back again.
     const reset = record.last !== undefined && countersWentBack(record.last, sample);
-    if (reset) {
-      record.counterResets += 1;
-      // Deltas across a restart are meaningless: start the history again from this sample.
-      record.history.length = 0;
-    }
-    appendHistory(record.history, sample, this.historySpacingMs, this.historyCapacity);
+    if (reset) record.counterResets += 1;
+    record.history.append(sample, this.now());
     record.last = sample;
     record.aliveAt = undefined;
     record.failure = undefined;
@@ -221,16 +233,17 @@ export class PoolStore {
     this.notify();
   }
 
-  /**
-   * Makes the history cover at least `windowMs` (the longest window a trigger asked for). The
-   * number of samples kept per worker stays `historySize`: for long windows, samples are thinned
-   * to one per windowMs / (historySize − 2), so memory is bounded whatever the window.
-   */
+  /** Makes every worker's history cover at least `windowMs` (a trigger asked for that window), up to an hour. */
   requireHistory(windowMs: number): void {
-    if (windowMs <= this.historyWindowMs) return;
-    this.historyWindowMs = windowMs;
-    this.historyCapacity = this.historySize;
-    this.historySpacingMs = windowMs / Math.max(1, this.historySize - 2);
+    const coverage = Math.min(MAX_HISTORY_WINDOW_MS, windowMs);
+    if (coverage <= this.historyWindowMs) return;
+    this.historyWindowMs = coverage;
+    for (const record of this.records.values()) record.history.cover(coverage);
+  }
+
+  /** How far back histories reach. */
+  get historyWindow(): number {
+    return this.historyWindowMs;
   }
 
   /**
@@ -352,24 +365,8 @@ export class PoolStore {
   }
 }
 
-/**
- * Appends `sample`, keeping entries at least `spacingMs` apart and at most `max` entries: the
- * newest entry keeps being replaced until it is `spacingMs` after the one before; only then is
- * it kept and a new newest entry started. So `max` entries span at least (max − 2) × spacing.
- */
-function appendHistory(history: WorkerSample[], sample: WorkerSample, spacingMs: number, max: number): void {
-  const last = history[history.length - 1];
-  const beforeLast = history[history.length - 2];
-  if (spacingMs > 0 && last !== undefined && beforeLast !== undefined && last.at - beforeLast.at < spacingMs) {
-    history[history.length - 1] = sample;
-  } else {
-    history.push(sample);
-  }
-  if (history.length > max) history.splice(0, history.length - max);
-}
-
 function countersWentBack(previous: WorkerSample, next: WorkerSample): boolean {
-  for (const name of COUNTER_NAMES) {
+  for (const name of HISTORY_COUNTERS) {
     const before = previous.counters[name];
     const after = next.counters[name];
     if (before !== undefined && after !== undefined && after < before) return true;

@@ -180,7 +180,15 @@ export function find<T = K8sObject>(objects: K8sObject[], kind: string, name?: s
  */
 export function resolveScaledObjectTriggers(config: ScalerConfig, objects: readonly K8sObject[]): number {
   const registry = new TriggerRegistry(
-    new Map(config.pools.map((pool) => [pool.name, { runtime: { name: pool.name, store: new PoolStore(pool.name, config.cacheTtl, 4) }, config: pool }])),
+    new Map(
+      config.pools.map((pool) => [
+        pool.name,
+        {
+          runtime: { name: pool.name, store: new PoolStore(pool.name, { cacheTtlMs: config.cacheTtl, intervalMs: 1000, historyWindowMs: 600_000 }) },
+          config: pool,
+        },
+      ]),
+    ),
     config.defaultTarget,
   );
   let resolved = 0;

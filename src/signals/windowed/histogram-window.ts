@@ -1,13 +1,12 @@
 /**
- * Pure functions behind the windowed signals: the per-worker window (which two samples bound it),
- * the delta of two cumulative histograms, merging deltas across workers, and quantiles with
- * Prometheus `histogram_quantile` semantics. None of them throws, whatever the input.
+ * Pure functions over cumulative histograms behind the windowed signals: the delta of two, merging
+ * deltas across workers, and quantiles with Prometheus `histogram_quantile` semantics. None of
+ * them throws, whatever the input.
  *
  * Bucket bounds always come from the exposition's `le` labels (CumulativeHistogram.bounds); no
  * bound is ever assumed, and histograms are only combined on bounds that every one of them has.
  */
-import type { FreshWorker } from '../../store/pool-store.js';
-import type { CumulativeHistogram, WorkerSample } from '../../store/sample.js';
+import type { CumulativeHistogram } from '../../store/sample.js';
 
 /**
  * A histogram in canonical form: bounds strictly ascending and ending with +Inf, cumulative
@@ -257,102 +256,4 @@ export function bucketQuantile(q: number, h: BucketCounts): QuantileResult | und
 /** `bucketQuantile`'s value, or undefined. */
 export function histogramQuantile(q: number, h: BucketCounts): number | undefined {
   return bucketQuantile(q, h)?.value;
-}
-
-/** Why a worker's window could not be formed. */
-export type SpanProblem =
-  /** The current sample lacks the value. */
-  | 'missing'
-  /** No earlier sample to compare with (first scrape, or history restarted after a counter reset). */
-  | 'short'
-  /** The value went backwards between the two newest samples (a restart just seen). */
-  | 'reset';
-
-export type Span<T> =
-  | {
-      readonly ok: true;
-      readonly base: WorkerSample;
-      readonly baseValue: T;
-      readonly current: WorkerSample;
-      readonly currentValue: T;
-      /** current.at − base.at, in seconds (> 0). */
-      readonly seconds: number;
-      /**
-       * Why the window is shorter than asked for, if it is: the history does not reach back far
-       * enough, the value went backwards (a restart) inside it, or older samples lack the value.
-       */
-      readonly limitedBy?: 'history' | 'reset' | 'missing';
-    }
-  | { readonly ok: false; readonly problem: SpanProblem };
-
-/**
- * A worker's window: from the newest sample at or before `cutoff` (= now − window) to its current
- * sample. When the history is shorter, the oldest usable sample is the base and `limitedBy` says
- * why. A sample is usable while `read` gives a value and no step from it towards the current
- * sample goes backwards (`wentBack`): a reset restarts the window after it, so deltas never span
- * a restart.
- *
- * Only history entries older than the current sample are considered (the store may have appended
- * or replaced entries since the snapshot was taken). Cost: O(samples in the window) calls.
- */
-export function windowSpan<T>(
-  worker: FreshWorker,
-  cutoff: number,
-  read: (sample: WorkerSample) => T | undefined,
-  wentBack: (earlier: T, later: T) => boolean,
-): Span<T> {
-  const current = worker.sample;
-  const currentValue = read(current);
-  if (currentValue === undefined) return { ok: false, problem: 'missing' };
-  const history = worker.history;
-  let i = history.length - 1;
-  while (i >= 0 && (history[i] as WorkerSample).at >= current.at) i--;
-  let base: WorkerSample | undefined;
-  let baseValue: T | undefined;
-  let newerValue = currentValue;
-  let limitedBy: 'history' | 'reset' | 'missing' | undefined = 'history';
-  for (; i >= 0; i--) {
-    const sample = history[i] as WorkerSample;
-    const value = read(sample);
-    if (value === undefined) {
-      limitedBy = 'missing';
-      break;
-    }
-    if (wentBack(value, newerValue)) {
-      limitedBy = 'reset';
-      break;
-    }
-    base = sample;
-    baseValue = value;
-    newerValue = value;
-    if (sample.at <= cutoff) {
-      limitedBy = undefined;
-      break;
-    }
-  }
-  if (base === undefined || baseValue === undefined) return { ok: false, problem: limitedBy === 'reset' ? 'reset' : 'short' };
-  return { ok: true, base, baseValue, current, currentValue, seconds: (current.at - base.at) / 1000, ...(limitedBy ? { limitedBy } : {}) };
-}
-
-/**
- * The delta of a worker's histogram over its window. The span's cheap per-step test catches
- * restarts by the count; a reset only the full comparison sees (new bounds of the same number, a
- * bucket going back) moves the base to the newest sample after it, found by full comparisons.
- */
-export function windowDelta(
-  worker: FreshWorker,
-  cutoff: number,
-  read: (sample: WorkerSample) => CumulativeHistogram | undefined,
-): { ok: true; delta: BucketCounts; span: Extract<Span<CumulativeHistogram>, { ok: true }> } | { ok: false; problem: SpanProblem | 'unreadable' } {
-  const span = windowSpan(worker, cutoff, read, histogramWentBack);
-  if (!span.ok) return span;
-  const result = histogramDelta(span.baseValue, span.currentValue);
-  if (result.ok) return { ok: true, delta: result.delta, span };
-  if (result.reason === 'unreadable') return { ok: false, problem: 'unreadable' };
-  // Rare: walk again with the full test to find where the histogram restarted.
-  const strict = windowSpan(worker, cutoff, read, (a, b) => !histogramDelta(a, b).ok);
-  if (!strict.ok) return strict;
-  const again = histogramDelta(strict.baseValue, strict.currentValue);
-  if (!again.ok) return { ok: false, problem: again.reason === 'reset' ? 'reset' : 'unreadable' };
-  return { ok: true, delta: again.delta, span: strict };
 }

@@ -3,7 +3,8 @@ import { formatDuration } from '../../config/duration.js';
 import type { FreshWorker } from '../../store/pool-store.js';
 import type { HistogramName } from '../../store/sample.js';
 import type { Contribution, Evaluation, SignalContext } from '../types.js';
-import { bucketQuantile, mergeDeltas, windowDelta, type MergeInput } from './histogram-window.js';
+import { bucketQuantile, mergeDeltas, type MergeInput } from './histogram-window.js';
+import { windowDelta } from './window-span.js';
 import type { QuantileParams } from './window-params.js';
 import { idleOrUnknown, noUsableWorker, spanReason, WindowReport, type WindowProblem } from './window-report.js';
 
@@ -24,15 +25,17 @@ export function latencyQuantile(name: string, histogram: HistogramName, observed
     const report = new WindowReport(params.windowMs);
     const contributions: Contribution[] = [];
     const inputs: MergeInput[] = [];
+    const windows = new Map<string, number>();
     const problems: WindowProblem[] = [];
     for (const worker of workers) {
-      const result = windowDelta(worker, cutoff, (s) => s.histograms[histogram]);
+      const result = windowDelta(worker, cutoff, histogram);
       if (!result.ok) {
         contributions.push({ worker: worker.id, excluded: spanReason(result.problem, what) });
         problems.push(result.problem);
         continue;
       }
       report.add(result.span);
+      windows.set(worker.id, result.span.seconds);
       inputs.push({ id: worker.id, delta: result.delta });
     }
     if (inputs.length === 0) return { ok: false, reason: `${noUsableWorker(problems, what)} (${name})`, contributions };
@@ -41,7 +44,8 @@ export function latencyQuantile(name: string, histogram: HistogramName, observed
     for (const id of merge.included) {
       const own = byId.get(id);
       const value = own && own.count > 0 ? bucketQuantile(params.quantile, own)?.value : undefined;
-      contributions.push(value === undefined ? { worker: id } : { worker: id, value });
+      const windowSeconds = windows.get(id);
+      contributions.push(value === undefined ? { worker: id, windowSeconds } : { worker: id, value, windowSeconds });
     }
     for (const { id, reason } of merge.excluded) contributions.push({ worker: id, excluded: reason });
     const merged = merge.merged;

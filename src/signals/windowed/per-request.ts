@@ -3,22 +3,21 @@
  * mean prompt length where the engine does not report queued tokens) and `backlog_seconds`.
  */
 import { formatDuration } from '../../config/duration.js';
+import type { WorkerHistory } from '../../store/history.js';
 import type { FreshWorker } from '../../store/pool-store.js';
-import type { WorkerSample } from '../../store/sample.js';
+import type { CumulativeHistogram, WorkerSample } from '../../store/sample.js';
 import type { Contribution, Evaluation, SignalContext } from '../types.js';
-import { windowSpan } from './histogram-window.js';
-import { counter, counterRates, finiteCount } from './rates.js';
+import { counterRates } from './rates.js';
 import type { WindowParams } from './window-params.js';
 import { round3 } from '../rounding.js';
 import { idleOrUnknown, noUsableWorker, spanReason, WindowReport } from './window-report.js';
+import { counterReader, finiteCount, windowSpan, type FieldReader } from './window-span.js';
 
 /** Tokens and finished requests, cumulative: what a mean per request is computed from. */
 interface PerRequest {
   readonly tokens: number;
   readonly requests: number;
 }
-
-const perRequestWentBack = (a: PerRequest, b: PerRequest): boolean => b.requests < a.requests || b.tokens < a.tokens;
 
 /**
  * Reads tokens per finished request from the request-token histograms (exact: observed once per
@@ -29,23 +28,41 @@ function perRequestReader(
   sample: WorkerSample,
   prompt: boolean,
   generation: boolean,
-): { read: (s: WorkerSample) => PerRequest | undefined; from: 'histograms' | 'counters' } | undefined {
-  const fromHistograms = (s: WorkerSample): PerRequest | undefined => {
-    const p = s.histograms.requestPromptTokens;
-    const g = s.histograms.requestGenerationTokens;
+): { reader: FieldReader<PerRequest>; from: 'histograms' | 'counters' } | undefined {
+  const fromHistograms = (p: CumulativeHistogram | undefined, g: CumulativeHistogram | undefined): PerRequest | undefined => {
     if (!p || !Number.isFinite(p.sum) || !Number.isFinite(p.count)) return undefined;
     if (generation && (!g || !Number.isFinite(g.sum))) return undefined;
     return { tokens: (prompt ? p.sum : 0) + (generation && g ? g.sum : 0), requests: p.count };
   };
-  const fromCounters = (s: WorkerSample): PerRequest | undefined => {
-    const requests = finiteCount(s.counters.requestSuccess);
-    const p = prompt ? finiteCount(s.counters.promptTokens) : 0;
-    const g = generation ? finiteCount(s.counters.generationTokens) : 0;
-    if (requests === undefined || p === undefined || g === undefined) return undefined;
-    return { tokens: p + g, requests };
+  const histograms: FieldReader<PerRequest> = {
+    fields: [{ histogram: 'requestPromptTokens' }, ...(generation ? [{ histogram: 'requestGenerationTokens' } as const] : [])],
+    fromSample: (s) => fromHistograms(s.histograms.requestPromptTokens, s.histograms.requestGenerationTokens),
+    fromHistory: (h: WorkerHistory, row: number) =>
+      fromHistograms(h.histogram(row, 'requestPromptTokens'), generation ? h.histogram(row, 'requestGenerationTokens') : undefined),
   };
-  if (fromHistograms(sample)) return { read: fromHistograms, from: 'histograms' };
-  if (fromCounters(sample)) return { read: fromCounters, from: 'counters' };
+  const fromCounters = (requests: number | undefined, p: number | undefined, g: number | undefined): PerRequest | undefined =>
+    requests === undefined || p === undefined || g === undefined ? undefined : { tokens: p + g, requests };
+  const counters: FieldReader<PerRequest> = {
+    fields: [
+      { counter: 'requestSuccess' },
+      ...(prompt ? [{ counter: 'promptTokens' } as const] : []),
+      ...(generation ? [{ counter: 'generationTokens' } as const] : []),
+    ],
+    fromSample: (s) =>
+      fromCounters(
+        finiteCount(s.counters.requestSuccess),
+        prompt ? finiteCount(s.counters.promptTokens) : 0,
+        generation ? finiteCount(s.counters.generationTokens) : 0,
+      ),
+    fromHistory: (h, row) =>
+      fromCounters(
+        finiteCount(h.counter(row, 'requestSuccess')),
+        prompt ? finiteCount(h.counter(row, 'promptTokens')) : 0,
+        generation ? finiteCount(h.counter(row, 'generationTokens')) : 0,
+      ),
+  };
+  if (histograms.fromSample(sample)) return { reader: histograms, from: 'histograms' };
+  if (counters.fromSample(sample)) return { reader: counters, from: 'counters' };
   return undefined;
 }
 
@@ -64,7 +81,7 @@ function perRequestWindow(workers: readonly FreshWorker[], windowMs: number, now
       contributions.push({ worker: worker.id, excluded: `does not report ${what}` });
       continue;
     }
-    const span = windowSpan(worker, cutoff, reader.read, perRequestWentBack);
+    const span = windowSpan(worker, cutoff, reader.reader);
     if (!span.ok) {
       contributions.push({ worker: worker.id, excluded: spanReason(span.problem, what) });
       continue;
@@ -76,7 +93,9 @@ function perRequestWindow(workers: readonly FreshWorker[], windowMs: number, now
     requests += dRequests;
     readyWorkers += 1;
     sources[reader.from] += 1;
-    contributions.push(dRequests > 0 ? { worker: worker.id, value: dTokens / dRequests } : { worker: worker.id });
+    contributions.push(
+      dRequests > 0 ? { worker: worker.id, value: dTokens / dRequests, windowSeconds: span.seconds } : { worker: worker.id, windowSeconds: span.seconds },
+    );
   }
   return { tokens, requests, readyWorkers, contributions, report, sources };
 }
@@ -130,7 +149,7 @@ export function queuedTokens(workers: readonly FreshWorker[], windowMs: number, 
       let mean = meanPrompt();
       if (mean === undefined) {
         // No request finished in the window anywhere: this worker's mean since it started.
-        const life = perRequestReader(sample, true, false)?.read(sample);
+        const life = perRequestReader(sample, true, false)?.reader.fromSample(sample);
         if (life && life.requests > 0) {
           mean = life.tokens / life.requests;
           lifetimeUsed += 1;
@@ -177,7 +196,7 @@ export const tokensInQueue = (workers: readonly FreshWorker[], params: WindowPar
 export const backlogSeconds = (workers: readonly FreshWorker[], params: WindowParams, context: SignalContext): Evaluation => {
   const q = queuedTokens(workers, params.windowMs, context.snapshot.at);
   const what = 'a prompt-token counter';
-  const r = counterRates(workers, params.windowMs, context.snapshot.at, counter('promptTokens'), what);
+  const r = counterRates(workers, params.windowMs, context.snapshot.at, counterReader('promptTokens'), what);
   const contributions: Contribution[] = [];
   for (const c of q.contributions) {
     if (c.excluded !== undefined) {

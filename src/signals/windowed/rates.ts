@@ -1,10 +1,9 @@
 /** Counter rates over a window (`tokens_per_second`, `request_rate`, and `custom` with `rate`). */
 import type { FreshWorker } from '../../store/pool-store.js';
-import type { CounterName, WorkerSample } from '../../store/sample.js';
 import type { Contribution, Evaluation, SignalContext } from '../types.js';
-import { windowSpan } from './histogram-window.js';
 import type { TokenKind, TokenRateParams, WindowParams } from './window-params.js';
 import { noUsableWorker, spanReason, WindowReport, type WindowProblem } from './window-report.js';
+import { counterReader, counterSumReader, windowSpan, type FieldReader } from './window-span.js';
 
 export interface CounterRates {
   /** Σ over the workers that have a window. */
@@ -17,13 +16,7 @@ export interface CounterRates {
 }
 
 /** A counter's rate per worker over its window (divided by the time it actually covers); the fleet rate is the sum. */
-export function counterRates(
-  workers: readonly FreshWorker[],
-  windowMs: number,
-  now: number,
-  read: (s: WorkerSample) => number | undefined,
-  what: string,
-): CounterRates {
+export function counterRates(workers: readonly FreshWorker[], windowMs: number, now: number, reader: FieldReader<number>, what: string): CounterRates {
   const cutoff = now - windowMs;
   const report = new WindowReport(windowMs);
   const contributions: Contribution[] = [];
@@ -31,7 +24,7 @@ export function counterRates(
   const problems: WindowProblem[] = [];
   let total = 0;
   for (const worker of workers) {
-    const span = windowSpan(worker, cutoff, read, (earlier, later) => later < earlier);
+    const span = windowSpan(worker, cutoff, reader);
     if (!span.ok) {
       contributions.push({ worker: worker.id, excluded: spanReason(span.problem, what) });
       problems.push(span.problem);
@@ -41,29 +34,19 @@ export function counterRates(
     const rate = (span.currentValue - span.baseValue) / span.seconds;
     total += rate;
     rates.set(worker.id, rate);
-    contributions.push({ worker: worker.id, value: rate });
+    contributions.push({ worker: worker.id, value: rate, windowSeconds: span.seconds });
   }
   return { total, readyWorkers: rates.size, contributions, rates, report, problems };
 }
 
-export function finiteCount(v: number | undefined): number | undefined {
-  return v !== undefined && Number.isFinite(v) && v >= 0 ? v : undefined;
-}
-
-export const counter = (name: CounterName) => (s: WorkerSample) => finiteCount(s.counters[name]);
-
-export function tokenCounter(kind: TokenKind): (s: WorkerSample) => number | undefined {
-  if (kind === 'prompt') return counter('promptTokens');
-  if (kind === 'generation') return counter('generationTokens');
-  return (s) => {
-    const p = finiteCount(s.counters.promptTokens);
-    const g = finiteCount(s.counters.generationTokens);
-    return p === undefined || g === undefined ? undefined : p + g;
-  };
+export function tokenCounter(kind: TokenKind): FieldReader<number> {
+  if (kind === 'prompt') return counterReader('promptTokens');
+  if (kind === 'generation') return counterReader('generationTokens');
+  return counterSumReader(['promptTokens', 'generationTokens']);
 }
 
 /** A fleet rate signal: Σ per-worker rates of the counter `read` picks for the parameters. */
-export function rateSignal<P extends WindowParams>(name: string, read: (params: P) => (s: WorkerSample) => number | undefined, what: (params: P) => string) {
+export function rateSignal<P extends WindowParams>(name: string, read: (params: P) => FieldReader<number>, what: (params: P) => string) {
   return (workers: readonly FreshWorker[], params: P, context: SignalContext): Evaluation => {
     const label = what(params);
     const r = counterRates(workers, params.windowMs, context.snapshot.at, read(params), label);

@@ -17,7 +17,8 @@
 import { define, type SignalDefinition } from '../types.js';
 import { latencyQuantile } from './latency.js';
 import { backlogSeconds, contextLength, tokensInQueue } from './per-request.js';
-import { counter, rateSignal, tokenCounter, tokenWhat } from './rates.js';
+import { rateSignal, tokenCounter, tokenWhat } from './rates.js';
+import { counterReader } from './window-span.js';
 import { quantileParams, tokenRateParams, windowParams, type QuantileParams, type TokenRateParams, type WindowParams } from './window-params.js';
 
 export const WINDOWED_SIGNALS: readonly SignalDefinition[] = [
@@ -61,7 +62,7 @@ export const WINDOWED_SIGNALS: readonly SignalDefinition[] = [
     params: windowParams(60_000),
     compute: rateSignal(
       'request_rate',
-      () => counter('requestSuccess'),
+      () => counterReader('requestSuccess'),
       () => 'a finished-request counter',
     ),
   }),

@@ -2,7 +2,7 @@
 import { formatDuration } from '../../config/duration.js';
 import type { FreshWorker } from '../../store/pool-store.js';
 import type { Contribution, Evaluation } from '../types.js';
-import type { Span, SpanProblem } from './histogram-window.js';
+import type { Span, SpanProblem } from './window-span.js';
 import { round3 } from '../rounding.js';
 
 /** How long the windows actually were, and why some were shorter than asked. */
