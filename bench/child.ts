@@ -6,9 +6,11 @@
  *                                                          fixture servers started in this child
  *   node dist-bench/bench/child.js scaler --target-ports p1,p2,...
  *                                                          ... or of workers served elsewhere
- *                                    [--history-size N]    samples kept per worker (default 120)
  *   node dist-bench/bench/child.js baseline                do-nothing grpc-js ExternalScaler
  *   node dist-bench/bench/child.js fixture [--servers N]   N HTTP servers serving the fixture
+ *   node dist-bench/bench/child.js fleet [--servers N] [--tick-ms 500]
+ *                                                          N workers in prometheus_client's format whose
+ *                                                          bodies change every tick (bench/vllm-fleet.ts)
  *   node dist-bench/bench/child.js simulated [--servers N] [--tick-ms 100] [--loads 0.5,0.6]
  *                                                          N SimulatedVllmWorkers (src/cli/demo):
  *                                                          prom-client expositions whose counters
@@ -23,8 +25,9 @@ import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
 import { ensureBenchProto, readVllmFixture, Samples, startFixtureServer, distribution, type Distribution, type FixtureServer } from './common.js';
+import { startVllmFleet } from './vllm-fleet.js';
 
-export type ChildMode = 'scaler' | 'baseline' | 'fixture' | 'simulated';
+export type ChildMode = 'scaler' | 'baseline' | 'fixture' | 'fleet' | 'simulated';
 
 export type ParentMessage = { type: 'begin' } | { type: 'end' } | { type: 'stop' };
 
@@ -65,11 +68,7 @@ interface Running {
   window?: { begin(): Promise<void> | void; end(): Promise<Partial<ChildWindow>> | Partial<ChildWindow> };
 }
 
-async function startScaler(
-  workers: number,
-  targetPorts: number[] | undefined,
-  historySize: number | undefined,
-): Promise<{ running: Running; grpcPort: number; httpPort: number }> {
+async function startScaler(workers: number, targetPorts: number[] | undefined): Promise<{ running: Running; grpcPort: number; httpPort: number }> {
   ensureBenchProto();
   const [{ Scaler }, { validateConfig }] = await Promise.all([import('../src/scaler.js'), import('../src/config/load.js')]);
   const servers: FixtureServer[] = [];
@@ -84,7 +83,6 @@ async function startScaler(
     checkInterval: '1s',
     cacheTtl: '5s',
     logLevel: 'silent',
-    ...(historySize !== undefined ? { historySize } : {}),
     pools: [{ name: 'bench', source: 'vllm', targets: ports.map((port) => `127.0.0.1:${port}`) }],
   });
   const scaler = await Scaler.start(config);
@@ -239,7 +237,6 @@ async function main(): Promise<void> {
       workers: { type: 'string', default: '4' },
       servers: { type: 'string', default: '1' },
       'target-ports': { type: 'string' },
-      'history-size': { type: 'string' },
       'tick-ms': { type: 'string', default: '100' },
       loads: { type: 'string', default: '0.6' },
       engines: { type: 'string', default: '2' },
@@ -249,8 +246,7 @@ async function main(): Promise<void> {
   let running: Running;
   if (mode === 'scaler') {
     const targetPorts = values['target-ports']?.split(',').map(Number);
-    const historySize = values['history-size'] !== undefined ? Number(values['history-size']) : undefined;
-    const started = await startScaler(Number(values.workers), targetPorts, historySize);
+    const started = await startScaler(Number(values.workers), targetPorts);
     running = started.running;
     send({ type: 'ready', grpcPort: started.grpcPort, httpPort: started.httpPort });
   } else if (mode === 'baseline') {
@@ -261,13 +257,26 @@ async function main(): Promise<void> {
     const started = await startFixture(Number(values.servers));
     running = started.running;
     send({ type: 'ready', fixturePorts: started.fixturePorts });
+  } else if (mode === 'fleet') {
+    const fleet = await startVllmFleet(readVllmFixture(), Number(values.servers), Number(values['tick-ms']));
+    let atBegin = 0;
+    running = {
+      stop: () => fleet.close(),
+      window: {
+        begin: () => {
+          atBegin = fleet.served();
+        },
+        end: () => ({ served: fleet.served() - atBegin }),
+      },
+    };
+    send({ type: 'ready', fixturePorts: [...fleet.ports] });
   } else if (mode === 'simulated') {
     const loads = values.loads.split(',').map(Number);
     const started = await startSimulated(Number(values.servers), Number(values['tick-ms']), loads, Number(values.engines));
     running = started.running;
     send({ type: 'ready', fixturePorts: started.fixturePorts });
   } else {
-    throw new Error(`unknown mode '${String(mode)}'; expected scaler, baseline, fixture or simulated`);
+    throw new Error(`unknown mode '${String(mode)}'; expected scaler, baseline, fixture, fleet or simulated`);
   }
 
   let cpu = process.cpuUsage();

@@ -1,63 +1,75 @@
 /**
- * End-to-end collection cost (budget: "1,000 HTTP workers every second within one CPU core"):
- * the real Scaler in a child process with one vLLM pool of `workers` static targets, each a
- * separate HTTP server (own port, own keep-alive connection) serving the fixture from a second
- * child process, `checkInterval: 1s`. Measures the scaler process's CPU while it collects, first
- * with no client attached, then with StreamIsActive streams open on the pool (KEDA's
- * `external-push` triggers), which are re-checked after every published snapshot (at most every 20 ms).
- * Last, with the streams closed, once the scaler has run long enough for every worker's history
- * to be full (`historySize` samples, 120 s at the defaults): the steady state, where the retained
- * samples make garbage collection dearer than in the first seconds.
+ * End-to-end collection cost, side by side with Prometheus: the real Scaler in a child process
+ * with one vLLM pool of `workers` targets (history on, as always), `checkInterval: 1s`, and —
+ * when a `prometheus` binary is on PATH — Prometheus scraping the same workers every 1 s, in
+ * alternating rounds of the same run. The workers (a second child, bench/vllm-fleet.ts) are vLLM
+ * expositions in prometheus_client's format, two data-parallel engines each, whose gauges,
+ * counters and histograms change every tick (500 ms), each its own keep-alive HTTP server.
  *
- * Run alone: node dist-bench/bench/collection.js [--collect-workers 1000] [--collect-streams 0,1,10] [--collect-duration 5]
- *            [--collect-steady 130 (0: skip)] [--collect-history-size 120]
+ * Printed: CPU time per scrape of each collector and their ratio (goal ≤ 0.5), the scaler's
+ * cores, heap and RSS; with StreamIsActive streams open on the pool; and, with `--collect-soak`,
+ * heap and RSS over a long run (flat within ± 5 % from minute 2 on).
+ *
+ * Run alone: node dist-bench/bench/collection.js [--collect-workers 1000] [--collect-duration 20] [--collect-rounds 2]
+ *            [--collect-streams 10] [--collect-soak 600]
  */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
 import { ChildHandle } from './child-handle.js';
 import type { ChildWindow } from './child.js';
-import { ensureBenchProto, fmt, isMain, machineBusySeconds, otherLoadCores, table } from './common.js';
+import { ensureBenchProto, fmt, isMain, machineBusySeconds, onPath, otherLoadCores, table } from './common.js';
 import { externalScalerClientConstructor } from '../src/grpc/proto.js';
 import type { IsActiveResponse, ScaledObjectRef } from '../src/grpc/messages.js';
+import { freePort } from '../src/cli/demo/net.js';
 
 export interface CollectionOptions {
   workers: number;
-  /** Open StreamIsActive streams per step (cumulative), e.g. 0, 1, 10. */
-  streams: number[];
-  warmupS: number;
+  /** Seconds measured per step, after `warmupS`. */
   durationS: number;
-  /** Measure once more, without streams, after this much scaler uptime (s); 0 skips it. */
-  steadyAfterS: number;
-  /** The scaler's `historySize` (samples kept per worker); undefined: the default, 120. */
-  historySize?: number;
+  warmupS: number;
+  /** Rounds of scaler then Prometheus (the order reverses every other round). */
+  rounds: number;
+  /** StreamIsActive streams opened for one more scaler step (0 skips it). */
+  streams: number;
+  /** Seconds of a scaler-only soak with heap and RSS sampled every 30 s (0 skips it). */
+  soakS: number;
+  /** The workers' tick: how often their bodies change. */
+  tickMs: number;
 }
 
-export const DEFAULT_COLLECTION_OPTIONS: CollectionOptions = { workers: 1000, streams: [0, 1, 10], warmupS: 3, durationS: 5, steadyAfterS: 130 };
+export const DEFAULT_COLLECTION_OPTIONS: CollectionOptions = { workers: 1000, durationS: 20, warmupS: 12, rounds: 2, streams: 10, soakS: 0, tickMs: 500 };
 
-export interface CollectionStep {
+export interface CollectorStep {
+  collector: 'scaler' | 'prometheus';
+  round: number;
   streams: number;
-  /** Measured after `steadyAfterS` of uptime (histories full), streams closed. */
-  steady?: boolean;
   seconds: number;
-  scrapesOkPerS: number;
-  scrapesFailedPerS: number;
-  /** Scaler process CPU, in cores (1 = one core fully busy). */
-  scalerCores: number;
-  scalerElu: number;
-  fixtureCores: number;
+  scrapesPerS: number;
+  /** Process CPU, in cores (1 = one core fully busy). */
+  cores: number;
+  cpuUsPerScrape: number;
+  rssMiB: number;
+  heapUsedMiB?: number;
   otherLoadCores: number;
-  /** Scaler memory at the end of the step. */
-  scalerRssMiB: number;
-  scalerHeapUsedMiB: number;
-  /** Seconds since the scaler started collecting, at the end of the step. */
-  uptimeS: number;
   notReady?: string;
+}
+
+export interface SoakPoint {
+  minute: number;
+  heapUsedMiB: number;
+  rssMiB: number;
 }
 
 export interface CollectionResult {
   options: CollectionOptions;
-  steps: CollectionStep[];
+  steps: CollectorStep[];
+  soak?: SoakPoint[];
+  prometheusVersion?: string;
 }
 
 interface StreamClient extends grpc.Client {
@@ -66,67 +78,115 @@ interface StreamClient extends grpc.Client {
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
+/** CPU seconds (user + system) of a process, from /proc (clock ticks of 10 ms). */
+function processCpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+function processRssMiB(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? NaN) / 1024;
+}
+
+/** Prometheus scraping the workers every second, in its own data folder, until stopped. */
+class PrometheusRun {
+  private constructor(
+    private readonly child: ChildProcess,
+    private readonly dir: string,
+    readonly port: number,
+  ) {}
+
+  static async start(binary: string, ports: readonly number[]): Promise<PrometheusRun> {
+    const dir = mkdtempSync(path.join(tmpdir(), 'bench-prometheus-'));
+    const config = [
+      'global: { scrape_interval: 1s, scrape_timeout: 900ms }',
+      'scrape_configs:',
+      '  - job_name: workers',
+      '    static_configs:',
+      `      - targets: [${ports.map((p) => `"127.0.0.1:${p}"`).join(', ')}]`,
+      '',
+    ].join('\n');
+    writeFileSync(path.join(dir, 'prometheus.yml'), config);
+    const port = await freePort();
+    const args = [
+      `--config.file=${path.join(dir, 'prometheus.yml')}`,
+      `--storage.tsdb.path=${path.join(dir, 'data')}`,
+      `--web.listen-address=127.0.0.1:${port}`,
+      '--log.level=warn',
+    ];
+    const child = spawn(binary, args, { stdio: ['ignore', 'ignore', 'inherit'] });
+    const run = new PrometheusRun(child, dir, port);
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      if (child.exitCode !== null) throw new Error(`prometheus exited with code ${child.exitCode}`);
+      try {
+        if ((await fetch(`http://127.0.0.1:${port}/-/ready`)).ok) break;
+      } catch {
+        // not listening yet
+      }
+      if (Date.now() > deadline) throw new Error('prometheus not ready within 30 s');
+      await sleep(200);
+    }
+    return run;
+  }
+
+  get pid(): number {
+    return this.child.pid as number;
+  }
+
+  /** Scrapes done so far: the count of Prometheus's own scrape-interval summary. */
+  async scrapes(): Promise<number> {
+    const text = await (await fetch(`http://127.0.0.1:${this.port}/metrics`)).text();
+    return Number(/^prometheus_target_interval_length_seconds_count\{interval="1s"\} (\S+)$/m.exec(text)?.[1] ?? NaN);
+  }
+
+  async stop(): Promise<void> {
+    if (this.child.exitCode === null) {
+      const exited = new Promise<void>((resolve) => this.child.once('exit', () => resolve()));
+      this.child.kill('SIGTERM');
+      const timer = setTimeout(() => this.child.kill('SIGKILL'), 15_000);
+      await exited;
+      clearTimeout(timer);
+    }
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+function prometheusVersion(binary: string): Promise<string> {
+  return new Promise((resolve) => {
+    const child = spawn(binary, ['--version'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+    child.on('exit', () => resolve(/version (\S+)/.exec(out)?.[1] ?? 'unknown'));
+  });
+}
+
 export async function runCollectionBench(
   options: CollectionOptions = DEFAULT_COLLECTION_OPTIONS,
   log: (line: string) => void = console.log,
 ): Promise<CollectionResult> {
   ensureBenchProto();
+  const prometheus = onPath('prometheus');
+  const result: CollectionResult = { options, steps: [] };
+  if (prometheus) result.prometheusVersion = await prometheusVersion(prometheus);
   log(
-    `Collection benchmark: the scaler collecting ${options.workers} vLLM workers (one fixture server each) every 1 s; StreamIsActive streams ` +
-      `${options.streams.join(' → ')}` +
-      (options.steadyAfterS > 0 ? `, then none after ${options.steadyAfterS} s of uptime (steady state: histories full)` : '') +
-      (options.historySize !== undefined ? `; historySize ${options.historySize}` : ''),
+    `Collection benchmark: ${options.workers} vLLM workers (prometheus_client format, 2 engines, bodies changing every ${options.tickMs} ms) ` +
+      `scraped every 1 s by the scaler${prometheus ? ` and by Prometheus ${result.prometheusVersion}` : ' (no prometheus on PATH: scaler only)'}; ` +
+      `${options.rounds} round(s), ${options.warmupS} s warm-up + ${options.durationS} s each`,
   );
-  const fixture = await ChildHandle.start('fixture', ['--servers', String(options.workers)], 60_000);
-  const ports = fixture.ready.fixturePorts ?? [];
-  let scaler: ChildHandle | undefined;
-  let client: StreamClient | undefined;
-  const calls: grpc.ClientReadableStream<IsActiveResponse>[] = [];
-  const steps: CollectionStep[] = [];
-  try {
-    const scalerStarted = performance.now();
-    const historyArgs = options.historySize !== undefined ? ['--history-size', String(options.historySize)] : [];
-    scaler = await ChildHandle.start('scaler', ['--target-ports', ports.join(','), ...historyArgs], 60_000);
+  const fleet = await ChildHandle.start('fleet', ['--servers', String(options.workers), '--tick-ms', String(options.tickMs)], 120_000);
+  const ports = fleet.ready.fixturePorts ?? [];
+
+  const measureScaler = async (round: number, streams: number): Promise<CollectorStep> => {
+    const scaler = await ChildHandle.start('scaler', ['--target-ports', ports.join(',')], 120_000);
     const Client = externalScalerClientConstructor();
-    client = new Client(`127.0.0.1:${scaler.ready.grpcPort}`, grpc.credentials.createInsecure()) as unknown as StreamClient;
-    const measure = async (streams: number, steady: boolean): Promise<void> => {
-      if (!scaler) return;
-      await Promise.all([scaler.begin(), fixture.begin()]);
-      const busy = machineBusySeconds();
-      const ownCpu = process.cpuUsage();
-      const started = performance.now();
-      await sleep(options.durationS * 1000);
-      const seconds = (performance.now() - started) / 1000;
-      const busyAfter = machineBusySeconds();
-      const own = process.cpuUsage(ownCpu);
-      const [s, f] = (await Promise.all([scaler.end(), fixture.end()])) as [ChildWindow, ChildWindow];
-      const cpu = (w: ChildWindow) => (w.cpuUserUs + w.cpuSystemUs) / 1e6;
-      const step: CollectionStep = {
-        streams,
-        ...(steady ? { steady } : {}),
-        seconds,
-        scrapesOkPerS: (s.scrapesOk ?? NaN) / seconds,
-        scrapesFailedPerS: (s.scrapesFailed ?? NaN) / seconds,
-        scalerCores: cpu(s) / seconds,
-        scalerElu: s.elu,
-        fixtureCores: cpu(f) / seconds,
-        otherLoadCores: otherLoadCores(busy, busyAfter, cpu(s) + cpu(f) + (own.user + own.system) / 1e6, seconds),
-        scalerRssMiB: s.rssBytes / 2 ** 20,
-        scalerHeapUsedMiB: s.heapUsedBytes / 2 ** 20,
-        uptimeS: (performance.now() - scalerStarted) / 1000,
-        ...(s.notReady !== undefined ? { notReady: s.notReady } : {}),
-      };
-      steps.push(step);
-      log(
-        `  ${streams} stream(s)${steady ? ', steady state' : ''}: ${fmt(step.scrapesOkPerS, 0)} scrapes/s ok, ${fmt(step.scrapesFailedPerS, 0)} ` +
-          `failed/s, scaler ${fmt(step.scalerCores, 2)} cores, ` +
-          `heap ${fmt(step.scalerHeapUsedMiB, 0)} MiB after ${fmt(step.uptimeS, 0)} s, ` +
-          `other load ${fmt(step.otherLoadCores, 2)} cores${step.notReady ? `, NOT READY: ${step.notReady}` : ''}`,
-      );
-    };
-    for (const streams of options.streams) {
-      while (calls.length < streams) {
-        const i = calls.length;
+    const client = new Client(`127.0.0.1:${scaler.ready.grpcPort}`, grpc.credentials.createInsecure()) as unknown as StreamClient;
+    const calls: grpc.ClientReadableStream<IsActiveResponse>[] = [];
+    try {
+      for (let i = 0; i < streams; i++) {
         const call = client.StreamIsActive({
           name: `bench-push-${i}`,
           namespace: 'bench',
@@ -137,68 +197,169 @@ export async function runCollectionBench(
         calls.push(call);
       }
       await sleep(options.warmupS * 1000);
-      await measure(streams, false);
+      await scaler.begin();
+      const busy = machineBusySeconds();
+      const own = process.cpuUsage();
+      const started = performance.now();
+      await sleep(options.durationS * 1000);
+      const seconds = (performance.now() - started) / 1000;
+      const busyAfter = machineBusySeconds();
+      const ownCpu = process.cpuUsage(own);
+      const w: ChildWindow = await scaler.end();
+      const cpu = (w.cpuUserUs + w.cpuSystemUs) / 1e6;
+      const scrapes = w.scrapesOk ?? NaN;
+      return {
+        collector: 'scaler',
+        round,
+        streams,
+        seconds,
+        scrapesPerS: scrapes / seconds,
+        cores: cpu / seconds,
+        cpuUsPerScrape: (cpu * 1e6) / scrapes,
+        rssMiB: w.rssBytes / 2 ** 20,
+        heapUsedMiB: w.heapUsedBytes / 2 ** 20,
+        // The fleet's CPU counts as other load here, as it does for Prometheus.
+        otherLoadCores: otherLoadCores(busy, busyAfter, cpu + (ownCpu.user + ownCpu.system) / 1e6, seconds),
+        ...(w.notReady !== undefined ? { notReady: w.notReady } : {}),
+      };
+    } finally {
+      for (const call of calls) call.cancel();
+      client.close();
+      await scaler.stop();
     }
-    if (options.steadyAfterS > 0) {
-      for (const call of calls.splice(0)) call.cancel();
-      const wait = options.steadyAfterS * 1000 - (performance.now() - scalerStarted);
-      await sleep(Math.max(options.warmupS * 1000, wait));
-      await measure(0, true);
+  };
+
+  const measurePrometheus = async (binary: string, round: number): Promise<CollectorStep> => {
+    const run = await PrometheusRun.start(binary, ports);
+    try {
+      await sleep(options.warmupS * 1000);
+      const cpu0 = processCpuSeconds(run.pid);
+      const scrapes0 = await run.scrapes();
+      const busy = machineBusySeconds();
+      const started = performance.now();
+      await sleep(options.durationS * 1000);
+      const seconds = (performance.now() - started) / 1000;
+      const cpu = processCpuSeconds(run.pid) - cpu0;
+      const scrapes = (await run.scrapes()) - scrapes0;
+      return {
+        collector: 'prometheus',
+        round,
+        streams: 0,
+        seconds,
+        scrapesPerS: scrapes / seconds,
+        cores: cpu / seconds,
+        cpuUsPerScrape: (cpu * 1e6) / scrapes,
+        rssMiB: processRssMiB(run.pid),
+        otherLoadCores: otherLoadCores(busy, machineBusySeconds(), cpu, seconds),
+      };
+    } finally {
+      await run.stop();
     }
+  };
+
+  const logStep = (s: CollectorStep) =>
+    log(
+      `  round ${s.round} ${s.collector}${s.streams ? ` + ${s.streams} streams` : ''}: ${fmt(s.scrapesPerS, 0)} scrapes/s, ${fmt(s.cores, 2)} cores, ` +
+        `${fmt(s.cpuUsPerScrape, 0)} µs CPU per scrape, RSS ${fmt(s.rssMiB, 0)} MiB` +
+        `${s.heapUsedMiB !== undefined ? `, heap ${fmt(s.heapUsedMiB, 0)} MiB` : ''}, ` +
+        `other load ${fmt(s.otherLoadCores, 2)} cores${s.notReady ? `, NOT READY: ${s.notReady}` : ''}`,
+    );
+  try {
+    for (let round = 1; round <= options.rounds; round++) {
+      const order = round % 2 === 1 ? ['scaler', 'prometheus'] : ['prometheus', 'scaler'];
+      for (const which of order) {
+        if (which === 'prometheus' && !prometheus) continue;
+        const step = which === 'scaler' ? await measureScaler(round, 0) : await measurePrometheus(prometheus as string, round);
+        result.steps.push(step);
+        logStep(step);
+      }
+    }
+    if (options.streams > 0) {
+      const step = await measureScaler(options.rounds, options.streams);
+      result.steps.push(step);
+      logStep(step);
+    }
+    if (options.soakS > 0) result.soak = await soak(ports, options.soakS, log);
   } finally {
-    for (const call of calls) call.cancel();
-    client?.close();
-    await scaler?.stop();
-    await fixture.stop();
+    await fleet.stop();
   }
-  const result: CollectionResult = { options, steps };
   log('');
   log(formatCollection(result));
   return result;
 }
 
+/** The scaler alone for `seconds`, heap and RSS read every 30 s. */
+async function soak(ports: readonly number[], seconds: number, log: (line: string) => void): Promise<SoakPoint[]> {
+  log(`  soak: the scaler alone for ${seconds} s, heap and RSS every 30 s`);
+  const scaler = await ChildHandle.start('scaler', ['--target-ports', ports.join(',')], 120_000);
+  const points: SoakPoint[] = [];
+  const started = performance.now();
+  try {
+    while ((performance.now() - started) / 1000 < seconds) {
+      await sleep(30_000);
+      await scaler.begin();
+      const w = await scaler.end();
+      const point = { minute: (performance.now() - started) / 60_000, heapUsedMiB: w.heapUsedBytes / 2 ** 20, rssMiB: w.rssBytes / 2 ** 20 };
+      points.push(point);
+      log(`    ${fmt(point.minute, 1)} min: heap ${fmt(point.heapUsedMiB, 1)} MiB, RSS ${fmt(point.rssMiB, 1)} MiB`);
+    }
+  } finally {
+    await scaler.stop();
+  }
+  return points;
+}
+
+function mean(values: readonly number[]): number {
+  return values.reduce((a, b) => a + b, 0) / values.length;
+}
+
+/** Spread of a series from minute 2 on: (max − min) ÷ mean, as ± half of it. */
+function flatness(points: readonly SoakPoint[], pick: (p: SoakPoint) => number): { min: number; max: number; plusMinusPercent: number } | undefined {
+  const after = points.filter((p) => p.minute >= 2).map(pick);
+  if (after.length < 2) return undefined;
+  const min = Math.min(...after);
+  const max = Math.max(...after);
+  return { min, max, plusMinusPercent: ((max - min) / 2 / mean(after)) * 100 };
+}
+
 export function formatCollection(r: CollectionResult): string {
   const rows = r.steps.map((s) => [
-    `${s.streams}${s.steady ? ' (steady state)' : ''}`,
-    fmt(s.scrapesOkPerS, 0),
-    fmt(s.scrapesFailedPerS, 0),
-    fmt(s.scalerCores * 100, 1) + ' %',
-    fmt(s.scalerElu * 100, 0) + ' %',
-    fmt((s.scalerCores * 1e6) / s.scrapesOkPerS || NaN, 0),
-    fmt(s.fixtureCores * 100, 1) + ' %',
-    `${fmt(s.scalerHeapUsedMiB, 0)} / ${fmt(s.scalerRssMiB, 0)} (${fmt(s.uptimeS, 0)} s)`,
+    String(s.round),
+    s.collector + (s.streams ? ` + ${s.streams} streams` : ''),
+    fmt(s.scrapesPerS, 0),
+    fmt(s.cores * 100, 1) + ' %',
+    fmt(s.cpuUsPerScrape, 0),
+    s.heapUsedMiB === undefined ? '-' : fmt(s.heapUsedMiB, 0),
+    fmt(s.rssMiB, 0),
     fmt(s.otherLoadCores, 2),
   ]);
-  const lines = [
-    table(
-      [
-        'StreamIsActive streams',
-        'scrapes/s ok',
-        'failed/s',
-        'scaler CPU (of one core)',
-        'scaler ELU',
-        'scaler CPU µs/scrape',
-        'fixture servers CPU',
-        'scaler heap / RSS MiB (uptime)',
-        'other load',
-      ],
-      rows,
-    ),
-  ];
-  const verdict = (s: CollectionStep) => (s.scalerCores <= 1 && s.scrapesOkPerS >= 0.95 * r.options.workers ? 'PASS' : 'FAIL');
-  const idle = r.steps.find((s) => s.streams === 0 && !s.steady);
-  if (idle) {
+  const lines = [table(['round', 'collector', 'scrapes/s', 'CPU (of one core)', 'CPU µs/scrape', 'heap MiB', 'RSS MiB', 'other load'], rows)];
+  const scaler = r.steps.filter((s) => s.collector === 'scaler' && s.streams === 0);
+  const prometheus = r.steps.filter((s) => s.collector === 'prometheus');
+  if (scaler.length > 0) {
+    const perScrape = mean(scaler.map((s) => s.cpuUsPerScrape));
     lines.push(
-      `${r.options.workers} workers every second, no client, first seconds: ${fmt(idle.scalerCores * 100, 1)} % of one core, ` +
-        `${fmt(idle.scrapesOkPerS, 0)} scrapes/s  budget ≤ 100 %  ${verdict(idle)}`,
+      `${r.options.workers} workers every second: the scaler ${fmt(mean(scaler.map((s) => s.cores)) * 100, 1)} % of one core, ${fmt(perScrape, 0)} µs CPU ` +
+        `per scrape  budget ≤ 50 % of a core  ${mean(scaler.map((s) => s.cores)) <= 0.5 ? 'PASS' : 'FAIL'}`,
     );
+    if (prometheus.length > 0) {
+      const ratio = perScrape / mean(prometheus.map((s) => s.cpuUsPerScrape));
+      const rounds = scaler.map((s) => {
+        const p = prometheus.find((q) => q.round === s.round);
+        return p ? fmt(s.cpuUsPerScrape / p.cpuUsPerScrape, 2) : '-';
+      });
+      lines.push(
+        `CPU per scrape, scaler / Prometheus ${r.prometheusVersion ?? ''}: ${fmt(ratio, 2)} (rounds: ${rounds.join(', ')})  ` +
+          `goal ≤ 0.5  ${ratio <= 0.5 ? 'PASS' : 'FAIL'}`,
+      );
+    }
   }
-  const steady = r.steps.find((s) => s.steady);
-  if (steady) {
-    lines.push(
-      `${r.options.workers} workers every second, no client, steady state (${fmt(steady.uptimeS, 0)} s): ${fmt(steady.scalerCores * 100, 1)} % of one ` +
-        `core, ${fmt(steady.scrapesOkPerS, 0)} scrapes/s  budget ≤ 100 %  ${verdict(steady)}`,
-    );
+  if (r.soak && r.soak.length > 0) {
+    const heap = flatness(r.soak, (p) => p.heapUsedMiB);
+    const rss = flatness(r.soak, (p) => p.rssMiB);
+    const show = (f: ReturnType<typeof flatness>) => (f ? `${fmt(f.min, 0)}–${fmt(f.max, 0)} MiB (± ${fmt(f.plusMinusPercent, 1)} %)` : 'too short');
+    const ok = heap !== undefined && rss !== undefined && heap.plusMinusPercent <= 5 && rss.plusMinusPercent <= 5 && heap.max <= 200;
+    lines.push(`soak from minute 2 on: heap ${show(heap)}, RSS ${show(rss)}  budget heap ≤ 200 MiB and flat ± 5 %  ${ok ? 'PASS' : 'FAIL'}`);
   }
   return lines.join('\n');
 }
@@ -210,28 +371,24 @@ export function parseCollectionArgs(argv: readonly string[]): CollectionOptions 
     strict: false,
     options: {
       'collect-workers': { type: 'string' },
-      'collect-streams': { type: 'string' },
       'collect-duration': { type: 'string' },
-      'collect-steady': { type: 'string' },
-      'collect-history-size': { type: 'string' },
+      'collect-warmup': { type: 'string' },
+      'collect-rounds': { type: 'string' },
+      'collect-streams': { type: 'string' },
+      'collect-soak': { type: 'string' },
+      'collect-tick-ms': { type: 'string' },
     },
   });
   const d = DEFAULT_COLLECTION_OPTIONS;
   const num = (v: unknown, fallback: number) => (typeof v === 'string' && Number.isFinite(Number(v)) ? Number(v) : fallback);
-  const streams =
-    typeof values['collect-streams'] === 'string'
-      ? values['collect-streams']
-          .split(',')
-          .map(Number)
-          .filter((n) => Number.isInteger(n) && n >= 0)
-      : d.streams;
   return {
     workers: num(values['collect-workers'], d.workers),
-    streams: [...streams].sort((a, b) => a - b),
-    warmupS: d.warmupS,
     durationS: num(values['collect-duration'], d.durationS),
-    steadyAfterS: num(values['collect-steady'], d.steadyAfterS),
-    ...(typeof values['collect-history-size'] === 'string' ? { historySize: num(values['collect-history-size'], 120) } : {}),
+    warmupS: num(values['collect-warmup'], d.warmupS),
+    rounds: num(values['collect-rounds'], d.rounds),
+    streams: num(values['collect-streams'], d.streams),
+    soakS: num(values['collect-soak'], d.soakS),
+    tickMs: num(values['collect-tick-ms'], d.tickMs),
   };
 }
 

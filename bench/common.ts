@@ -2,7 +2,7 @@
  * Shared helpers for the benchmarks: locating the repository and the fixtures from the compiled
  * output, a fixture-serving HTTP server, percentiles and table printing.
  */
-import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
+import { accessSync, constants, cpSync, existsSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { cpus as osCpus } from 'node:os';
@@ -208,4 +208,19 @@ export function machineBusySeconds(): number | undefined {
 export function otherLoadCores(busyBefore: number | undefined, busyAfter: number | undefined, ownCpuSeconds: number, wallSeconds: number): number {
   if (busyBefore === undefined || busyAfter === undefined || wallSeconds <= 0) return NaN;
   return Math.max(0, (busyAfter - busyBefore - ownCpuSeconds) / wallSeconds);
+}
+
+/** The executable's path when `name` is on PATH, else undefined. */
+export function onPath(name: string): string | undefined {
+  for (const dir of (process.env['PATH'] ?? '').split(path.delimiter)) {
+    if (!dir) continue;
+    const candidate = path.join(dir, name);
+    try {
+      accessSync(candidate, constants.X_OK);
+      return candidate;
+    } catch {
+      // not here
+    }
+  }
+  return undefined;
 }

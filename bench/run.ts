@@ -14,12 +14,12 @@
  *   --nats-workers 10000 --nats-messages 200000 --nats-mode event-plane|kv-metrics --nats-url nats://...
  *   --only scrape-parse|evaluation|collection|getmetrics|nats
  */
-import { accessSync, constants, mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { ensureBenchProto, fmt, machineInfo, ms } from './common.js';
-import { parseCollectionArgs, runCollectionBench, type CollectionResult } from './collection.js';
+import { ensureBenchProto, fmt, machineInfo, ms, onPath } from './common.js';
+import { formatCollection, parseCollectionArgs, runCollectionBench, type CollectionResult } from './collection.js';
 import { DEFAULT_EVALUATION_OPTIONS, runEvaluationBench, type EvaluationResult } from './evaluation.js';
 import { COMPARED_METRICS, parseGetMetricsArgs, runGetMetricsBench, worstHandlerP99Us, type GetMetricsResult } from './getmetrics.js';
 import { run as runNatsIngestBench, parseNatsIngestArgs, type NatsIngestResult } from './nats-ingest.js';
@@ -29,21 +29,6 @@ const STEPS = ['scrape-parse', 'evaluation', 'collection', 'getmetrics', 'nats']
 
 /** budget: "10,000 NATS messages/s". */
 const NATS_BUDGET_MSGS_PER_S = 10_000;
-
-/** The executable's path when `name` is on PATH, else undefined. */
-function onPath(name: string): string | undefined {
-  for (const dir of (process.env['PATH'] ?? '').split(path.delimiter)) {
-    if (!dir) continue;
-    const candidate = path.join(dir, name);
-    try {
-      accessSync(candidate, constants.X_OK);
-      return candidate;
-    } catch {
-      // not here
-    }
-  }
-  return undefined;
-}
 
 /** The NATS benchmark's own options, from run.ts's `--nats-*` (its `--workers` would clash with GetMetrics'). */
 function natsArgs(argv: readonly string[]): string[] {
@@ -140,13 +125,7 @@ async function main(): Promise<void> {
     }
   }
   if (collection) {
-    for (const step of collection.steps) {
-      console.log(
-        `  collection of ${collection.options.workers} workers/s end to end, ${step.streams} StreamIsActive ` +
-          `stream(s)${step.steady ? ', steady state (histories full)' : ''}: scaler ${fmt(step.scalerCores * 100, 1)} % of a core, ` +
-          `${fmt(step.scrapesOkPerS, 0)} scrapes/s, heap ${fmt(step.scalerHeapUsedMiB, 0)} MiB after ${fmt(step.uptimeS, 0)} s`,
-      );
-    }
+    for (const line of formatCollection(collection).split('\n').slice(-3)) console.log(`  ${line}`);
   }
   if (getMetrics) {
     const g = getMetrics;

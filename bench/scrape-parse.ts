@@ -19,7 +19,7 @@ import { ChildHandle } from './child-handle.js';
 import { distribution, fmt, isMain, machineBusySeconds, machineInfo, otherLoadCores, readVllmFixture, Samples, table, type Distribution } from './common.js';
 import { profileFor, type EngineProfile } from '../src/sources/http/engine-profiles.js';
 import { extractWorkerSample } from '../src/sources/http/extract-sample.js';
-import { parsePrometheusText } from '../src/sources/http/prometheus-text.js';
+import { ExpositionReader, parsePrometheusText, type BodyShape } from '../src/sources/http/prometheus-text.js';
 import { ScrapeClient } from '../src/sources/http/scrape-client.js';
 
 // The reference parser is CommonJS without types; only the shape used here is described.
@@ -169,7 +169,8 @@ function referenceExtract(families: readonly RefFamily[], profile: EngineProfile
 }
 
 function oursGauges(text: string, profile: EngineProfile): WorkerGauges {
-  const result = extractWorkerSample(parsePrometheusText(text, profile.wantedSeries), profile, { at: Date.now() });
+  const reader = new ExpositionReader(profile.wantedSeries, profile.readLabels);
+  const result = extractWorkerSample(reader.read(Buffer.from(text, 'utf8')).parsed, profile, { at: Date.now() });
   if (!result.ok) throw new Error(`our extraction failed on the fixture: ${result.message}`);
   const s = result.sample;
   const histograms: WorkerGauges['histograms'] = {};
@@ -295,18 +296,24 @@ export async function runScrapeParseBench(options: ScrapeParseOptions, log: (lin
   const url = `http://127.0.0.1:${child.ready.fixturePorts?.[0]}/metrics`;
   const accept = 'text/plain;version=0.0.4;q=1,*/*;q=0.1';
   const agent = new Agent({ connections: 1, keepAliveTimeout: 30_000 });
-  const fetchText = async () => {
+  const fetchBytes = async () => {
     const { statusCode, body } = await request(url, { dispatcher: agent, headers: { accept } });
-    const t = await body.text();
+    const bytes = Buffer.from(await body.arrayBuffer());
     if (statusCode !== 200) throw new Error(`fixture server answered ${statusCode}`);
-    return t;
+    return bytes;
   };
-  const oursOnce = (body: string) => {
-    const r = extractWorkerSample(parsePrometheusText(body, profile.wantedSeries), profile, { at: Date.now() });
+  // Ours reads the bytes (what the collector does); the reference needs the text, so it decodes them.
+  const reader = new ExpositionReader(profile.wantedSeries, profile.readLabels);
+  let shape: BodyShape | undefined;
+  const oursOnce = (body: Buffer) => {
+    const read = reader.read(body, shape);
+    shape = read.shape;
+    const r = extractWorkerSample(read.parsed, profile, { at: Date.now() });
     if (!r.ok) throw new Error(r.message);
     return r.sample;
   };
-  const refOnce = (body: string) => referenceExtract(parseReference(body), profile);
+  const refOnce = (body: Buffer | string) => referenceExtract(parseReference(typeof body === 'string' ? body : body.toString('utf8')), profile);
+  const bytes = Buffer.from(text, 'utf8');
   const collector = new ScrapeClient({ timeoutMs: 2000, concurrency: 1, maxBodyBytes: 8 * 1024 * 1024, connectionsPerOrigin: 1 });
   const collectorWide = new ScrapeClient({
     timeoutMs: 2000,
@@ -315,7 +322,7 @@ export async function runScrapeParseBench(options: ScrapeParseOptions, log: (lin
     connectionsPerOrigin: options.concurrency,
   });
   const viaCollector = (client: ScrapeClient) => async () => {
-    const r = await client.fetchText(url);
+    const r = await client.fetchBody(url);
     if (!r.ok) throw new Error(r.message);
     return oursOnce(r.body);
   };
@@ -326,17 +333,17 @@ export async function runScrapeParseBench(options: ScrapeParseOptions, log: (lin
     {
       name: 'fetch only (undici, keep-alive)',
       parse: false,
-      measure: (k) => measureSequential('fetch only (undici, keep-alive)', 'scrape', k, w, fetchText, child),
+      measure: (k) => measureSequential('fetch only (undici, keep-alive)', 'scrape', k, w, fetchBytes, child),
     },
     {
       name: 'fetch + ours (wanted) + extract',
       parse: false,
-      measure: (k) => measureSequential('fetch + ours (wanted) + extract', 'scrape', k, w, async () => oursOnce(await fetchText()), child),
+      measure: (k) => measureSequential('fetch + ours (wanted) + extract', 'scrape', k, w, async () => oursOnce(await fetchBytes()), child),
     },
     {
       name: 'fetch + reference + extract',
       parse: false,
-      measure: (k) => measureSequential('fetch + reference + extract', 'scrape', k, w, async () => refOnce(await fetchText()), child),
+      measure: (k) => measureSequential('fetch + reference + extract', 'scrape', k, w, async () => refOnce(await fetchBytes()), child),
     },
     {
       name: 'ScrapeClient + ours + extract',
@@ -352,7 +359,7 @@ export async function runScrapeParseBench(options: ScrapeParseOptions, log: (lin
     {
       name: 'parse ours (wanted set)',
       parse: true,
-      measure: (k) => measureSequential('parse ours (wanted set)', 'parse', k, w, () => parsePrometheusText(text, profile.wantedSeries)),
+      measure: (k) => measureSequential('parse ours (wanted set)', 'parse', k, w, () => (shape = reader.read(bytes, shape).shape)),
     },
     {
       name: 'parse ours (everything)',
@@ -362,7 +369,7 @@ export async function runScrapeParseBench(options: ScrapeParseOptions, log: (lin
     {
       name: 'parse ours (wanted) + extract',
       parse: true,
-      measure: (k) => measureSequential('parse ours (wanted) + extract', 'parse', k, w, () => oursOnce(text)),
+      measure: (k) => measureSequential('parse ours (wanted) + extract', 'parse', k, w, () => oursOnce(bytes)),
     },
     { name: 'parse reference', parse: true, measure: (k) => measureSequential('parse reference', 'parse', k, w, () => parseReference(text)) },
     { name: 'parse reference + extract', parse: true, measure: (k) => measureSequential('parse reference + extract', 'parse', k, w, () => refOnce(text)) },

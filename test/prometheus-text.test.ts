@@ -2,7 +2,8 @@ import { createRequire } from 'node:module';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { profileFor } from '../src/sources/http/engine-profiles.js';
-import { parsePrometheusText, parseSampleValue, type ParsedExposition } from '../src/sources/http/prometheus-text.js';
+import { ExpositionReader, parsePrometheusText, parseSampleValue, type BodyShape, type ParsedExposition } from '../src/sources/http/prometheus-text.js';
+import { mutatedExposition } from './support/exposition-fuzz.js';
 import { readFixture, VLLM_FIXTURES } from './support/fixtures.js';
 
 // The reference parser is CommonJS without types; describe only the part compared here.
@@ -435,5 +436,57 @@ describe('differential against parse-prometheus-text-format', () => {
       }),
       { numRuns: 300 },
     );
+  });
+});
+
+describe('ExpositionReader (the collector path): the same series as parsePrometheusText, with only the labels read', () => {
+  const profile = profileFor('vllm');
+  const restricted = (p: ParsedExposition) =>
+    new Map(
+      [...p.series].map(([name, list]) => [
+        name,
+        list.map((s) => ({ value: s.value, labels: Object.fromEntries(Object.entries(s.labels).filter(([k]) => profile.readLabels.has(k))) })),
+      ]),
+    );
+  const plainOf = (p: ParsedExposition) => ({ series: restricted(p), sampleLines: p.sampleLines, invalidLines: p.invalidLines });
+  const texts = VLLM_FIXTURES.map((f) => readFixture('vllm', f));
+  const garbage = fc.oneof(
+    fc.string({ maxLength: 40 }),
+    fc.constantFrom('vllm:num_requests_waiting{engine="0",model_name="m"} 5 1700000000', 'vllm:num_requests_waiting{engine="0"} NaN', '# EOF', '...'),
+  );
+  const bodies = mutatedExposition(texts, garbage, { truncateAfterInsert: true });
+
+  it('property: reading a body after any other body (its shape reused) gives what a fresh parse gives', () => {
+    let reused = 0;
+    fc.assert(
+      fc.property(fc.array(bodies, { minLength: 2, maxLength: 4 }), (sequence) => {
+        const reader = new ExpositionReader(profile.wantedSeries, profile.readLabels);
+        let shape: BodyShape | undefined;
+        for (const body of sequence) {
+          const bytes = Buffer.from(body, 'utf8');
+          const read = reader.read(bytes, shape);
+          expect(plainOf(read.parsed)).toEqual(plainOf(parsePrometheusText(body, profile.wantedSeries)));
+          if (shape !== undefined) reused += 1;
+          shape = read.shape;
+        }
+      }),
+      { numRuns: 300 },
+    );
+    expect(reused).toBeGreaterThanOrEqual(300);
+  });
+
+  it('a body whose numbers changed is read through the shape of the one before, with the new numbers', () => {
+    const reader = new ExpositionReader(profile.wantedSeries, profile.readLabels);
+    const first = readFixture('vllm', 'v1-dp2-generated.prom');
+    const second = first.replace(
+      'vllm:num_requests_waiting{engine="0",model_name="Qwen/Qwen3-0.6B"} 3.0',
+      'vllm:num_requests_waiting{engine="0",model_name="Qwen/Qwen3-0.6B"} 7.5',
+    );
+    const { shape } = reader.read(Buffer.from(first));
+    const again = reader.read(Buffer.from(second), shape);
+    expect(again.parsed.series.get('vllm:num_requests_waiting')?.map((s) => s.value)).toEqual([7.5, 0]);
+    // Read through a shape, a line's labels are the same object every time: nothing is built for them.
+    const third = reader.read(Buffer.from(second), again.shape);
+    expect(third.parsed.series.get('vllm:num_requests_waiting')?.[0]?.labels).toBe(again.parsed.series.get('vllm:num_requests_waiting')?.[0]?.labels);
   });
 });

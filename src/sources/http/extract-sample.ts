@@ -24,8 +24,34 @@ function finiteOrUndefined(v: number): number | undefined {
   return Number.isFinite(v) ? v : undefined;
 }
 
+/** The `_bucket`, `_count` and `_sum` names of a histogram base name, built once. */
+const histogramParts = new Map<string, { bucket: string; count: string; sum: string }>();
+
+function partsOf(base: string): { bucket: string; count: string; sum: string } {
+  let parts = histogramParts.get(base);
+  if (parts === undefined) {
+    parts = { bucket: `${base}_bucket`, count: `${base}_count`, sum: `${base}_sum` };
+    histogramParts.set(base, parts);
+  }
+  return parts;
+}
+
+/** The load gauges of a profile (any of which makes a body this engine's), built once per profile. */
+const gaugeNamesOf = new WeakMap<EngineProfile, readonly string[]>();
+
+function gaugeNames(profile: EngineProfile): readonly string[] {
+  let names = gaugeNamesOf.get(profile);
+  if (names === undefined) {
+    names = [...profile.waiting, ...profile.running, ...profile.kvUsage, ...profile.usedBlocks];
+    gaugeNamesOf.set(profile, names);
+  }
+  return names;
+}
+
 class Extraction {
   readonly models = new Set<string>();
+  /** Each candidate's series, computed once per extraction however many concepts ask. */
+  private readonly selected = new Map<string, Series[]>();
 
   constructor(
     private readonly parsed: ParsedExposition,
@@ -40,10 +66,13 @@ class Extraction {
 
   /** Series of a candidate that pass its matchers and the model filter; records their models. */
   series(candidate: string): Series[] {
+    const known = this.selected.get(candidate);
+    if (known !== undefined) return known;
     const selector = selectorOf(candidate);
     const all = this.parsed.series.get(selector.name);
-    if (all === undefined) return [];
     const used: Series[] = [];
+    this.selected.set(candidate, used);
+    if (all === undefined) return used;
     for (const s of all) {
       if (selector.matchers.length > 0 && !matchesLabels(selector, s.labels)) continue;
       const m = firstLabel(s, this.profile.modelLabels);
@@ -108,8 +137,9 @@ class Extraction {
 
   histogram(bases: readonly string[]): CumulativeHistogram | undefined {
     for (const base of bases) {
-      const buckets = this.series(`${base}_bucket`);
-      const counts = this.series(`${base}_count`).filter((s) => isCount(s.value));
+      const parts = partsOf(base);
+      const buckets = this.series(parts.bucket);
+      const counts = this.series(parts.count).filter((s) => isCount(s.value));
       if (buckets.length === 0 && counts.length === 0) continue;
 
       const byBound = new Map<number, number>();
@@ -129,7 +159,7 @@ class Extraction {
 
       // Unknown stays NaN, never 0: vLLM's design-doc example has buckets and `_count` only.
       let sum = NaN;
-      for (const s of this.series(`${base}_sum`)) {
+      for (const s of this.series(parts.sum)) {
         if (Number.isFinite(s.value)) sum = (Number.isNaN(sum) ? 0 : sum) + s.value;
       }
       return { bounds, counts: cumulative, sum: Number.isFinite(sum) ? sum : NaN, count };
@@ -138,8 +168,16 @@ class Extraction {
   }
 }
 
+/** Numbers of label values (`le`, block counts) already read: the same few strings come in every scrape. */
+const labelNumbers = new Map<string, number | undefined>();
+
 function parseLabelNumber(raw: string | undefined): number | undefined {
-  return raw === undefined ? undefined : parseSampleValue(raw);
+  if (raw === undefined) return undefined;
+  if (labelNumbers.has(raw)) return labelNumbers.get(raw);
+  const value = parseSampleValue(raw);
+  if (labelNumbers.size >= 4096) labelNumbers.clear(); // bounded: values come from workers
+  labelNumbers.set(raw, value);
+  return value;
 }
 
 function mean(values: Iterable<number>): number | undefined {
@@ -186,22 +224,21 @@ function kvBlocks(kv: ReadonlyMap<string, number>, blocks: ReadonlyMap<string, n
  * `model_name` (or without one) are used.
  */
 export function extractWorkerSample(parsed: ParsedExposition, profile: EngineProfile, options: { model?: string; at: number }): ExtractResult {
-  const gaugeNames = [...profile.waiting, ...profile.running, ...profile.kvUsage, ...profile.usedBlocks];
+  const gauges = gaugeNames(profile);
   // Any body without the engine's load gauges (an HTML error page, another engine, garbage) is
   // not this engine's /metrics.
-  if (!gaugeNames.some((name) => (parsed.series.get(selectorOf(name).name)?.length ?? 0) > 0)) {
+  if (!gauges.some((name) => (parsed.series.get(selectorOf(name).name)?.length ?? 0) > 0)) {
     return {
       ok: false,
       cause: 'no_metrics',
-      message:
-        `no ${profile.kind} load gauge (${gaugeNames.join(', ')}) in exposition ` + `(${parsed.sampleLines} sample lines, ${parsed.invalidLines} invalid)`,
+      message: `no ${profile.kind} load gauge (${gauges.join(', ')}) in exposition ` + `(${parsed.sampleLines} sample lines, ${parsed.invalidLines} invalid)`,
     };
   }
 
   const x = new Extraction(parsed, profile, options.model);
-  if (options.model !== undefined && !gaugeNames.some((name) => x.series(name).length > 0)) {
+  if (options.model !== undefined && !gauges.some((name) => x.series(name).length > 0)) {
     const seen = new Extraction(parsed, profile, undefined);
-    for (const name of gaugeNames) seen.series(name);
+    for (const name of gauges) seen.series(name);
     return {
       ok: false,
       cause: 'model_mismatch',

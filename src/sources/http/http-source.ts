@@ -8,7 +8,7 @@ import type { ScalerMetrics } from '../../telemetry.js';
 import type { Source } from '../source.js';
 import { profileFor, type EngineProfile } from './engine-profiles.js';
 import { extractWorkerSample } from './extract-sample.js';
-import { parsePrometheusText, type Series } from './prometheus-text.js';
+import { ExpositionReader, type BodyShape, type Series } from './prometheus-text.js';
 import { queryValues } from './query-values.js';
 import type { ScrapeClient } from './scrape-client.js';
 
@@ -50,8 +50,11 @@ export class HttpSource implements Source {
   private timer: NodeJS.Timeout | undefined;
   private running = false;
   private loop: Promise<void> | undefined;
-  /** The store's custom queries as last seen, with the series names to keep for them. */
-  private custom: { queries: readonly SeriesQuery[]; wanted: ReadonlySet<string> } | undefined;
+  /**
+   * The parser for the profile and the store's custom queries as last seen (rebuilt when queries
+   * are added), and the shape of each worker's last body, which makes reading the next one cheap.
+   */
+  private parser: { queries: readonly SeriesQuery[]; reader: ExpositionReader; shapes: Map<string, BodyShape> } | undefined;
 
   constructor(private readonly options: HttpSourceOptions) {
     this.profile = profileFor(options.kind);
@@ -144,7 +147,10 @@ export class HttpSource implements Source {
     this.targets = next;
     const removed = store.setWorkers(next.keys());
     // A worker that leaves is forgotten, so if it ever comes back its first failure is logged again.
-    for (const id of removed) failures.forget(workerSubject(pool, id));
+    for (const id of removed) {
+      failures.forget(workerSubject(pool, id));
+      this.parser?.shapes.delete(id);
+    }
     if (added.length > 0 || removed.length > 0) {
       log.info({ pool, discovery: discovery.describe(), added, removed, workers: next.size }, 'pool workers changed');
     }
@@ -184,15 +190,16 @@ export class HttpSource implements Source {
     target: WorkerTarget,
     client: ScrapeClient,
   ): Promise<{ ok: true; reset: boolean } | { ok: false; cause: FailureCause; message: string }> {
-    const fetched = await client.fetchText(target.url);
+    const fetched = await client.fetchBody(target.url);
     if (!fetched.ok) return fetched;
     // Stamped when the body arrived: that is when the worker's numbers were true.
     const at = this.now();
-    const custom = this.customQueries();
-    const parsed = parsePrometheusText(fetched.body, custom?.wanted ?? this.profile.wantedSeries);
+    const { queries, reader, shapes } = this.reader();
+    const { parsed, shape } = reader.read(fetched.body, shapes.get(target.id));
+    shapes.set(target.id, shape);
     const extracted = extractWorkerSample(parsed, this.profile, { model: this.options.model, at });
     if (!extracted.ok) return extracted;
-    const sample = custom ? { ...extracted.sample, custom: queryValues(parsed, custom.queries, this.keepSeries) } : extracted.sample;
+    const sample = queries.length > 0 ? { ...extracted.sample, custom: queryValues(parsed, queries, this.keepSeries) } : extracted.sample;
     return { ok: true, reset: this.options.store.recordSample(target.id, sample) };
   }
 
@@ -207,16 +214,22 @@ export class HttpSource implements Source {
     return true;
   };
 
-  /** The `custom` queries triggers registered on the store, with the series to keep for them (rebuilt per change). */
-  private customQueries(): { queries: readonly SeriesQuery[]; wanted: ReadonlySet<string> } | undefined {
+  /**
+   * The parser for this pool: the profile's series plus those of the store's `custom` queries, and
+   * the labels either reads. Rebuilt only when a query is added.
+   */
+  private reader(): { queries: readonly SeriesQuery[]; reader: ExpositionReader; shapes: Map<string, BodyShape> } {
     const queries = this.options.store.queries();
-    if (queries.length === 0) return undefined;
-    if (this.custom?.queries !== queries) {
+    if (this.parser?.queries !== queries) {
       const wanted = new Set(this.profile.wantedSeries);
-      for (const query of queries) wanted.add(query.name);
-      this.custom = { queries, wanted };
+      const labels = new Set(this.profile.readLabels);
+      for (const query of queries) {
+        wanted.add(query.name);
+        for (const m of query.matchers) labels.add(m.label);
+      }
+      this.parser = { queries, reader: new ExpositionReader(wanted, labels), shapes: new Map() };
     }
-    return this.custom;
+    return this.parser;
   }
 
   /** A worker that left discovery mid-scrape is no longer ours to report on. */

@@ -1,10 +1,15 @@
 /**
- * Prometheus text exposition (0.0.4) parser, tolerant of OpenMetrics.
+ * Prometheus text exposition (0.0.4) scanner, tolerant of OpenMetrics, over the body's bytes.
  *
- * It runs for every worker on every poll, so it is a hand-written scanner over the whole body:
- * no per-line split, no regex, and unwanted series are dropped as soon as their name is read.
- * It never throws: a line it cannot read is counted in `invalidLines` and skipped, because one
- * odd line (the literal `...` of vLLM's docs, a truncated body) must not lose the whole scrape.
+ * It runs for every worker on every poll, so it never decodes the body to a string and never
+ * splits it: lines are found with the native `indexOf`, a sample's name is matched as bytes and an
+ * unwanted line is skipped at once, label values are decoded only for the labels the reader asks
+ * for, and numbers are read from the bytes (exactly: see `parseNumber`). It never throws: a line it
+ * cannot read is counted as invalid and skipped, because one odd line (the literal `...` of vLLM's
+ * docs, a truncated body) must not lose the whole scrape.
+ *
+ * `scanExposition` feeds a `SeriesSink`; `parsePrometheusText` is the sink that builds every
+ * series as an object, for callers that want the parsed exposition itself.
  */
 
 export interface Series {
@@ -15,16 +20,34 @@ export interface Series {
 export interface ParsedExposition {
   /** Samples by series name exactly as on the wire (`x_bucket`, `x_total`, ...), in body order. */
   readonly series: ReadonlyMap<string, readonly Series[]>;
-  /**
-   * Lines read as samples: the kept ones, plus those dropped by `wanted` (only their name was
-   * checked).
-   */
+  /** Lines read as samples: the kept ones, plus those dropped unread (only their name was checked). */
   readonly sampleLines: number;
   /** Non-blank, non-comment lines that are not valid samples. */
   readonly invalidLines: number;
 }
 
+/** What a scan reports to; every method is called synchronously while the scan runs. */
+export interface SeriesSink {
+  /**
+   * A sample line's metric name, bytes [start, end), with its FNV-1a hash (see `fnv1a`): a handle
+   * ≥ 0 to read the line, or -1 to skip it.
+   */
+  series(bytes: Uint8Array, start: number, end: number, hash: number): number;
+  /** A label name of a line being read: a slot ≥ 0 to receive its value, or -1 to skip the value. */
+  label(handle: number, bytes: Uint8Array, start: number, end: number): number;
+  /** The raw value of a label the sink asked for (between the quotes); `escaped` when it holds backslashes. */
+  labelValue(slot: number, bytes: Uint8Array, start: number, end: number, escaped: boolean): void;
+  /** The line was a valid sample: its value. A line that turns out invalid gets no call: forget its labels then. */
+  sample(handle: number, value: number): void;
+}
+
+export interface ScanCounts {
+  readonly sampleLines: number;
+  readonly invalidLines: number;
+}
+
 const TAB = 9;
+const LF = 10;
 const CR = 13;
 const SPACE = 32;
 const QUOTE = 34;
@@ -33,6 +56,8 @@ const PLUS = 43;
 const COMMA = 44;
 const MINUS = 45;
 const DOT = 46;
+const ZERO = 48;
+const NINE = 57;
 const COLON = 58;
 const EQUALS = 61;
 const BACKSLASH = 92;
@@ -40,23 +65,12 @@ const UNDERSCORE = 95;
 const LBRACE = 123;
 const RBRACE = 125;
 
-// Label objects inherit from an empty null-prototype object: nothing is inherited (a label called
-// `__proto__` or `constructor` is plain data), and unlike `Object.create(null)` objects, which V8
-// keeps as slow dictionaries, they stay fast to read for every consumer.
-const LABELS_PROTOTYPE = Object.freeze(Object.create(null) as object);
-
-function newLabels(): Record<string, string> {
-  return Object.create(LABELS_PROTOTYPE) as Record<string, string>;
-}
-
-const EMPTY_LABELS: Readonly<Record<string, string>> = Object.freeze(newLabels());
-
 function isLetter(c: number): boolean {
   return (c >= 97 && c <= 122) || (c >= 65 && c <= 90);
 }
 
 function isDigit(c: number): boolean {
-  return c >= 48 && c <= 57;
+  return c >= ZERO && c <= NINE;
 }
 
 function isBlank(c: number): boolean {
@@ -79,52 +93,96 @@ function isLabelNameChar(c: number): boolean {
   return isLabelNameStart(c) || isDigit(c);
 }
 
+/** TypedArray's own indexOf: Buffer's adds argument handling that costs more than a short search. */
+const indexOfByte = (bytes: Uint8Array, byte: number, from: number): number => Uint8Array.prototype.indexOf.call(bytes, byte, from);
+
+/** Powers of ten that are exact doubles: the range where one multiplication or division is correctly rounded. */
+const EXACT_POWERS = Array.from({ length: 23 }, (_, i) => 10 ** i);
+const latin1 = (bytes: Uint8Array, start: number, end: number): string => Buffer.from(bytes.buffer, bytes.byteOffset + start, end - start).toString('latin1');
+
 /**
- * Reads a sample value or an `le`/timestamp-like number as Prometheus writes it: decimal with
- * optional sign, fraction and exponent, or `NaN` / `Inf` / `+Inf` / `-Inf` (any case, Go's
- * ParseFloat also takes `Infinity`). Returns undefined for anything else: JavaScript's `Number()`
- * alone would accept `""`, `0x1f` and `Infinity`-with-spaces, which are not exposition numbers.
+ * A sample value or a number-like label (`le`) as Prometheus writes it, from bytes [start, end):
+ * decimal with optional sign, fraction and exponent, or `NaN` / `Inf` / `+Inf` / `-Inf` (any case;
+ * Go's ParseFloat also takes `Infinity`). Undefined for anything else: `""`, `0x1f` or `1_000` are
+ * not exposition numbers although JavaScript's `Number()` reads some of them.
+ *
+ * Up to 15 significant digits with a decimal exponent within ±22 the value is computed from the
+ * digits with one exact operation (mantissa × or ÷ an exact power of ten: correctly rounded, the
+ * same double as `Number()` gives); longer or larger numbers go through `Number()`.
  */
-export function parseSampleValue(token: string): number | undefined {
-  const n = token.length;
-  let i = 0;
-  let c = token.charCodeAt(0);
+export function parseNumber(bytes: Uint8Array, start: number, end: number): number | undefined {
+  let i = start;
+  let c = bytes[i] ?? -1;
+  let negative = false;
   if (c === PLUS || c === MINUS) {
-    i = 1;
-    c = token.charCodeAt(1);
+    negative = c === MINUS;
+    i++;
+    c = bytes[i] ?? -1;
   }
-  if (i < n && !isDigit(c) && c !== DOT) {
-    const word = token.slice(i).toLowerCase();
-    if (word === 'inf' || word === 'infinity') {
-      return token.charCodeAt(0) === MINUS ? -Infinity : Infinity;
-    }
-    return word === 'nan' ? NaN : undefined;
-  }
+  if (i < end && !isDigit(c) && c !== DOT) return parseWord(bytes, i, end, negative);
+  let mantissa = 0;
   let digits = 0;
-  while (i < n && isDigit(token.charCodeAt(i))) {
+  let significant = 0;
+  let scale = 0;
+  while (i < end && isDigit(bytes[i] as number)) {
+    if (significant > 0 || bytes[i] !== ZERO) significant++;
+    mantissa = mantissa * 10 + ((bytes[i] as number) - ZERO);
     i++;
     digits++;
   }
-  if (i < n && token.charCodeAt(i) === DOT) {
+  if (i < end && bytes[i] === DOT) {
     i++;
-    while (i < n && isDigit(token.charCodeAt(i))) {
+    while (i < end && isDigit(bytes[i] as number)) {
+      if (significant > 0 || bytes[i] !== ZERO) significant++;
+      mantissa = mantissa * 10 + ((bytes[i] as number) - ZERO);
+      scale--;
       i++;
       digits++;
     }
   }
   if (digits === 0) return undefined;
-  if (i < n && (token.charCodeAt(i) | 0x20) === 101 /* e or E */) {
+  if (i < end && ((bytes[i] as number) | 0x20) === 101 /* e or E */) {
     i++;
-    const s = token.charCodeAt(i);
-    if (s === PLUS || s === MINUS) i++;
+    let expNegative = false;
+    if (bytes[i] === PLUS || bytes[i] === MINUS) {
+      expNegative = bytes[i] === MINUS;
+      i++;
+    }
     const expStart = i;
-    while (i < n && isDigit(token.charCodeAt(i))) i++;
+    let exponent = 0;
+    while (i < end && isDigit(bytes[i] as number)) {
+      exponent = Math.min(100_000, exponent * 10 + ((bytes[i] as number) - ZERO));
+      i++;
+    }
     if (i === expStart) return undefined;
+    scale += expNegative ? -exponent : exponent;
   }
-  return i === n ? Number(token) : undefined;
+  if (i !== end) return undefined;
+  let value: number;
+  if (significant <= 15 && scale >= -22 && scale <= 22) {
+    value = scale < 0 ? mantissa / (EXACT_POWERS[-scale] as number) : mantissa * (EXACT_POWERS[scale] as number);
+  } else {
+    value = Number(latin1(bytes, start, end));
+    return value;
+  }
+  return negative ? -value : value;
 }
 
-function unescapeLabelValue(raw: string): string {
+function parseWord(bytes: Uint8Array, start: number, end: number, negative: boolean): number | undefined {
+  const word = latin1(bytes, start, end).toLowerCase();
+  if (word === 'inf' || word === 'infinity') return negative ? -Infinity : Infinity;
+  return word === 'nan' ? NaN : undefined;
+}
+
+/** `parseNumber` for a token already in a string (a label value such as `le="0.25"` or `num_gpu_blocks`). */
+export function parseSampleValue(token: string): number | undefined {
+  const bytes = Buffer.from(token, 'latin1');
+  if (bytes.length !== token.length || Buffer.byteLength(token, 'utf8') !== token.length) return undefined; // not ASCII: not a number
+  return parseNumber(bytes, 0, bytes.length);
+}
+
+/** Unescapes a label value as the exposition format writes it: `\\`, `\"` and `\n`; unknown escapes kept. */
+export function unescapeLabelValue(raw: string): string {
   let out = '';
   let i = 0;
   while (i < raw.length) {
@@ -145,194 +203,435 @@ function unescapeLabelValue(raw: string): string {
   return out;
 }
 
+/** A label value's bytes as a string (UTF-8), unescaped when it holds backslashes. */
+export function labelValueString(bytes: Uint8Array, start: number, end: number, escaped: boolean): string {
+  const raw = Buffer.from(bytes.buffer, bytes.byteOffset + start, end - start).toString('utf8');
+  return escaped ? unescapeLabelValue(raw) : raw;
+}
+
 /**
- * Scans one line `[start, end)` of the body; `pos` is the cursor.
- *
- * Consecutive lines mostly repeat the previous line's metric name and label names (a histogram's
- * buckets, a family's engines). Matching those against the last strings seen, instead of slicing
- * new ones, spares V8 hashing a fresh Set key and internalising a fresh property key on every
- * line: about a fifth of the parse time on vLLM bodies.
+ * Where the last line `scanLine` read had its value (read lines) or ended its name (skipped lines):
+ * what `ExpositionReader` remembers of a line, to read the same line of the next scrape faster.
  */
-class LineScanner {
-  pos = 0;
-  end = 0;
-  private lastName = '';
-  private readonly lastLabelNames: string[] = [];
+let lastLineMark = 0;
 
-  constructor(private readonly text: string) {}
-
-  /** Whether the text at `pos` is `s` followed by a character that `continues` rejects. */
-  private matches(s: string, continues: (c: number) => boolean): boolean {
-    const n = s.length;
-    if (n === 0 || this.pos + n > this.end) return false;
-    for (let i = 0; i < n; i++) {
-      if (this.text.charCodeAt(this.pos + i) !== s.charCodeAt(i)) return false;
-    }
-    const after = this.pos + n;
-    return after === this.end || !continues(this.text.charCodeAt(after));
+/** Reads one sample line [start, end) into the sink. Returns whether the line was a sample (read or skipped). */
+function scanLine(bytes: Uint8Array, start: number, end: number, sink: SeriesSink): boolean {
+  let pos = start;
+  let c0 = bytes[pos] as number;
+  if (!isMetricNameStart(c0)) return false;
+  let hash = Math.imul(0x811c9dc5 ^ c0, 0x01000193);
+  pos++;
+  while (pos < end && isMetricNameChar((c0 = bytes[pos] as number))) {
+    hash = Math.imul(hash ^ c0, 0x01000193);
+    pos++;
   }
-
-  reset(start: number, end: number): void {
-    this.pos = start;
-    this.end = end;
+  const nameEnd = pos;
+  const handle = sink.series(bytes, start, nameEnd, hash >>> 0);
+  if (handle < 0) {
+    lastLineMark = nameEnd;
+    return true;
   }
-
-  skipBlanks(): void {
-    while (this.pos < this.end && isBlank(this.text.charCodeAt(this.pos))) this.pos++;
-  }
-
-  peek(): number {
-    return this.pos < this.end ? this.text.charCodeAt(this.pos) : -1;
-  }
-
-  /** A metric name, or '' when the line does not start with one. */
-  metricName(): string {
-    if (this.matches(this.lastName, isMetricNameChar)) {
-      this.pos += this.lastName.length;
-      return this.lastName;
-    }
-    const start = this.pos;
-    if (!isMetricNameStart(this.peek())) return '';
-    this.pos++;
-    while (this.pos < this.end && isMetricNameChar(this.text.charCodeAt(this.pos))) this.pos++;
-    return (this.lastName = this.text.slice(start, this.pos));
-  }
-
-  /** Parses `{a="x",b="y",}` starting at `{`; undefined when malformed. */
-  labels(): Record<string, string> | undefined {
-    const text = this.text;
-    const labels = newLabels();
-    this.pos++; // '{'
-    for (let slot = 0; ; slot++) {
-      this.skipBlanks();
-      if (this.peek() === RBRACE) {
-        this.pos++;
-        return labels;
+  while (pos < end && isBlank(bytes[pos] as number)) pos++;
+  if (pos < end && bytes[pos] === LBRACE) {
+    pos++;
+    for (;;) {
+      while (pos < end && isBlank(bytes[pos] as number)) pos++;
+      if (pos >= end) return false;
+      if (bytes[pos] === RBRACE) {
+        pos++;
+        break;
       }
-      let name = this.lastLabelNames[slot] ?? '';
-      if (this.matches(name, isLabelNameChar)) {
-        this.pos += name.length;
-      } else {
-        const nameStart = this.pos;
-        if (!isLabelNameStart(this.peek())) return undefined;
-        this.pos++;
-        while (this.pos < this.end && isLabelNameChar(text.charCodeAt(this.pos))) this.pos++;
-        name = this.lastLabelNames[slot] = text.slice(nameStart, this.pos);
-      }
-      this.skipBlanks();
-      if (this.peek() !== EQUALS) return undefined;
-      this.pos++;
-      this.skipBlanks();
-      if (this.peek() !== QUOTE) return undefined;
-      this.pos++;
-      const valueStart = this.pos;
-      let escaped = false;
-      for (;;) {
-        if (this.pos >= this.end) return undefined;
-        const c = text.charCodeAt(this.pos);
-        if (c === QUOTE) break;
-        if (c === BACKSLASH) {
-          escaped = true;
-          this.pos += 2;
-        } else {
-          this.pos++;
+      const labelStart = pos;
+      if (!isLabelNameStart(bytes[pos] as number)) return false;
+      pos++;
+      while (pos < end && isLabelNameChar(bytes[pos] as number)) pos++;
+      const slot = sink.label(handle, bytes, labelStart, pos);
+      while (pos < end && isBlank(bytes[pos] as number)) pos++;
+      if (bytes[pos] !== EQUALS || pos >= end) return false;
+      pos++;
+      while (pos < end && isBlank(bytes[pos] as number)) pos++;
+      if (bytes[pos] !== QUOTE || pos >= end) return false;
+      pos++;
+      const valueStart = pos;
+      // The closing quote, found natively; only a value holding a backslash is walked byte by byte.
+      let quote = indexOfByte(bytes, QUOTE, pos);
+      if (quote < 0 || quote >= end) return false;
+      let slash = pos;
+      while (slash < quote && bytes[slash] !== BACKSLASH) slash++;
+      const escaped = slash < quote;
+      if (escaped) {
+        pos = slash;
+        for (;;) {
+          if (pos >= end) return false;
+          const c = bytes[pos] as number;
+          if (c === QUOTE) break;
+          pos += c === BACKSLASH ? 2 : 1;
         }
+        quote = pos;
       }
-      const raw = text.slice(valueStart, this.pos);
-      labels[name] = escaped ? unescapeLabelValue(raw) : raw;
-      this.pos++; // closing quote
-      this.skipBlanks();
-      const c = this.peek();
-      if (c === COMMA) this.pos++;
-      else if (c !== RBRACE) return undefined;
+      pos = quote;
+      if (slot >= 0) sink.labelValue(slot, bytes, valueStart, pos, escaped);
+      pos++; // closing quote
+      while (pos < end && isBlank(bytes[pos] as number)) pos++;
+      const c = bytes[pos];
+      if (pos < end && c === COMMA) pos++;
+      else if (pos >= end || c !== RBRACE) return false;
     }
+    while (pos < end && isBlank(bytes[pos] as number)) pos++;
+  } else if (pos === nameEnd) {
+    return false; // e.g. `foo-bar 1`: the name must be followed by a blank or `{`
   }
-
-  /** The next run of non-blank characters. */
-  token(): string {
-    const start = this.pos;
-    while (this.pos < this.end && !isBlank(this.text.charCodeAt(this.pos))) this.pos++;
-    return this.text.slice(start, this.pos);
-  }
-}
-
-const SAMPLE = 0;
-const SKIPPED = 1;
-const INVALID = 2;
-
-function parseSampleLine(
-  scan: LineScanner,
-  wanted: ReadonlySet<string> | undefined,
-  out: Map<string, Series[]>,
-): typeof SAMPLE | typeof SKIPPED | typeof INVALID {
-  const name = scan.metricName();
-  if (name === '') return INVALID;
-  if (wanted !== undefined && !wanted.has(name)) return SKIPPED;
-
-  const afterName = scan.pos;
-  scan.skipBlanks();
-  let labels: Readonly<Record<string, string>> = EMPTY_LABELS;
-  if (scan.peek() === LBRACE) {
-    const parsed = scan.labels();
-    if (parsed === undefined) return INVALID;
-    labels = parsed;
-    scan.skipBlanks();
-  } else if (scan.pos === afterName) {
-    return INVALID; // e.g. `foo-bar 1`: the name must be followed by a blank or `{`
-  }
-
-  const value = parseSampleValue(scan.token());
-  if (value === undefined) return INVALID;
-
-  scan.skipBlanks();
+  const valueStart = pos;
+  lastLineMark = valueStart;
+  while (pos < end && !isBlank(bytes[pos] as number)) pos++;
+  const value = parseNumber(bytes, valueStart, pos);
+  if (value === undefined) return false;
+  while (pos < end && isBlank(bytes[pos] as number)) pos++;
   // Optional timestamp (integer in 0.0.4, may be fractional in OpenMetrics), then optionally an
-  // OpenMetrics exemplar `# {...} v [ts]`, which we do not use.
-  if (scan.peek() !== -1 && scan.peek() !== HASH) {
-    if (parseSampleValue(scan.token()) === undefined) return INVALID;
-    scan.skipBlanks();
+  // OpenMetrics exemplar `# {...} v [ts]`, which is not used.
+  if (pos < end && bytes[pos] !== HASH) {
+    const tsStart = pos;
+    while (pos < end && !isBlank(bytes[pos] as number)) pos++;
+    if (parseNumber(bytes, tsStart, pos) === undefined) return false;
+    while (pos < end && isBlank(bytes[pos] as number)) pos++;
   }
-  if (scan.peek() !== -1 && scan.peek() !== HASH) return INVALID;
-
-  const list = out.get(name);
-  if (list === undefined) out.set(name, [{ labels, value }]);
-  else list.push({ labels, value });
-  return SAMPLE;
-}
-
-function isEofMarker(text: string, start: number, end: number): boolean {
-  if (!text.startsWith('# EOF', start)) return false;
-  for (let i = start + 5; i < end; i++) if (!isBlank(text.charCodeAt(i))) return false;
+  if (pos < end && bytes[pos] !== HASH) return false;
+  sink.sample(handle, value);
   return true;
 }
 
-/**
- * Parses a `/metrics` body. With `wanted`, only samples whose series name is in the set are kept,
- * and the rest of their line is never looked at.
- */
-export function parsePrometheusText(text: string, wanted?: ReadonlySet<string>): ParsedExposition {
-  const series = new Map<string, Series[]>();
+const EOF_MARKER = [HASH, SPACE, 69, 79, 70]; // "# EOF"
+
+function isEofMarker(bytes: Uint8Array, start: number, end: number): boolean {
+  if (end - start < EOF_MARKER.length) return false;
+  for (let i = 0; i < EOF_MARKER.length; i++) if (bytes[start + i] !== EOF_MARKER[i]) return false;
+  for (let i = start + EOF_MARKER.length; i < end; i++) if (!isBlank(bytes[i] as number)) return false;
+  return true;
+}
+
+/** Scans a `/metrics` body, line by line, into `sink`. */
+export function scanExposition(bytes: Uint8Array, sink: SeriesSink): ScanCounts {
   let sampleLines = 0;
   let invalidLines = 0;
-  const scan = new LineScanner(text);
-  const n = text.length;
+  const n = bytes.length;
   let lineStart = 0;
   while (lineStart < n) {
-    let lineEnd = text.indexOf('\n', lineStart);
+    let lineEnd = indexOfByte(bytes, LF, lineStart);
     if (lineEnd < 0) lineEnd = n;
     const next = lineEnd + 1;
-    if (lineEnd > lineStart && text.charCodeAt(lineEnd - 1) === CR) lineEnd--;
-    scan.reset(lineStart, lineEnd);
-    scan.skipBlanks();
-    const first = scan.peek();
-    if (first === HASH) {
-      // HELP, TYPE, UNIT and free comments carry nothing we use; `# EOF` ends an OpenMetrics body.
-      if (isEofMarker(text, scan.pos, lineEnd)) break;
-    } else if (first !== -1) {
-      const result = parseSampleLine(scan, wanted, series);
-      if (result === INVALID) invalidLines++;
-      else sampleLines++;
+    if (lineEnd > lineStart && bytes[lineEnd - 1] === CR) lineEnd--;
+    let pos = lineStart;
+    while (pos < lineEnd && isBlank(bytes[pos] as number)) pos++;
+    if (pos < lineEnd) {
+      if (bytes[pos] === HASH) {
+        // HELP, TYPE, UNIT and free comments carry nothing used here; `# EOF` ends an OpenMetrics body.
+        if (isEofMarker(bytes, pos, lineEnd)) break;
+      } else if (scanLine(bytes, pos, lineEnd, sink)) sampleLines++;
+      else invalidLines++;
     }
     lineStart = next;
   }
-  return { series, sampleLines, invalidLines };
+  return { sampleLines, invalidLines };
+}
+
+// Label objects inherit from an empty null-prototype object: nothing is inherited (a label called
+// `__proto__` or `constructor` is plain data), and unlike `Object.create(null)` objects, which V8
+// keeps as slow dictionaries, they stay fast to read for every consumer.
+const LABELS_PROTOTYPE = Object.freeze(Object.create(null) as object);
+
+function newLabels(): Record<string, string> {
+  return Object.create(LABELS_PROTOTYPE) as Record<string, string>;
+}
+
+/**
+ * Parses a `/metrics` body into series objects with every label. With `wanted`, only samples whose
+ * series name is in the set are kept, and the rest of their line is never looked at.
+ */
+export function parsePrometheusText(body: string | Uint8Array, wanted?: ReadonlySet<string>): ParsedExposition {
+  const bytes = typeof body === 'string' ? Buffer.from(body, 'utf8') : body;
+  const series = new Map<string, Series[]>();
+  let name = '';
+  let labels: Record<string, string> = newLabels();
+  const labelNames: string[] = [];
+  const sink: SeriesSink = {
+    series: (b, start, end) => {
+      name = latin1(b, start, end);
+      if (wanted !== undefined && !wanted.has(name)) return -1;
+      labels = newLabels();
+      labelNames.length = 0;
+      return 0;
+    },
+    label: (_handle, b, start, end) => labelNames.push(latin1(b, start, end)) - 1,
+    labelValue: (slot, b, start, end, escaped) => {
+      labels[labelNames[slot] as string] = labelValueString(b, start, end, escaped);
+    },
+    sample: (_handle, value) => {
+      const list = series.get(name);
+      if (list === undefined) series.set(name, [{ labels, value }]);
+      else list.push({ labels, value });
+    },
+  };
+  return { series, ...scanExposition(bytes, sink) };
+}
+
+/** FNV-1a over bytes [start, end): the hash of names and label values looked up while scanning. */
+function fnv1a(bytes: Uint8Array, start: number, end: number): number {
+  let h = 0x811c9dc5;
+  for (let i = start; i < end; i++) {
+    h ^= bytes[i] as number;
+    h = Math.imul(h, 0x01000193);
+  }
+  return h >>> 0;
+}
+
+function sameBytes(bytes: Uint8Array, start: number, end: number, other: Uint8Array): boolean {
+  if (end - start !== other.length) return false;
+  for (let i = 0; i < other.length; i++) if (bytes[start + i] !== other[i]) return false;
+  return true;
+}
+
+interface Interned {
+  readonly bytes: Uint8Array;
+  readonly text: string;
+}
+
+/** Strings met before, by their bytes: a repeated name or label value costs a hash, not a new string. */
+class InternTable {
+  private readonly entries = new Map<number, Interned[]>();
+  private size = 0;
+
+  constructor(private readonly limit: number) {}
+
+  private add(entry: Interned, hash: number): Interned {
+    const list = this.entries.get(hash);
+    if (list === undefined) this.entries.set(hash, [entry]);
+    else list.push(entry);
+    this.size++;
+    return entry;
+  }
+
+  /** Adds a string known in advance (a wanted series name). */
+  addText(text: string): void {
+    const bytes = Buffer.from(text, 'utf8');
+    this.add({ bytes, text }, fnv1a(bytes, 0, bytes.length));
+  }
+
+  find(bytes: Uint8Array, start: number, end: number, hash: number = fnv1a(bytes, start, end)): Interned | undefined {
+    const list = this.entries.get(hash);
+    if (list === undefined) return undefined;
+    for (const entry of list) if (sameBytes(bytes, start, end, entry.bytes)) return entry;
+    return undefined;
+  }
+
+  /** The interned string for these bytes, decoding (and remembering) it the first time. */
+  intern(bytes: Uint8Array, start: number, end: number, decode: () => string): Interned {
+    const hash = fnv1a(bytes, start, end);
+    const found = this.find(bytes, start, end, hash);
+    if (found !== undefined) return found;
+    // Bounded: label values from workers are not trusted to repeat.
+    if (this.size >= this.limit) {
+      this.entries.clear();
+      this.size = 0;
+    }
+    const copy = new Uint8Array(end - start);
+    for (let i = start; i < end; i++) copy[i - start] = bytes[i] as number;
+    return this.add({ bytes: copy, text: decode() }, hash);
+  }
+}
+
+/** What a reader learnt about one line of a body: the bytes before its value, and what they mean. */
+interface LineInfo {
+  /** From the line's first byte up to its value (a read line) or one byte past its name (a skipped one). */
+  readonly prefix: Uint8Array;
+  /** The series name; undefined for a line whose series is not wanted. */
+  readonly name?: string;
+  readonly labels?: Readonly<Record<string, string>>;
+}
+
+/**
+ * The lines of a worker's last body, by line number: a worker's next body has the same lines in
+ * the same order, only the numbers change. Keep one per worker and pass it back to `read`.
+ */
+export interface BodyShape {
+  readonly lines: readonly (LineInfo | undefined)[];
+}
+
+/**
+ * The parser a source keeps for its pool: it knows which series names it wants and which labels
+ * anything downstream reads (engine, model, `le`, matcher labels), and builds series holding only
+ * those labels. What it returns is what `parsePrometheusText(body, wanted)` returns, restricted to
+ * those labels.
+ *
+ * Every scrape of a worker repeats the lines of the one before with new numbers. Given the shape of
+ * the previous body, a line whose bytes before the value are the same as last time is read by
+ * comparing those bytes and parsing the number: the name, labels and their strings are the ones
+ * met before (shared by every worker saying the same thing). Only a line that changed is scanned
+ * in full. Names and label values are interned, so even those allocate almost no strings.
+ */
+export class ExpositionReader {
+  private readonly names = new InternTable(Number.POSITIVE_INFINITY);
+  private readonly labelNames: readonly { readonly name: string; readonly bytes: Uint8Array }[];
+  private readonly values: InternTable;
+  private lastName: Interned | undefined;
+  /** Per label: the last value read, which the next line very often repeats (engine, model). */
+  private readonly lastValues: (Interned | undefined)[];
+  /** Line infos by the hash of their prefix: workers saying the same thing share them. */
+  private readonly lineInfos = new Map<number, LineInfo[]>();
+  private lineInfoCount = 0;
+  private readonly infoLimit: number;
+
+  constructor(wanted: ReadonlySet<string>, labels: ReadonlySet<string>, options: { internLimit?: number } = {}) {
+    for (const name of wanted) this.names.addText(name);
+    this.labelNames = [...labels].map((name) => ({ name, bytes: Buffer.from(name, 'latin1') }));
+    this.values = new InternTable(options.internLimit ?? 4096);
+    this.lastValues = this.labelNames.map(() => undefined);
+    this.infoLimit = 16 * (options.internLimit ?? 4096);
+  }
+
+  read(bytes: Uint8Array, previous?: BodyShape): { parsed: ParsedExposition; shape: BodyShape } {
+    const series = new Map<string, Series[]>();
+    const lines: (LineInfo | undefined)[] = [];
+    const known = previous?.lines;
+    let name = '';
+    let labels: Record<string, string> = newLabels();
+    let wanted = false;
+    const push = (seriesName: string, seriesLabels: Readonly<Record<string, string>>, value: number) => {
+      const list = series.get(seriesName);
+      if (list === undefined) series.set(seriesName, [{ labels: seriesLabels, value }]);
+      else list.push({ labels: seriesLabels, value });
+    };
+    const sink = this.sink(
+      (found) => {
+        name = found;
+        labels = newLabels();
+        wanted = true;
+      },
+      () => labels,
+      (value) => push(name, labels, value),
+    );
+    let sampleLines = 0;
+    let invalidLines = 0;
+    const n = bytes.length;
+    let lineStart = 0;
+    for (let line = 0; lineStart < n; line++) {
+      let lineEnd = indexOfByte(bytes, LF, lineStart);
+      if (lineEnd < 0) lineEnd = n;
+      const next = lineEnd + 1;
+      if (lineEnd > lineStart && bytes[lineEnd - 1] === CR) lineEnd--;
+      let pos = lineStart;
+      while (pos < lineEnd && isBlank(bytes[pos] as number)) pos++;
+      lineStart = next;
+      if (pos >= lineEnd) continue;
+      if (bytes[pos] === HASH) {
+        if (isEofMarker(bytes, pos, lineEnd)) break;
+        continue;
+      }
+      const info = known?.[line];
+      if (info !== undefined && startsWith(bytes, pos, lineEnd, info.prefix)) {
+        if (info.name === undefined) {
+          lines[line] = info;
+          sampleLines++;
+          continue;
+        }
+        const value = plainValue(bytes, pos + info.prefix.length, lineEnd);
+        if (value !== undefined) {
+          lines[line] = info;
+          push(info.name, info.labels as Readonly<Record<string, string>>, value);
+          sampleLines++;
+          continue;
+        }
+      }
+      wanted = false;
+      if (scanLine(bytes, pos, lineEnd, sink)) {
+        sampleLines++;
+        lines[line] = this.lineInfo(
+          bytes,
+          pos,
+          wanted ? lastLineMark : lastLineMark + 1,
+          wanted ? name : undefined,
+          wanted ? Object.freeze(labels) : undefined,
+        );
+      } else invalidLines++;
+    }
+    return { parsed: { series, sampleLines, invalidLines }, shape: { lines } };
+  }
+
+  /** The shared info of a line with these prefix bytes, name and labels. */
+  private lineInfo(
+    bytes: Uint8Array,
+    start: number,
+    end: number,
+    name: string | undefined,
+    labels: Readonly<Record<string, string>> | undefined,
+  ): LineInfo | undefined {
+    if (end > bytes.length) return undefined;
+    const hash = fnv1a(bytes, start, end);
+    const list = this.lineInfos.get(hash);
+    if (list !== undefined) for (const info of list) if (sameBytes(bytes, start, end, info.prefix)) return info;
+    if (this.lineInfoCount >= this.infoLimit) {
+      this.lineInfos.clear();
+      this.lineInfoCount = 0;
+    }
+    const prefix = new Uint8Array(end - start);
+    for (let i = start; i < end; i++) prefix[i - start] = bytes[i] as number;
+    const info: LineInfo = name === undefined ? { prefix } : { prefix, name, labels };
+    if (list === undefined) this.lineInfos.set(hash, [info]);
+    else list.push(info);
+    this.lineInfoCount++;
+    return info;
+  }
+
+  private sink(onSeries: (name: string) => void, labelsNow: () => Record<string, string>, onSample: (value: number) => void): SeriesSink {
+    const labelNames = this.labelNames;
+    return {
+      series: (b, start, end, hash) => {
+        let found = this.lastName;
+        if (found === undefined || !sameBytes(b, start, end, found.bytes)) {
+          found = this.names.find(b, start, end, hash);
+          if (found === undefined) return -1;
+          this.lastName = found;
+        }
+        onSeries(found.text);
+        return 0;
+      },
+      label: (_handle, b, start, end) => {
+        for (let i = 0; i < labelNames.length; i++) if (sameBytes(b, start, end, (labelNames[i] as { bytes: Uint8Array }).bytes)) return i;
+        return -1;
+      },
+      labelValue: (slot, b, start, end, escaped) => {
+        const labels = labelsNow();
+        const label = (labelNames[slot] as { name: string }).name;
+        if (escaped) {
+          labels[label] = labelValueString(b, start, end, true);
+          return;
+        }
+        const last = this.lastValues[slot];
+        if (last !== undefined && sameBytes(b, start, end, last.bytes)) {
+          labels[label] = last.text;
+          return;
+        }
+        const interned = this.values.intern(b, start, end, () => labelValueString(b, start, end, false));
+        this.lastValues[slot] = interned;
+        labels[label] = interned.text;
+      },
+      sample: (_handle, value) => onSample(value),
+    };
+  }
+}
+
+/** Whether the line [start, end) begins with `prefix` and has more after it. */
+function startsWith(bytes: Uint8Array, start: number, end: number, prefix: Uint8Array): boolean {
+  const n = prefix.length;
+  if (end - start <= n) return false;
+  for (let i = 0; i < n; i++) if (bytes[start + i] !== prefix[i]) return false;
+  return true;
+}
+
+/** The value of a line whose rest is just a number (trailing blanks allowed); undefined otherwise (a timestamp, an exemplar, garbage). */
+function plainValue(bytes: Uint8Array, start: number, end: number): number | undefined {
+  let tokenEnd = start;
+  while (tokenEnd < end && !isBlank(bytes[tokenEnd] as number)) tokenEnd++;
+  for (let i = tokenEnd; i < end; i++) if (!isBlank(bytes[i] as number)) return undefined;
+  return parseNumber(bytes, start, tokenEnd);
 }

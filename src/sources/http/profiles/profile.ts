@@ -22,6 +22,8 @@ export interface EngineProfile {
   readonly kind: HttpSourceKind;
   /** Every series name extraction reads; pass it to `parsePrometheusText` as `wanted`. */
   readonly wantedSeries: ReadonlySet<string>;
+  /** Every label extraction reads (engine, model, `le`, matcher and block labels): the others need not be parsed. */
+  readonly readLabels: ReadonlySet<string>;
   readonly waiting: readonly string[];
   readonly running: readonly string[];
   /** KV-cache usage as a 0..1 fraction. */
@@ -41,7 +43,7 @@ export interface EngineProfile {
 
 export type ExtractResult = { ok: true; sample: WorkerSample } | { ok: false; cause: 'no_metrics' | 'model_mismatch'; message: string };
 
-type ProfileNames = Omit<EngineProfile, 'wantedSeries' | 'usedBlocks' | 'engineLabels' | 'modelLabels'> &
+type ProfileNames = Omit<EngineProfile, 'wantedSeries' | 'readLabels' | 'usedBlocks' | 'engineLabels' | 'modelLabels'> &
   Partial<Pick<EngineProfile, 'usedBlocks' | 'engineLabels' | 'modelLabels'>>;
 
 /** A candidate parsed (once) into its series name and label matchers; a plain name has none. */
@@ -78,5 +80,13 @@ export function makeProfile(names: ProfileNames): EngineProfile {
   }
   // prometheus_client's `_created` gauges hold epoch seconds; never let one be read as a value.
   for (const name of wanted) if (name.endsWith('_created')) wanted.delete(name);
-  return Object.freeze({ ...full, wantedSeries: wanted });
+  const candidates = [...full.waiting, ...full.running, ...full.kvUsage, ...full.usedBlocks, ...Object.values(names.counters).flat()];
+  const readLabels = new Set<string>([
+    ...full.engineLabels,
+    ...full.modelLabels,
+    'le',
+    ...full.blocks.flatMap((b) => (b.from === 'infoLabel' ? [b.label] : [])),
+    ...candidates.flatMap((c) => selectorOf(c).matchers.map((m) => m.label)),
+  ]);
+  return Object.freeze({ ...full, wantedSeries: wanted, readLabels });
 }
