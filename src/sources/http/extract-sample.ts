@@ -50,6 +50,7 @@ function gaugeNames(profile: EngineProfile): readonly string[] {
 
 class Extraction {
   readonly models = new Set<string>();
+  private lastModel: string | undefined;
   /** Each candidate's series, computed once per extraction however many concepts ask. */
   private readonly selected = new Map<string, Series[]>();
 
@@ -78,7 +79,10 @@ class Extraction {
       const m = firstLabel(s, this.profile.modelLabels);
       // Series without model_name (cache_config_info, trtllm gauges) apply to every model.
       if (m !== undefined && this.model !== undefined && m !== this.model) continue;
-      if (m !== undefined) this.models.add(m);
+      if (m !== undefined && m !== this.lastModel) {
+        this.models.add(m);
+        this.lastModel = m;
+      }
       used.push(s);
     }
     return used;
@@ -139,23 +143,20 @@ class Extraction {
     for (const base of bases) {
       const parts = partsOf(base);
       const buckets = this.series(parts.bucket);
-      const counts = this.series(parts.count).filter((s) => isCount(s.value));
-      if (buckets.length === 0 && counts.length === 0) continue;
+      let countTotal = 0;
+      let counted = 0;
+      for (const s of this.series(parts.count)) {
+        if (!isCount(s.value)) continue;
+        countTotal += s.value;
+        counted++;
+      }
+      if (buckets.length === 0 && counted === 0) continue;
 
-      const byBound = new Map<number, number>();
-      for (const s of buckets) {
-        const le = parseLabelNumber(s.labels['le']);
-        if (le === undefined || Number.isNaN(le) || !isCount(s.value)) continue;
-        byBound.set(le, (byBound.get(le) ?? 0) + s.value);
-      }
-      const bounds = [...byBound.keys()].sort((a, b) => a - b);
-      const cumulative = bounds.map((b) => byBound.get(b) ?? 0);
+      const merged = mergeBuckets(buckets);
+      const { bounds, counts: cumulative } = merged;
       // A cut body may lack `_count`: the last cumulative bucket is then the best count we have.
-      let count = cumulative.at(-1);
-      if (counts.length > 0) count = counts.reduce((acc, s) => acc + s.value, 0);
-      if (count === undefined || !Number.isFinite(count) || !cumulative.every(Number.isFinite)) {
-        continue;
-      }
+      const count = counted > 0 ? countTotal : cumulative.at(-1);
+      if (count === undefined || !Number.isFinite(count) || !merged.finite) continue;
 
       // Unknown stays NaN, never 0: vLLM's design-doc example has buckets and `_count` only.
       let sum = NaN;
@@ -166,6 +167,52 @@ class Extraction {
     }
     return undefined;
   }
+}
+
+/**
+ * Bucket series summed by bound over engines, bounds ascending. The usual exposition lists each
+ * engine's buckets in the same ascending order, so they are added position by position; anything
+ * else (bounds that differ between engines, out of order) is merged by bound.
+ */
+function mergeBuckets(buckets: readonly Series[]): { bounds: number[]; counts: number[]; finite: boolean } {
+  const bounds: number[] = [];
+  const counts: number[] = [];
+  let cursor = 0;
+  let firstRun = true;
+  let positional = true;
+  for (const s of buckets) {
+    const le = parseLabelNumber(s.labels['le']);
+    if (le === undefined || Number.isNaN(le) || !isCount(s.value)) continue;
+    if (firstRun && (bounds.length === 0 || le > (bounds[bounds.length - 1] as number))) {
+      bounds.push(le);
+      counts.push(s.value);
+      cursor = bounds.length;
+      continue;
+    }
+    if (cursor >= bounds.length || le <= (bounds[cursor - 1] ?? Number.NEGATIVE_INFINITY)) {
+      // A new engine's run starts again from the lowest bound.
+      firstRun = false;
+      cursor = 0;
+    }
+    if (bounds[cursor] !== le) {
+      positional = false;
+      break;
+    }
+    counts[cursor] = (counts[cursor] as number) + s.value;
+    cursor++;
+  }
+  if (!positional) {
+    const byBound = new Map<number, number>();
+    for (const s of buckets) {
+      const le = parseLabelNumber(s.labels['le']);
+      if (le === undefined || Number.isNaN(le) || !isCount(s.value)) continue;
+      byBound.set(le, (byBound.get(le) ?? 0) + s.value);
+    }
+    const sorted = [...byBound.keys()].sort((a, b) => a - b);
+    const summed = sorted.map((b) => byBound.get(b) ?? 0);
+    return { bounds: sorted, counts: summed, finite: summed.every(Number.isFinite) };
+  }
+  return { bounds, counts, finite: counts.every(Number.isFinite) };
 }
 
 /** Numbers of label values (`le`, block counts) already read: the same few strings come in every scrape. */

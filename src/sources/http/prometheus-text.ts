@@ -442,9 +442,14 @@ class InternTable {
 
 /** What a reader learnt about one line of a body: the bytes before its value, and what they mean. */
 interface LineInfo {
-  /** From the line's first byte up to its value (a read line) or one byte past its name (a skipped one). */
+  /**
+   * `read`: a wanted series, prefix up to its value; `skipped`: an unwanted one, prefix one byte
+   * past its name; `comment`: a HELP/TYPE/free comment, prefix the whole line with its end.
+   */
+  readonly kind: 'read' | 'skipped' | 'comment';
   readonly prefix: Uint8Array;
-  /** The series name; undefined for a line whose series is not wanted. */
+  /** The prefix as little-endian 32-bit words, compared four bytes at a time. */
+  readonly words: Uint32Array;
   readonly name?: string;
   readonly labels?: Readonly<Record<string, string>>;
 }
@@ -491,8 +496,16 @@ export class ExpositionReader {
 
   read(bytes: Uint8Array, previous?: BodyShape): { parsed: ParsedExposition; shape: BodyShape } {
     const series = new Map<string, Series[]>();
-    const lines: (LineInfo | undefined)[] = [];
     const known = previous?.lines;
+    // The new shape is the previous one until a line differs: most scrapes allocate no shape at all.
+    let lines: (LineInfo | undefined)[] | undefined = known === undefined ? [] : undefined;
+    const note = (line: number, info: LineInfo | undefined) => {
+      if (lines === undefined) {
+        if (known?.[line] === info) return;
+        lines = (known as readonly (LineInfo | undefined)[]).slice(0, line);
+      }
+      lines[line] = info;
+    };
     let name = '';
     let labels: Record<string, string> = newLabels();
     let wanted = false;
@@ -510,72 +523,101 @@ export class ExpositionReader {
       () => labels,
       (value) => push(name, labels, value),
     );
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     let sampleLines = 0;
     let invalidLines = 0;
     const n = bytes.length;
     let lineStart = 0;
-    for (let line = 0; lineStart < n; line++) {
+    let line = 0;
+    for (; lineStart < n; line++) {
+      // A line known from the last scrape: compare what precedes its value, then read the value up
+      // to the end of the line — no search for the line's end, no scan of its name or labels.
+      const info = known?.[line];
+      if (info !== undefined && startsWithAt(view, bytes, lineStart, info)) {
+        if (info.kind === 'comment') {
+          note(line, info);
+          lineStart += info.prefix.length;
+          continue;
+        }
+        if (info.kind === 'skipped') {
+          const end = indexOfByte(bytes, LF, lineStart + info.prefix.length);
+          note(line, info);
+          sampleLines++;
+          lineStart = end < 0 ? n : end + 1;
+          continue;
+        }
+        const read = valueToLineEnd(bytes, lineStart + info.prefix.length);
+        if (read >= 0) {
+          note(line, info);
+          push(info.name as string, info.labels as Readonly<Record<string, string>>, lastValue);
+          sampleLines++;
+          lineStart = read;
+          continue;
+        }
+      }
       let lineEnd = indexOfByte(bytes, LF, lineStart);
       if (lineEnd < 0) lineEnd = n;
       const next = lineEnd + 1;
       if (lineEnd > lineStart && bytes[lineEnd - 1] === CR) lineEnd--;
       let pos = lineStart;
       while (pos < lineEnd && isBlank(bytes[pos] as number)) pos++;
+      const start = lineStart;
       lineStart = next;
-      if (pos >= lineEnd) continue;
-      if (bytes[pos] === HASH) {
-        if (isEofMarker(bytes, pos, lineEnd)) break;
+      if (pos >= lineEnd) {
+        note(line, undefined);
         continue;
       }
-      const info = known?.[line];
-      if (info !== undefined && startsWith(bytes, pos, lineEnd, info.prefix)) {
-        if (info.name === undefined) {
-          lines[line] = info;
-          sampleLines++;
-          continue;
-        }
-        const value = plainValue(bytes, pos + info.prefix.length, lineEnd);
-        if (value !== undefined) {
-          lines[line] = info;
-          push(info.name, info.labels as Readonly<Record<string, string>>, value);
-          sampleLines++;
-          continue;
-        }
+      if (bytes[pos] === HASH) {
+        if (isEofMarker(bytes, pos, lineEnd)) break;
+        // HELP and TYPE lines repeat byte for byte: the whole line, with its end, is the prefix.
+        note(line, next <= n ? this.lineInfo(bytes, start, next, 'comment') : undefined);
+        continue;
       }
       wanted = false;
-      if (scanLine(bytes, pos, lineEnd, sink)) {
+      if (pos === start && scanLine(bytes, pos, lineEnd, sink)) {
         sampleLines++;
-        lines[line] = this.lineInfo(
-          bytes,
-          pos,
-          wanted ? lastLineMark : lastLineMark + 1,
-          wanted ? name : undefined,
-          wanted ? Object.freeze(labels) : undefined,
+        note(
+          line,
+          wanted ? this.lineInfo(bytes, pos, lastLineMark, 'read', name, Object.freeze(labels)) : this.lineInfo(bytes, pos, lastLineMark + 1, 'skipped'),
         );
-      } else invalidLines++;
+      } else if (pos !== start && scanLine(bytes, pos, lineEnd, sink)) {
+        // A line indented with blanks is read, but not remembered: its prefix would not start at the line start.
+        sampleLines++;
+        note(line, undefined);
+      } else {
+        invalidLines++;
+        note(line, undefined);
+      }
     }
-    return { parsed: { series, sampleLines, invalidLines }, shape: { lines } };
+    // A body with fewer lines than the previous one has another shape too.
+    if (lines === undefined && known !== undefined && known.length > line) lines = known.slice(0, line);
+    const shape = lines === undefined ? (previous as BodyShape) : { lines };
+    return { parsed: { series, sampleLines, invalidLines }, shape };
   }
 
-  /** The shared info of a line with these prefix bytes, name and labels. */
+  /** The shared info of a line with these prefix bytes, kind, name and labels. */
   private lineInfo(
     bytes: Uint8Array,
     start: number,
     end: number,
-    name: string | undefined,
-    labels: Readonly<Record<string, string>> | undefined,
+    kind: LineInfo['kind'],
+    name?: string,
+    labels?: Readonly<Record<string, string>>,
   ): LineInfo | undefined {
     if (end > bytes.length) return undefined;
     const hash = fnv1a(bytes, start, end);
     const list = this.lineInfos.get(hash);
-    if (list !== undefined) for (const info of list) if (sameBytes(bytes, start, end, info.prefix)) return info;
+    if (list !== undefined) for (const info of list) if (info.kind === kind && sameBytes(bytes, start, end, info.prefix)) return info;
     if (this.lineInfoCount >= this.infoLimit) {
       this.lineInfos.clear();
       this.lineInfoCount = 0;
     }
     const prefix = new Uint8Array(end - start);
     for (let i = start; i < end; i++) prefix[i - start] = bytes[i] as number;
-    const info: LineInfo = name === undefined ? { prefix } : { prefix, name, labels };
+    const words = new Uint32Array(prefix.length >>> 2);
+    const view = new DataView(prefix.buffer);
+    for (let i = 0; i < words.length; i++) words[i] = view.getUint32(i * 4, true);
+    const info: LineInfo = kind === 'read' ? { kind, prefix, words, name, labels } : { kind, prefix, words };
     if (list === undefined) this.lineInfos.set(hash, [info]);
     else list.push(info);
     this.lineInfoCount++;
@@ -620,18 +662,38 @@ export class ExpositionReader {
   }
 }
 
-/** Whether the line [start, end) begins with `prefix` and has more after it. */
-function startsWith(bytes: Uint8Array, start: number, end: number, prefix: Uint8Array): boolean {
+/** Whether the body has the line's prefix at `start`, compared a 32-bit word at a time (unaligned reads through a DataView). */
+function startsWithAt(view: DataView, bytes: Uint8Array, start: number, info: LineInfo): boolean {
+  const { prefix, words } = info;
   const n = prefix.length;
-  if (end - start <= n) return false;
-  for (let i = 0; i < n; i++) if (bytes[start + i] !== prefix[i]) return false;
+  if (start + n > bytes.length) return false;
+  const w = words.length;
+  for (let i = 0; i < w; i++) if (view.getUint32(start + i * 4, true) !== words[i]) return false;
+  for (let i = w * 4; i < n; i++) if (bytes[start + i] !== prefix[i]) return false;
   return true;
 }
 
-/** The value of a line whose rest is just a number (trailing blanks allowed); undefined otherwise (a timestamp, an exemplar, garbage). */
-function plainValue(bytes: Uint8Array, start: number, end: number): number | undefined {
-  let tokenEnd = start;
-  while (tokenEnd < end && !isBlank(bytes[tokenEnd] as number)) tokenEnd++;
-  for (let i = tokenEnd; i < end; i++) if (!isBlank(bytes[i] as number)) return undefined;
-  return parseNumber(bytes, start, tokenEnd);
+/** The value read by `valueToLineEnd`. */
+let lastValue = 0;
+
+/**
+ * Reads a value that runs from `start` to the end of the line (trailing blanks and a CR allowed)
+ * into `lastValue`, and returns where the next line starts; -1 when the rest of the line is not
+ * just a number (a timestamp, an exemplar, garbage, an empty value).
+ */
+function valueToLineEnd(bytes: Uint8Array, start: number): number {
+  const n = bytes.length;
+  let pos = start;
+  while (pos < n) {
+    const c = bytes[pos] as number;
+    if (c === LF || c === CR || isBlank(c)) break;
+    pos++;
+  }
+  const value = parseNumber(bytes, start, pos);
+  if (value === undefined) return -1;
+  while (pos < n && isBlank(bytes[pos] as number)) pos++;
+  if (pos < n && bytes[pos] === CR) pos++;
+  if (pos < n && bytes[pos] !== LF) return -1;
+  lastValue = value;
+  return pos + 1;
 }
