@@ -25,6 +25,19 @@ export interface WorkerRecord {
   counterResets: number;
   /** When the worker was last known alive, if later than its last sample (see `confirmAlive`). */
   aliveAt?: number;
+  /** The views the last snapshot built for this worker, reused while nothing about it changed. */
+  views?: CachedViews;
+}
+
+interface CachedViews {
+  readonly sample?: WorkerSample;
+  readonly aliveAt?: number;
+  readonly failure?: WorkerFailure;
+  readonly counterResets: number;
+  readonly view: WorkerView;
+  readonly fresh?: FreshWorker;
+  /** Until when the views hold without any write (a fresh worker's expiry); Infinity for a failing or pending one. */
+  readonly until: number;
 }
 
 export type WorkerState = 'fresh' | 'stale' | 'failing' | 'pending';
@@ -131,7 +144,11 @@ export interface PoolStoreOptions {
  * series of a deleted pod lingers in a signal.
  */
 export class PoolStore {
-  private readonly freshSamples: NodeCache;
+  /**
+   * The TTL cache: per worker, when its last good sample (or a confirmation that it is alive) was
+   * seen. The sample itself is the record's `last`; a number is all node-cache has to size and wrap.
+   */
+  private readonly freshAt: NodeCache;
   private readonly records = new Map<string, WorkerRecord>();
   private discoveryDone = false;
   private sourceProblem?: string;
@@ -153,7 +170,7 @@ export class PoolStore {
     this.ttlMs = options.cacheTtlMs;
     this.historyWindowMs = Math.min(MAX_HISTORY_WINDOW_MS, options.historyWindowMs);
     // No check timer: expiry is evaluated on read, so the store never keeps the process alive.
-    this.freshSamples = new NodeCache({ stdTTL: this.ttlMs / 1000, checkperiod: 0, useClones: false });
+    this.freshAt = new NodeCache({ stdTTL: this.ttlMs / 1000, checkperiod: 0, useClones: false });
   }
 
   private newRecord(id: string): WorkerRecord {
@@ -167,7 +184,7 @@ export class PoolStore {
     for (const id of this.records.keys()) {
       if (!wanted.has(id)) {
         this.records.delete(id);
-        this.freshSamples.del(id);
+        this.freshAt.del(id);
         removed.push(id);
       }
     }
@@ -192,7 +209,7 @@ export class PoolStore {
 
   removeWorker(id: string): void {
     if (this.records.delete(id)) {
-      this.freshSamples.del(id);
+      this.freshAt.del(id);
       this.notify();
     }
   }
@@ -204,11 +221,12 @@ export class PoolStore {
     // A counter going backwards is a restart; the history starts each field that went back again.
     const reset = record.last !== undefined && countersWentBack(record.last, sample);
     if (reset) record.counterResets += 1;
-    record.history.append(sample, this.now());
+    // Samples with nothing cumulative (Dynamo's load messages: gauges only) add nothing to a window.
+    if (hasCumulativeValues(sample)) record.history.append(sample, this.now());
     record.last = sample;
     record.aliveAt = undefined;
     record.failure = undefined;
-    this.freshSamples.set(id, sample);
+    this.freshAt.set(id, sample.at);
     this.notify();
     return reset;
   }
@@ -221,7 +239,7 @@ export class PoolStore {
     const record = this.records.get(id);
     if (!record?.last || record.failure) return;
     record.aliveAt = at;
-    this.freshSamples.set(id, record.last);
+    this.freshAt.set(id, Math.max(record.last.at, at));
     this.notify();
   }
 
@@ -229,7 +247,7 @@ export class PoolStore {
     const record = this.records.get(id);
     if (!record) return;
     record.failure = { cause, message, at: this.now() };
-    this.freshSamples.del(id);
+    this.freshAt.del(id);
     this.notify();
   }
 
@@ -293,24 +311,59 @@ export class PoolStore {
     let nextExpiry = Number.POSITIVE_INFINITY;
     let collected = this.discoveryDone;
     for (const record of this.records.values()) {
-      const sample = this.freshSamples.get<WorkerSample>(record.id);
+      // Most workers did not change since the last snapshot (it is rebuilt every 20 ms while
+      // samples arrive): their views are reused as they are, nothing is allocated for them.
+      const cached = record.views;
+      if (
+        cached !== undefined &&
+        now < cached.until &&
+        cached.sample === record.last &&
+        cached.aliveAt === record.aliveAt &&
+        cached.failure === record.failure &&
+        cached.counterResets === record.counterResets
+      ) {
+        workers.push(cached.view);
+        if (cached.fresh) {
+          fresh.push(cached.fresh);
+          nextExpiry = Math.min(nextExpiry, cached.until);
+        } else if (cached.view.state === 'pending') collected = false;
+        continue;
+      }
+      const remember = (view: WorkerView, until: number, freshView?: FreshWorker): void => {
+        record.views = {
+          sample: record.last,
+          aliveAt: record.aliveAt,
+          failure: record.failure,
+          counterResets: record.counterResets,
+          view,
+          fresh: freshView,
+          until,
+        };
+      };
+      const sample = this.freshAt.has(record.id) ? record.last : undefined;
       const seenAt = sample ? Math.max(sample.at, record.aliveAt ?? 0) : 0;
       if (sample && now - seenAt < this.ttlMs) {
-        fresh.push({ id: record.id, sample, history: record.history });
-        workers.push({ id: record.id, state: 'fresh', sample, counterResets: record.counterResets });
+        const freshView: FreshWorker = { id: record.id, sample, history: record.history };
+        const view: WorkerView = { id: record.id, state: 'fresh', sample, counterResets: record.counterResets };
+        fresh.push(freshView);
+        workers.push(view);
         nextExpiry = Math.min(nextExpiry, seenAt + this.ttlMs);
+        remember(view, seenAt + this.ttlMs, freshView);
         continue;
       }
       if (record.failure) {
-        workers.push({
+        const view: WorkerView = {
           id: record.id,
           state: 'failing',
           sample: record.last,
           failure: record.failure,
           counterResets: record.counterResets,
           reason: `${record.failure.cause}: ${record.failure.message}`,
-        });
+        };
+        workers.push(view);
+        remember(view, Number.POSITIVE_INFINITY);
       } else if (record.last) {
+        // Stale: its reason says for how long, so it is built anew every time (stale workers are few).
         const silentFor = now - Math.max(record.last.at, record.aliveAt ?? 0);
         workers.push({
           id: record.id,
@@ -321,7 +374,9 @@ export class PoolStore {
         });
       } else {
         collected = false;
-        workers.push({ id: record.id, state: 'pending', counterResets: record.counterResets, reason: 'not collected yet' });
+        const view: WorkerView = { id: record.id, state: 'pending', counterResets: record.counterResets, reason: 'not collected yet' };
+        workers.push(view);
+        remember(view, Number.POSITIVE_INFINITY);
       }
     }
     return { snapshot: { pool: this.pool, at: now, workers, fresh, collected, sourceProblem: this.sourceProblem, state: this.state }, expiry: nextExpiry };
@@ -363,6 +418,13 @@ export class PoolStore {
     this.publishedSnapshot = snapshot;
     this.publishedExpiry = expiry;
   }
+}
+
+function hasCumulativeValues(sample: WorkerSample): boolean {
+  for (const _ in sample.counters) return true;
+  for (const _ in sample.histograms) return true;
+  for (const _ in sample.custom ?? {}) return true;
+  return false;
 }
 
 function countersWentBack(previous: WorkerSample, next: WorkerSample): boolean {

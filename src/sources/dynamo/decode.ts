@@ -232,8 +232,9 @@ function kvFields(used: number | undefined, total: number | undefined, usage: nu
 /** Drops undefined fields, so merging readings never overwrites a known value with "unknown". */
 function defined(reading: { [K in keyof LoadReading]: number | undefined }): LoadReading {
   const out: { -readonly [K in keyof LoadReading]?: number } = {};
-  for (const [key, value] of Object.entries(reading) as [keyof LoadReading, number | undefined][]) {
-    if (value !== undefined) out[key] = value;
+  for (const key in reading) {
+    const value = reading[key as keyof LoadReading];
+    if (value !== undefined) out[key as keyof LoadReading] = value;
   }
   return out;
 }

@@ -47,6 +47,10 @@ export interface IngestOptions {
   readonly now: () => number;
 }
 
+/** Dynamo's load messages carry gauges only: every sample shares these (frozen) empty sets. */
+const NO_COUNTERS: WorkerSample['counters'] = Object.freeze({});
+const NO_HISTOGRAMS: WorkerSample['histograms'] = Object.freeze({});
+
 /** Newest generation first: in `auto`, the newest one that is alive is the one we settled on. */
 const GENERATIONS_NEWEST_FIRST: readonly Generation[] = ['event-plane', 'kv-metrics', 'stats'];
 
@@ -59,7 +63,8 @@ export class DynamoIngest {
   private flushScheduled: NodeJS.Immediate | undefined;
   private readonly routerOnly = new Set<string>();
   private readonly models: readonly string[];
-  private readonly counters = new Map<string, { inc(): void }>();
+  /** The message counter of each (kind, result), looked up once. */
+  private readonly counters: Partial<Record<NatsMessageKind, Partial<Record<NatsMessageResult, { inc(): void }>>>> = {};
   private lastDetected: Generation | undefined;
 
   constructor(private readonly options: IngestOptions) {
@@ -278,8 +283,30 @@ export class DynamoIngest {
     return false;
   }
 
+  /**
+   * The sample of a worker's merged reading. KV capacity comes from configuration when the messages
+   * carry only blocks in use (the 2026 event plane), so that kv_cache_usage and
+   * kv_blocks_usage_percent work there too; a reported total wins. Every field is written (undefined
+   * when not reported): one object shape for every sample.
+   */
   private sample(load: LoadReading, at: number): WorkerSample {
-    return { at, models: this.models, ...withCapacity(load, this.options.kvBlocksPerWorker), counters: {}, histograms: {} };
+    const perWorker = this.options.kvBlocksPerWorker;
+    const used = load.kvBlocksUsed;
+    const filled = perWorker !== undefined && load.kvBlocksTotal === undefined && used !== undefined;
+    return {
+      at,
+      models: this.models,
+      waiting: load.waiting,
+      running: load.running,
+      activeSlots: load.activeSlots,
+      totalSlots: load.totalSlots,
+      kvBlocksUsed: used,
+      kvBlocksTotal: filled ? perWorker : load.kvBlocksTotal,
+      kvUsage: filled ? (load.kvUsage ?? Math.min(1, used / perWorker)) : load.kvUsage,
+      queuedPrefillTokens: load.queuedPrefillTokens,
+      counters: NO_COUNTERS,
+      histograms: NO_HISTOGRAMS,
+    };
   }
 
   private forget(id: string): void {
@@ -309,21 +336,7 @@ export class DynamoIngest {
 
   private count(kind: NatsMessageKind, result: NatsMessageResult): void {
     this.counts[result] += 1;
-    const key = `${kind}/${result}`;
-    let counter = this.counters.get(key);
-    if (!counter) {
-      counter = natsMetrics(this.options.metrics).messages.labels(this.options.pool, kind, result);
-      this.counters.set(key, counter);
-    }
-    counter.inc();
+    const byResult = (this.counters[kind] ??= {});
+    (byResult[result] ??= natsMetrics(this.options.metrics).messages.labels(this.options.pool, kind, result)).inc();
   }
-}
-
-/**
- * Fills KV capacity from configuration when the messages carry only blocks in use, so that
- * kv_cache_usage and kv_blocks_usage_percent work on the event plane. A reported total wins.
- */
-function withCapacity(load: LoadReading, blocksPerWorker: number | undefined): LoadReading {
-  if (blocksPerWorker === undefined || load.kvBlocksTotal !== undefined || load.kvBlocksUsed === undefined) return load;
-  return { ...load, kvBlocksTotal: blocksPerWorker, kvUsage: load.kvUsage ?? Math.min(1, load.kvBlocksUsed / blocksPerWorker) };
 }

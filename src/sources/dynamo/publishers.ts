@@ -45,7 +45,10 @@ export class PublisherRegistry {
     if (last && sequence <= last.sequence && publishedAt <= last.publishedAt + RESTART_GAP_MS) {
       return sequence === last.sequence ? 'duplicate' : 'older';
     }
-    publisher.topics.set(topic, { sequence, publishedAt });
+    if (last) {
+      last.sequence = sequence;
+      last.publishedAt = publishedAt;
+    } else publisher.topics.set(topic, { sequence, publishedAt });
     return 'ok';
   }
 

@@ -38,16 +38,20 @@ export interface LedgerOptions {
 export type Lifetime = 'stats' | 'heartbeat' | 'push';
 
 export interface Aggregate {
+  /** Fields not reported are undefined. Valid until the next `observe` (it may be the rank's own state): copy what you keep. */
   readonly load: LoadReading;
   /** The grade of the feeds the values came from: `router` means only the KV router spoke of it. */
   readonly grade: PublisherGrade;
 }
 
+/** One rank's latest value of each field, updated in place (a field not reported stays as it was). */
+type RankLoad = { -readonly [K in keyof LoadReading]: number | undefined };
+
 interface Feed {
   readonly publisherId?: string;
   readonly generation: Generation;
   lastAt: number;
-  readonly ranks: Map<number, LoadReading>;
+  readonly ranks: Map<number, RankLoad>;
 }
 
 interface Entry {
@@ -56,6 +60,9 @@ interface Entry {
   lastPushAt?: number;
   heartbeats: boolean;
 }
+
+/** The grade of each rank (GRADE_RANK read backwards). */
+const GRADE_OF_RANK: readonly PublisherGrade[] = (Object.keys(GRADE_RANK) as PublisherGrade[]).sort((a, b) => GRADE_RANK[a] - GRADE_RANK[b]);
 
 const SUMMED = ['waiting', 'running', 'activeSlots', 'totalSlots', 'kvBlocksUsed', 'kvBlocksTotal', 'queuedPrefillTokens'] as const;
 
@@ -101,15 +108,20 @@ export class WorkerLedger {
       entry = { feeds: new Map(), heartbeats: false };
       this.workers.set(id, entry);
     }
-    const key = publisherId !== undefined ? `ep:${publisherId}` : generation;
+    // A publisher id is decimal digits, a generation a word: one map holds both without a prefix.
+    const key = publisherId ?? generation;
     let feed = entry.feeds.get(key);
     if (!feed) {
       feed = { publisherId, generation, lastAt: now, ranks: new Map() };
       entry.feeds.set(key, feed);
     }
     feed.lastAt = now;
-    // Field by field, latest wins: a message that does not report a field leaves it as it was.
-    feed.ranks.set(reading.dpRank, { ...feed.ranks.get(reading.dpRank), ...reading.load });
+    let rank = feed.ranks.get(reading.dpRank);
+    if (!rank) {
+      rank = emptyRankLoad();
+      feed.ranks.set(reading.dpRank, rank);
+    }
+    absorb(rank, reading.load);
     if (generation === 'stats') entry.lastStatsAt = now;
     else entry.lastPushAt = now;
     if (observation.heartbeats) entry.heartbeats = true;
@@ -141,6 +153,13 @@ export class WorkerLedger {
   aggregate(id: string, now: number): Aggregate | undefined {
     const entry = this.workers.get(id);
     if (!entry) return undefined;
+    // The usual worker: one feed, one rank: its fields are the answer, nothing to merge.
+    if (entry.feeds.size === 1) {
+      const feed = entry.feeds.values().next().value as Feed;
+      if (feed.ranks.size === 1 && now - feed.lastAt <= this.feedTtl(feed)) {
+        return { load: feed.ranks.values().next().value as LoadReading, grade: this.gradeOf(feed) };
+      }
+    }
     let best = -1;
     const alive: { feed: Feed; rank: number }[] = [];
     for (const feed of entry.feeds.values()) {
@@ -154,11 +173,18 @@ export class WorkerLedger {
       .filter((a) => a.rank === best)
       .map((a) => a.feed)
       .sort((a, b) => a.lastAt - b.lastAt);
-    const ranks = new Map<number, LoadReading>();
+    const ranks = new Map<number, RankLoad>();
     for (const feed of chosen) {
-      for (const [rank, load] of feed.ranks) ranks.set(rank, { ...ranks.get(rank), ...load });
+      for (const [rank, load] of feed.ranks) {
+        let merged = ranks.get(rank);
+        if (!merged) {
+          merged = emptyRankLoad();
+          ranks.set(rank, merged);
+        }
+        absorb(merged, load);
+      }
     }
-    const grade = (Object.keys(GRADE_RANK) as PublisherGrade[]).find((g) => GRADE_RANK[g] === best) ?? 'unclassified';
+    const grade = GRADE_OF_RANK[best] ?? 'unclassified';
     return { load: mergeRanks([...ranks.values()]), grade };
   }
 
@@ -216,8 +242,34 @@ function lifetimeOf(entry: Entry): Lifetime {
   return entry.heartbeats ? 'heartbeat' : 'push';
 }
 
+/** Every field present (undefined until reported): one object shape for every rank and sample. */
+function emptyRankLoad(): RankLoad {
+  return {
+    waiting: undefined,
+    running: undefined,
+    activeSlots: undefined,
+    totalSlots: undefined,
+    kvBlocksUsed: undefined,
+    kvBlocksTotal: undefined,
+    kvUsage: undefined,
+    queuedPrefillTokens: undefined,
+  };
+}
+
+/** Field by field, latest wins: a reading that does not report a field leaves it as it was. */
+function absorb(into: RankLoad, load: LoadReading): void {
+  if (load.waiting !== undefined) into.waiting = load.waiting;
+  if (load.running !== undefined) into.running = load.running;
+  if (load.activeSlots !== undefined) into.activeSlots = load.activeSlots;
+  if (load.totalSlots !== undefined) into.totalSlots = load.totalSlots;
+  if (load.kvBlocksUsed !== undefined) into.kvBlocksUsed = load.kvBlocksUsed;
+  if (load.kvBlocksTotal !== undefined) into.kvBlocksTotal = load.kvBlocksTotal;
+  if (load.kvUsage !== undefined) into.kvUsage = load.kvUsage;
+  if (load.queuedPrefillTokens !== undefined) into.queuedPrefillTokens = load.queuedPrefillTokens;
+}
+
 function mergeRanks(ranks: readonly LoadReading[]): LoadReading {
-  const out: { -readonly [K in keyof LoadReading]?: number } = {};
+  const out = emptyRankLoad();
   if (ranks.length === 0) return out;
   for (const field of SUMMED) {
     let sum = 0;
