@@ -124,6 +124,13 @@ function saturatedPhrase(saturated: readonly SaturationReplica[], c: SaturationD
   return `replicas ${list(saturated.map((r) => `${r.worker} (${saturationCause(r, c)})`))} are saturated`;
 }
 
+/** "failing: http_status: HTTP 500 …" → "is failing (http_status: HTTP 500 …)"; "does not report KV usage" stays. */
+function missingPhrase(why: string): string {
+  const match = /^(stale|failing|pending)(?:: (.*))?$/.exec(why);
+  if (!match) return why;
+  return match[2] ? `is ${match[1]} (${match[2]})` : `is ${match[1]}`;
+}
+
 function behaviourReasons(value: number, behaviour: BehaviourDetails | undefined, who: string): { changed: boolean; reasons: string[] } {
   const applied = behaviour?.applied ?? [];
   if (applied.length === 0 || behaviour?.recommendation === undefined || behaviour.recommendation === value) return { changed: false, reasons: [] };
@@ -138,16 +145,16 @@ function summarizeSaturation(value: number, d: SaturationDetails): DecisionSumma
   let cause: string;
   switch (d.decision) {
     case 'hold': {
-      const missing = d.missingMetrics.map((m) => `${m.worker} is ${m.why}`);
+      const missing = d.missingMetrics.map((m) => `replica ${m.worker} ${missingPhrase(m.why)}`);
       cause =
         missing.length > 0
-          ? `${list(missing)}: WVA makes no decision while a replica has no fresh metrics`
+          ? `${list(missing)}: WVA decides nothing until every replica reports fresh metrics`
           : `${plural(d.replicas.length, 'replica')} of ${current} report metrics: WVA makes no decision while replicas start`;
       break;
     }
     case 'scale-up':
       cause = d.scaleUpReason ?? 'the spare capacity is below a trigger';
-      if (saturated.length > 0) cause += `, with ${saturatedPhrase(saturated, c)}`;
+      if (saturated.length > 0) cause += `; ${saturatedPhrase(saturated, c)}`;
       break;
     case 'scale-down':
       cause = `the load of ${plural(d.nonSaturatedCount, 'replica')} fits on one fewer (${d.scaleDownCheck.replace(/^[^:]*: /, '')})`;

@@ -17,9 +17,19 @@ export interface OpsState {
   readonly statusPage?: { readonly history: StatusHistory; readonly assets: UiAssets };
 }
 
+/** How long requests in flight may take to finish once the server closes. */
+const CLOSE_GRACE_MS = 500;
+
 /** The HTTP side for operators: probes, Prometheus metrics and the "why this value" API. */
 export function createOpsServer(state: OpsState): FastifyInstance {
   const app = Fastify({ logger: false });
+  // On close, requests in flight get CLOSE_GRACE_MS to finish; then every connection left is
+  // dropped, so an idle browser socket (pre-connected, never used) cannot hold shutdown for seconds.
+  app.addHook('preClose', async () => {
+    const timer = setTimeout(() => app.server.closeAllConnections(), CLOSE_GRACE_MS);
+    timer.unref();
+    app.server.once('close', () => clearTimeout(timer));
+  });
 
   app.get('/healthz', async (_request, reply) => {
     if (state.live()) return { status: 'ok' };

@@ -38,7 +38,6 @@ interface TriggerTrack {
   readonly ring: TimeRing;
   readonly changes: DecisionChange[];
   last?: { desired?: number; active: boolean };
-  seen: number;
 }
 
 export interface StatusSource {
@@ -48,8 +47,16 @@ export interface StatusSource {
 
 /** A trigger as the history identifies it: its pool and exact metadata (KEDA sends the same map every call). */
 export function triggerKey(trigger: Trigger): string {
-  return `${trigger.pool.name}\u0002${metadataKey(trigger.metadata)}`;
+  let key = keys.get(trigger);
+  if (key === undefined) {
+    key = `${trigger.pool.name}\u0002${metadataKey(trigger.metadata)}`;
+    keys.set(trigger, key);
+  }
+  return key;
 }
+
+/** Triggers are immutable: each one's key is built once. */
+const keys = new WeakMap<Trigger, string>();
 
 export class StatusHistory {
   readonly capacity: number;
@@ -59,7 +66,6 @@ export class StatusHistory {
   private readonly poolRings = new Map<string, TimeRing>();
   private readonly tracks = new Map<string, TriggerTrack>();
   private readonly listeners = new Set<() => void>();
-  private ticks = 0;
   /** When `record()` last ran. */
   lastAt?: number;
   /** The default signals' names, in column order, followed by the worker states. */
@@ -79,7 +85,6 @@ export class StatusHistory {
   /** Takes one row for every pool and trigger, then tells the listeners (the page's live streams). */
   record(): void {
     const at = this.now();
-    this.ticks += 1;
     this.lastAt = at;
     const uses = defaultUses();
     for (const pool of this.source.pools()) {
@@ -97,19 +102,22 @@ export class StatusHistory {
       for (const state of STATE_COLUMNS) row.push(counts[state]);
       ring.push(at, row);
     }
-    for (const trigger of this.source.triggers()) {
-      const key = triggerKey(trigger);
+    const listed = this.source.triggers();
+    const keys = listed.map(triggerKey);
+    // Triggers the registry forgot (its cache starts afresh past its bound) leave the history first,
+    // so their places go to the triggers KEDA asks about now.
+    const current = new Set(keys);
+    for (const key of this.tracks.keys()) if (!current.has(key)) this.tracks.delete(key);
+    listed.forEach((trigger, i) => {
+      const key = keys[i] as string;
       let track = this.tracks.get(key);
       if (!track) {
-        if (this.tracks.size >= this.maxTriggers) continue;
-        track = { trigger, ring: new TimeRing(this.capacity, TRIGGER_COLUMNS), changes: [], seen: this.ticks };
+        if (this.tracks.size >= this.maxTriggers) return;
+        track = { trigger, ring: new TimeRing(this.capacity, TRIGGER_COLUMNS), changes: [] };
         this.tracks.set(key, track);
       }
-      track.seen = this.ticks;
       this.recordTrigger(track, at);
-    }
-    // Triggers the registry forgot (its cache starts afresh past its bound) leave the history too.
-    for (const [key, track] of this.tracks) if (track.seen !== this.ticks) this.tracks.delete(key);
+    });
     for (const listener of this.listeners) listener();
   }
 

@@ -58,7 +58,8 @@ class LiveStreams {
       'cache-control': 'no-store',
       'x-content-type-options': 'nosniff',
       'x-accel-buffering': 'no',
-      connection: 'keep-alive',
+      // The stream is the whole response: once it ends, so does the connection (shutdown never waits on it).
+      connection: 'close',
     });
     const stream: LiveStream = {
       raw,
