@@ -6,7 +6,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { Browser } from './support/browser.js';
 import { KedaClient } from './support/keda-client.js';
-import { TestScaler } from './support/test-scaler.js';
+import { INTERVAL, TestScaler } from './support/test-scaler.js';
 import { FakeWorker } from './support/workers.js';
 
 const harness = new TestScaler();
@@ -120,6 +120,14 @@ describe('status page in headless Chromium', () => {
     const queueCard = page.locator('article.decision', { has: page.locator('code', { hasText: 'llama-queue_depth' }) });
     await expect.poll(() => queueCard.locator('[data-field="desired"]').textContent()).toBe('4 replicas');
     expect(await queueCard.locator('.headline').textContent()).toBe('HPA wants 4 replicas because queue_depth is 19 requests: ceil(19 / target 5) = 4');
+
+    // The timeline of a decision, once opened, stays open across live updates.
+    await queueCard.locator('details.changes summary').click();
+    expect(await queueCard.locator('details.changes li').count()).toBeGreaterThanOrEqual(2);
+    const cardsBefore = await queueCard.elementHandle();
+    await page.waitForTimeout(10 * INTERVAL); // ten ticks, ten messages
+    expect(await queueCard.elementHandle().then((el) => el?.evaluate((node, before) => node === before, cardsBefore))).toBe(true);
+    expect(await queueCard.locator('details.changes[open]').count()).toBe(1);
 
     // Every request went to the scaler that served the page, and the page logged no error.
     const origin = new URL(harness.httpUrl).origin;

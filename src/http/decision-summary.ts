@@ -204,7 +204,11 @@ function summarizeComposite(value: number, d: CompositeDetails): DecisionSummary
 export function summarizeDecision(trigger: Trigger, result: TriggerResult, currentReplicas: number): DecisionSummary {
   const { spec } = trigger;
   const signal = spec.use.signal;
-  const left = splitContributions(result.evaluation.contributions).excluded.map((e) => `${e.worker} (${e.why})`);
+  const isSaturationPolicy = result.ok && result.evaluation.details?.['policy'] === 'saturation';
+  const left = splitContributions(result.evaluation.contributions)
+    // The saturation policy's headline and reasons already name its saturated replicas.
+    .excluded.filter((e) => !(isSaturationPolicy && e.why.startsWith('saturated (')))
+    .map((e) => `${e.worker} (${e.why})`);
   const leftOut = left.length > 0 ? [`Left out: ${left.join('; ')}.`] : [];
   const activation: string[] = [];
   if (result.activation) {

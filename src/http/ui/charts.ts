@@ -5,7 +5,7 @@
  */
 import uPlot from 'uplot';
 import type { Columns } from './contract.js';
-import { h } from './dom.js';
+import { clock, h } from './dom.js';
 
 export interface SeriesSpec {
   /** Column name in the server's rows. */
@@ -65,7 +65,7 @@ export class TimeChart {
         ...(hasRight ? { right: { range: fromZero } } : {}),
       },
       axes: [
-        {},
+        { values: (_u, splits) => splits.map((v) => clock(v * 1000)), size: 30 },
         { size: 56, values: (_u, splits) => splits.map((v) => (this.spec.series[0]?.format ? this.spec.series[0].format(v) : String(v))) },
         ...(hasRight ? [{ scale: 'right', side: 1 as const, size: 40, grid: { show: false } }] : []),
       ],

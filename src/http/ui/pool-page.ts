@@ -52,6 +52,8 @@ function workerRow(w: WorkerRow): HTMLTableRowElement {
 interface DecisionCharts {
   readonly chart: TimeChart;
   readonly element: HTMLElement;
+  /** Kept across updates, so a list someone opened stays open. */
+  readonly changes: HTMLDetailsElement;
 }
 
 export class PoolPage {
@@ -84,6 +86,7 @@ export class PoolPage {
     fill(
       this.header,
       h('h1', {}, p.pool.name, ' ', h('span', { class: 'source' }, p.pool.source)),
+      h('p', { class: 'intro' }, 'What the scaler reads from this pool’s workers, and what it answers KEDA for each trigger — live, read-only.'),
       workerCounts(p.pool),
       p.pool.problem ? h('p', { class: 'problem' }, `The source cannot observe the pool: ${p.pool.problem}`) : null,
       p.activation
@@ -145,15 +148,16 @@ export class PoolPage {
         const chart = new TimeChart({
           title: `${d.metricName}: what KEDA gets and what HPA wants`,
           series: [
-            { key: 'value', label: 'KEDA gets', color: '#2563eb', format: (v) => withUnit(v, d.unit === 'replicas' ? 'replicas' : 'any') },
+            { key: 'value', label: 'KEDA gets', color: '#2563eb', format: (v) => withUnit(v, 'any') },
             { key: 'desired', label: 'HPA wants (replicas, right axis)', color: '#16a34a', stepped: true, right: true },
           ],
         });
-        entry = { chart, element: h('article', { class: 'decision', id: d.id }) };
+        entry = { chart, element: h('article', { class: 'decision', id: d.id }), changes: h('details', { class: 'changes' }) };
         this.decisionCharts.set(d.id, entry);
       }
       entry.chart.update(d.history, p.full);
-      fill(entry.element, ...decisionBody(d), entry.chart.element, changesList(d));
+      fillChanges(entry.changes, d);
+      fill(entry.element, ...decisionBody(d), entry.chart.element, entry.changes);
       return entry.element;
     });
     for (const [id, entry] of this.decisionCharts) {
@@ -193,13 +197,12 @@ function decisionBody(d: DecisionView): HTMLElement[] {
   ];
 }
 
-function changesList(d: DecisionView): HTMLElement {
+function fillChanges(details: HTMLDetailsElement, d: DecisionView): void {
   const changes = [...(d.changes ?? [])].reverse();
-  if (changes.length === 0) return h('span', {});
-  return h(
-    'details',
-    { class: 'changes' },
-    h('summary', {}, `Last ${changes.length} ${changes.length === 1 ? 'change' : 'changes'}`),
+  details.hidden = changes.length === 0;
+  fill(
+    details,
+    h('summary', {}, `Last ${changes.length} ${changes.length === 1 ? 'change' : 'changes'} of the decision`),
     h(
       'ol',
       {},
