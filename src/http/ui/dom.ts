@@ -39,7 +39,8 @@ export function withUnit(x: number | null | undefined, unit: string): string {
     case 'any':
       return num(x);
     default:
-      return `${num(x)} ${unit}`;
+      // "1 request", "2 requests"; rates (tokens/s) keep their unit as is.
+      return `${num(x)} ${x === 1 && unit.endsWith('s') && !unit.includes('/') ? unit.slice(0, -1) : unit}`;
   }
 }
 
