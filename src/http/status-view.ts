@@ -111,6 +111,9 @@ function decisionView(trigger: Trigger, history: StatusHistory | undefined, afte
   };
 }
 
+/** Decisions one payload shows at most (each is built every tick for every open page). */
+export const MAX_DECISIONS_SHOWN = 200;
+
 const byName = (a: Trigger, b: Trigger): number => a.pool.name.localeCompare(b.pool.name) || a.spec.metricName.localeCompare(b.spec.metricName);
 
 export function overviewPayload(state: StatusState): OverviewPayload {
@@ -118,7 +121,8 @@ export function overviewPayload(state: StatusState): OverviewPayload {
   return {
     at: Date.now(),
     pools: [...state.pools.values()].map(({ runtime, source }) => poolOverview(runtime, source, triggers)),
-    decisions: triggers.map((t) => decisionView(t, undefined)),
+    decisions: triggers.slice(0, MAX_DECISIONS_SHOWN).map((t) => decisionView(t, undefined)),
+    decisionsOmitted: Math.max(0, triggers.length - MAX_DECISIONS_SHOWN),
   };
 }
 
@@ -138,6 +142,7 @@ export function poolPayload(state: StatusState, name: string, after?: number): P
     workers: workerRows(snapshot),
     activation: activationView(pool.runtime),
     history: state.history.pool(name, after),
-    decisions: triggers.map((t) => decisionView(t, state.history, after)),
+    decisions: triggers.slice(0, MAX_DECISIONS_SHOWN).map((t) => decisionView(t, state.history, after)),
+    decisionsOmitted: Math.max(0, triggers.length - MAX_DECISIONS_SHOWN),
   };
 }

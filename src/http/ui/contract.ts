@@ -84,6 +84,8 @@ export interface OverviewPayload {
   readonly at: number;
   readonly pools: readonly PoolOverview[];
   readonly decisions: readonly DecisionView[];
+  /** Triggers beyond the ones shown (the page shows a bounded number; /api/v1/decisions has all). */
+  readonly decisionsOmitted: number;
 }
 
 export interface ActivationView {
@@ -104,4 +106,5 @@ export interface PoolPayload {
   /** The pool's default signals (by name) and `workers_<state>` counts over time. */
   readonly history: Columns;
   readonly decisions: readonly DecisionView[];
+  readonly decisionsOmitted: number;
 }

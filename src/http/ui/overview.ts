@@ -101,5 +101,10 @@ export function renderOverview(app: HTMLElement, payload: OverviewPayload): void
             payload.decisions.map((d) => decisionRow(d, true)),
           ),
         );
-  fill(app, h('h1', {}, 'Pools'), pools, h('h2', {}, 'Decisions'), decisions);
+  fill(app, h('h1', {}, 'Pools'), pools, h('h2', {}, 'Decisions'), decisions, omitted(payload.decisionsOmitted));
+}
+
+/** The note for triggers beyond the ones a page shows. */
+export function omitted(count: number): HTMLElement | null {
+  return count > 0 ? h('p', { class: 'empty' }, `${count} more triggers are not shown here; /api/v1/decisions lists them all.`) : null;
 }

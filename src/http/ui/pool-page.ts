@@ -6,7 +6,7 @@
 import { TimeChart, type ChartSpec } from './charts.js';
 import type { DecisionView, PoolPayload, WorkerRow } from './contract.js';
 import { clock, fill, h, num, pill, withUnit } from './dom.js';
-import { SIGNAL_LABELS, signalText, workerCounts } from './overview.js';
+import { omitted, SIGNAL_LABELS, signalText, workerCounts } from './overview.js';
 
 const percent = (v: number): string => `${num(v * 100)} %`;
 
@@ -167,7 +167,8 @@ export class PoolPage {
       }
     }
     // Re-appending keeps each card (and its chart) in place when the set is unchanged.
-    this.decisions.replaceChildren(...cards);
+    const more = omitted(p.decisionsOmitted);
+    this.decisions.replaceChildren(...cards, ...(more ? [more] : []));
   }
 }
 
