@@ -20,7 +20,7 @@ FROM ${NODE_IMAGE} AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
-COPY tsconfig.json tsconfig.build.json ./
+COPY tsconfig.json tsconfig.build.json tsconfig.ui.json ./
 COPY proto ./proto
 COPY src ./src
 RUN npm run build
@@ -44,7 +44,7 @@ COPY --from=build /app/dist ./dist
 COPY proto ./proto
 COPY package.json ./
 USER 65532:65532
-# 9090: gRPC for KEDA (externalscaler + grpc.health.v1 + reflection); 8080: /healthz /readyz /metrics /api/v1
+# 9090: gRPC for KEDA (externalscaler + grpc.health.v1 + reflection); 8080: /healthz /readyz /metrics /api/v1 and the status page at /
 EXPOSE 9090 8080
 # Exec form, no shell: node is PID 1 and receives SIGTERM directly.
 ENTRYPOINT ["/nodejs/bin/node", "dist/cli.js"]

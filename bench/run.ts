@@ -12,7 +12,7 @@
  *   --iterations 2000 --parse-iterations 3000 --scrape-warmup 200 --scrape-concurrency 32 --scrape-rounds 2
  *   --collect-workers 1000 --collect-streams 0,1,10 --collect-duration 5 --collect-steady 130 --collect-history-size 120
  *   --nats-workers 10000 --nats-messages 200000 --nats-mode event-plane|kv-metrics --nats-url nats://...
- *   --only scrape-parse|evaluation|collection|getmetrics|nats
+ *   --only scrape-parse|evaluation|collection|getmetrics|nats|status-history
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -24,8 +24,9 @@ import { DEFAULT_EVALUATION_OPTIONS, runEvaluationBench, type EvaluationResult }
 import { COMPARED_METRICS, parseGetMetricsArgs, runGetMetricsBench, worstHandlerP99Us, type GetMetricsResult } from './getmetrics.js';
 import { run as runNatsIngestBench, parseNatsIngestArgs, type NatsIngestResult } from './nats-ingest.js';
 import { parseScrapeParseArgs, runScrapeParseBench, type ScrapeParseResult } from './scrape-parse.js';
+import { runStatusHistoryBench, type StatusHistoryResult } from './status-history.js';
 
-const STEPS = ['scrape-parse', 'evaluation', 'collection', 'getmetrics', 'nats'] as const;
+const STEPS = ['scrape-parse', 'evaluation', 'collection', 'getmetrics', 'nats', 'status-history'] as const;
 
 /** budget: "10,000 NATS messages/s". */
 const NATS_BUDGET_MSGS_PER_S = 10_000;
@@ -95,6 +96,12 @@ async function main(): Promise<void> {
     } else {
       nats = await runNatsIngestBench(natsOptions);
     }
+  }
+
+  let statusHistory: StatusHistoryResult | undefined;
+  if (wanted('status-history')) {
+    statusHistory = await runStatusHistoryBench();
+    console.log('');
   }
 
   console.log(`Summary (${((Date.now() - started) / 1000).toFixed(0)} s)`);
@@ -178,6 +185,16 @@ async function main(): Promise<void> {
   } else if (natsSkipped) {
     console.log(`  NATS ingest: skipped — ${natsSkipped}`);
   }
+  if (statusHistory) {
+    const big = statusHistory.rows[statusHistory.rows.length - 1];
+    if (big) {
+      console.log(
+        `  status page history, ${big.workers} workers and ${big.triggers} triggers: ${fmt(big.coldUsPerTick / 1000, 1)} ms per tick when it evaluates ` +
+          `alone (${fmt(big.coldRatio, 1)}× a snapshot rebuild, ${fmt(big.coreFraction * 100, 2)} % of a core at one tick a second), ` +
+          `${fmt(big.sharedUsPerTick / 1000, 2)} ms once KEDA's calls have evaluated the triggers; rings ${fmt(big.historyBytes / 1024, 0)} KiB`,
+      );
+    }
+  }
 
   const outDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'results');
   mkdirSync(outDir, { recursive: true });
@@ -185,7 +202,16 @@ async function main(): Promise<void> {
   writeFileSync(
     file,
     JSON.stringify(
-      { machine, scrapeParse: scrape, evaluation, collection, getMetrics, natsIngest: nats, ...(natsSkipped ? { natsIngestSkipped: natsSkipped } : {}) },
+      {
+        machine,
+        scrapeParse: scrape,
+        evaluation,
+        collection,
+        getMetrics,
+        natsIngest: nats,
+        ...(natsSkipped ? { natsIngestSkipped: natsSkipped } : {}),
+        statusHistory,
+      },
       null,
       2,
     ),

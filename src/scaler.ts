@@ -5,6 +5,8 @@ import { GrpcServer } from './grpc/server.js';
 import { createGrpcTls, type GrpcTls } from './grpc/tls.js';
 import { createOpsServer } from './http/ops-server.js';
 import { registerPoolGauges } from './http/pool-gauges.js';
+import { StatusHistory } from './http/status-history.js';
+import { loadUiAssets } from './http/ui-assets.js';
 import { FailureLog, silentLogger, type Logger } from './log.js';
 import { useOf } from './signals/evaluate.js';
 import { createSource, type SourceConfig, type SourceContext } from './sources/create-source.js';
@@ -43,6 +45,8 @@ export class Scaler {
   private readonly grpc: GrpcServer;
   private readonly ops: FastifyInstance;
   private readonly registry: TriggerRegistry;
+  /** What the status page charts, recorded once per tick (undefined with `http.ui: false`). */
+  readonly statusHistory?: StatusHistory;
   private ticker?: NodeJS.Timeout;
   private tls?: GrpcTls;
   private stopped = false;
@@ -71,12 +75,24 @@ export class Scaler {
     this.registry = new TriggerRegistry(new Map([...this.pools].map(([name, p]) => [name, { runtime: p.runtime, config: p.config }])), config.defaultTarget);
     registerPoolGauges(this.metrics.registry, () => this.pools.values());
     this.grpc = new GrpcServer(this.registry, this.metrics, log);
+    let statusPage: { history: StatusHistory; assets: ReturnType<typeof loadUiAssets> } | undefined;
+    if (config.http.ui) {
+      const history = new StatusHistory({ pools: () => [...this.pools.values()].map((p) => p.runtime), triggers: () => this.registry.triggers() });
+      try {
+        statusPage = { history, assets: loadUiAssets() };
+        this.statusHistory = history;
+      } catch (error) {
+        // A scaler run from an unbuilt checkout still scales; only the page is missing.
+        log.warn({ err: (error as Error).message }, 'status page off');
+      }
+    }
     this.ops = createOpsServer({
       pools: this.pools,
       metrics: this.metrics,
       live: () => !this.stopped,
       notReadyReason: () => this.notReadyReason(),
       triggers: () => this.registry.triggers(),
+      statusPage,
     });
   }
 
@@ -141,6 +157,7 @@ export class Scaler {
       () => {
         this.grpc.setReady(this.notReadyReason() === undefined);
         for (const store of this.stores) store.notify();
+        this.statusHistory?.record();
       },
       Math.min(this.config.checkInterval, 1000),
     );

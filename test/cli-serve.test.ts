@@ -81,6 +81,11 @@ describe('keda-llm-scaler serve (the built binary)', () => {
     const address = `127.0.0.1:${flagPort}`;
     await vi.waitFor(async () => expect(await healthCheck(address, 'readiness')).toBe('SERVING'), { timeout: 10_000, interval: 100 });
     expect((await fetch(`http://127.0.0.1:${httpPort}/readyz`)).status).toBe(200);
+    // The built CLI serves the status page from dist/ (the page and its files).
+    const page = await fetch(`http://127.0.0.1:${httpPort}/pools/default`);
+    expect(page.headers.get('content-type')).toBe('text/html; charset=utf-8');
+    const main = /src="(\/ui\/[0-9a-f]{12}\/main\.js)"/.exec(await page.text())?.[1];
+    expect((await fetch(`http://127.0.0.1:${httpPort}${main}`)).status).toBe(200);
 
     // The default pool, default metric (env) and default target (--threshold) make a bare trigger work.
     const client = new KedaClient(address);

@@ -41,7 +41,7 @@ describe('configuration', () => {
   it('loads a YAML file with defaults filled in', async () => {
     const config = await configFromOptions({ config: await tempFile('scaler.yaml', POOLS_YAML) });
     expect(config.grpc).toEqual({ host: '0.0.0.0', port: 9191 });
-    expect(config.http).toEqual({ host: '0.0.0.0', port: 8080 });
+    expect(config.http).toEqual({ host: '0.0.0.0', port: 8080, ui: true });
     expect(config.checkInterval).toBe(2000);
     expect(config.cacheTtl).toBe(10_000);
     expect(config.pools.map((p) => p.name)).toEqual(['llama', 'qwen']);
@@ -53,6 +53,14 @@ describe('configuration', () => {
     expect(config.grpc.port).toBe(7000);
     expect(config.checkInterval).toBe(250);
     expect(config.pools).toHaveLength(2);
+  });
+
+  it('turns the status page off with http.ui false, from the file or --http-ui / SCALER_HTTP_UI, and refuses anything but a boolean', async () => {
+    const file = await tempFile('scaler.yaml', `http:\n  ui: false\n${POOLS_YAML}`);
+    expect((await configFromOptions({ config: file })).http).toEqual({ host: '0.0.0.0', port: 8080, ui: false });
+    expect((await configFromOptions({ config: file, httpUi: 'true' })).http.ui).toBe(true);
+    expect((await configFromOptions({ targets: '10.0.0.7:8000', httpUi: 'false' })).http.ui).toBe(false);
+    await expect(configFromOptions({ targets: '10.0.0.7:8000', httpUi: 'maybe' })).rejects.toThrow('http.ui: must be true or false (got "maybe")');
   });
 
   it('builds a single default pool from flags when no file is given', async () => {

@@ -91,6 +91,11 @@ describe('keda-llm-scaler demo (built CLI)', () => {
     const httpPort = await waitFor('the HTTP address', run, () => /HTTP \(ops\)\s+http:\/\/127\.0\.0\.1:(\d+)/.exec(run.stdout)?.[1]);
     expect(Number(grpcPort)).toBeGreaterThan(0);
     expect(Number(httpPort)).toBeGreaterThan(0);
+    // The status page's address comes first, and it is the page.
+    expect(run.stdout.split('\n')[0]).toMatch(new RegExp(`^Status page: http://127\\.0\\.0\\.1:${httpPort}/pools/demo {3}<- open it in a browser`));
+    const page = await fetch(`http://127.0.0.1:${httpPort}/pools/demo`);
+    expect(page.status).toBe(200);
+    expect(page.headers.get('content-type')).toBe('text/html; charset=utf-8');
     expect(run.stdout).toContain(`probe 127.0.0.1:${grpcPort} pool=demo metric=kv_cache_usage target=0.7`);
     expect(run.stdout).toContain(`grpcurl -plaintext -d '`);
     expect(run.stdout).toMatch(new RegExp(`127\\.0\\.0\\.1:${grpcPort} externalscaler\\.ExternalScaler/GetMetrics`));
@@ -112,6 +117,13 @@ describe('keda-llm-scaler demo (built CLI)', () => {
     expect(result.metrics.metricValues[0]?.metricName).toBe('demo-kv_cache_usage');
     expect(result.metrics.metricValues[0]?.metricValueFloat).toBeGreaterThan(0);
     expect(typeof result.active).toBe('boolean');
+
+    // The page shows the demo's triggers, and WVA's decision in words.
+    const status = (await (await fetch(`http://127.0.0.1:${httpPort}/api/v1/status/pools/demo`)).json()) as {
+      decisions: { signal: string; headline: string }[];
+    };
+    expect(status.decisions.map((d) => d.signal).sort()).toEqual(['desired_replicas', 'kv_cache_usage', 'queue_depth', 'running_requests']);
+    expect(status.decisions.find((d) => d.signal === 'desired_replicas')!.headline).toMatch(/^(held at \d+|scale (up|down) to \d+ \(from \d+\)) because /);
 
     const code = await run.exited;
     expect(code, run.stderr).toBe(0);

@@ -123,6 +123,8 @@ describe('helm chart: defaults', () => {
     const { config, deployment, service } = checkAll(rendered);
     expect(config.grpc.port).toBe(9090);
     expect(config.http.port).toBe(8080);
+    expect(config.http.ui).toBe(true);
+    expect(rendered.notes).toContain('open http://localhost:8080/     # the status page');
     expect(config.tls).toBeUndefined();
     expect(config.pools.map((p) => p.name)).toEqual(['llama']);
     const pod = deployment.spec.template.spec;
@@ -161,6 +163,9 @@ describe('helm chart: defaults', () => {
     const { config, deployment } = checkAll(custom);
     expect(config.grpc.port).toBe(9443);
     expect(config.http.port).toBe(9000);
+    const off = await render({ statusPage: { enabled: false } });
+    expect(checkAll(off).config.http.ui).toBe(false);
+    expect(off.notes).not.toContain('the status page');
     expect(deployment.spec.template.spec.containers[0].image).toBe(`registry.local/kls@sha256:${'a'.repeat(64)}`);
     expect(custom.notes).toContain('scalerAddress: llm-scaler.keda.svc:9443');
   });
@@ -449,6 +454,7 @@ describe('values.schema.json (what helm install validates values with)', () => {
   it('rejects a non-numeric port', async () => {
     expect(errorsOf(await merged({ grpcPort: 'abc' }))).toContain('/grpcPort');
     expect(errorsOf(await merged({ httpPort: '8080' }))).toContain('/httpPort');
+    expect(errorsOf(await merged({ statusPage: { enabled: 'sometimes' } }))).toContain('/statusPage/enabled');
     expect(errorsOf(await merged({ grpcPort: 70000 }))).toContain('/grpcPort');
     expect(errorsOf(await merged({ config: { pools: [{ name: 'a', source: 'vllm', discovery: { dns: 'x', port: 'http' } }] } }))).toContain(
       '/config/pools/0/discovery/port',

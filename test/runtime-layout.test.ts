@@ -184,6 +184,14 @@ describe('runtime layout (what the Dockerfile puts in the image)', () => {
       expect(result.spec.metricSpecs[0]!.metricName).toBe('llama-kv_cache_usage');
       expect(result.metrics.metricValues[0]!.metricValueFloat).toBeGreaterThan(0);
 
+      // The status page and every file it loads (uPlot from the production node_modules) are in the image.
+      const page = await (await fetch(`http://127.0.0.1:${httpPort}/pools/llama`)).text();
+      const files = [...page.matchAll(/(?:src|href)="(\/ui\/[^"]+)"/g)].map((m) => m[1]!);
+      expect(files.length, page).toBeGreaterThanOrEqual(3);
+      expect(page).toContain('"uplot":"/ui/');
+      const uplot = /"uplot":"(\/ui\/[^"]+)"/.exec(page)![1]!;
+      for (const file of [...files, uplot]) expect((await fetch(`http://127.0.0.1:${httpPort}${file}`)).status, file).toBe(200);
+
       server.child.kill('SIGTERM');
       expect(await server.exited, server.output()).toBe(0);
       expect(server.output()).toContain('keda-llm-scaler stopped');

@@ -116,6 +116,8 @@ export async function runDemo(options: DemoOptions, write: (text: string) => voi
   write(formatBanner(options, running, workers, backend));
 
   const probeAddress = `${shownHost(options.host)}:${running.grpcPort}`;
+  // Asked once, as KEDA would for a ScaledObject using it: the status page then shows WVA's decision and why.
+  void probe(probeAddress, { pool: DEMO_POOL, metric: 'desired_replicas', policy: 'saturation' }, 2000).catch(() => undefined);
   let printer: NodeJS.Timeout | undefined;
   let printing: Promise<void> = Promise.resolve();
   let stopping = false;

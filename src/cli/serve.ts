@@ -20,6 +20,7 @@ export function serveCommand(): Command {
       .addOption(flag('--port <port>', 'gRPC port (default 9090)'))
       .addOption(flag('--http-host <host>', 'HTTP listen address (default 0.0.0.0)'))
       .addOption(flag('--http-port <port>', 'HTTP port for /healthz, /readyz, /metrics, /api/v1 (default 8080)'))
+      .addOption(flag('--http-ui <true|false>', 'the status page at / on the HTTP port (default true)'))
       .addOption(flag('--check-interval <duration>', 'collection period, e.g. 1s, 500ms or seconds as a number (default 1s)'))
       .addOption(flag('--cache-ttl <duration>', 'a sample older than this is stale (default 5s)'))
       .addOption(flag('--history-window <duration>', "how far back every worker's history reaches, 10s to 1h (default 10m; longer windows extend it)"))

@@ -11,6 +11,7 @@ export interface ServeOptions {
   port?: string;
   httpHost?: string;
   httpPort?: string;
+  httpUi?: string;
   checkInterval?: string;
   cacheTtl?: string;
   historyWindow?: string;
@@ -59,7 +60,7 @@ export async function configFromOptions(options: ServeOptions): Promise<ScalerCo
   const file = options.config ? await readConfigFile(options.config) : {};
   const overrides: Record<string, unknown> = {
     grpc: { host: options.host, port: options.port },
-    http: { host: options.httpHost, port: options.httpPort },
+    http: { host: options.httpHost, port: options.httpPort, ui: options.httpUi },
     checkInterval: options.checkInterval,
     cacheTtl: options.cacheTtl,
     historyWindow: options.historyWindow,

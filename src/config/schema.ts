@@ -127,7 +127,14 @@ const NATS_ONLY_KEYS = ['nats', 'namespace', 'component', 'endpoint', 'mode', 's
 export const configSchema = z
   .strictObject({
     grpc: z.strictObject({ host: z.string().default('0.0.0.0'), port: port.default(9090) }).default({ host: '0.0.0.0', port: 9090 }),
-    http: z.strictObject({ host: z.string().default('0.0.0.0'), port: port.default(8080) }).default({ host: '0.0.0.0', port: 8080 }),
+    http: z
+      .strictObject({
+        host: z.string().default('0.0.0.0'),
+        port: port.default(8080),
+        /** The status page at `/` (and its `/api/v1/status` JSON); false turns both off. */
+        ui: z.union([z.boolean(), z.stringbool()], { error: 'must be true or false' }).default(true),
+      })
+      .default({ host: '0.0.0.0', port: 8080, ui: true }),
     checkInterval: duration('checkInterval').default(1000),
     cacheTtl: duration('cacheTtl').default(5000),
     scrape: z

@@ -2,6 +2,9 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import type { ScalerMetrics } from '../telemetry.js';
 import type { PoolRuntime, Trigger } from '../triggers/trigger.js';
 import { decisionReport, poolReport, poolSummary } from './pool-report.js';
+import type { StatusHistory } from './status-history.js';
+import { registerStatusPage } from './status-routes.js';
+import type { UiAssets } from './ui-assets.js';
 
 export interface OpsState {
   readonly pools: ReadonlyMap<string, { runtime: PoolRuntime; source: string }>;
@@ -10,11 +13,23 @@ export interface OpsState {
   /** Undefined when ready; otherwise why not. */
   notReadyReason(): string | undefined;
   triggers(): readonly Trigger[];
+  /** The status page (`http.ui`): its history and files; absent when it is off. */
+  readonly statusPage?: { readonly history: StatusHistory; readonly assets: UiAssets };
 }
+
+/** How long requests in flight may take to finish once the server closes. */
+const CLOSE_GRACE_MS = 500;
 
 /** The HTTP side for operators: probes, Prometheus metrics and the "why this value" API. */
 export function createOpsServer(state: OpsState): FastifyInstance {
   const app = Fastify({ logger: false });
+  // On close, requests in flight get CLOSE_GRACE_MS to finish; then every connection left is
+  // dropped, so an idle browser socket (pre-connected, never used) cannot hold shutdown for seconds.
+  app.addHook('preClose', async () => {
+    const timer = setTimeout(() => app.server.closeAllConnections(), CLOSE_GRACE_MS);
+    timer.unref();
+    app.server.once('close', () => clearTimeout(timer));
+  });
 
   app.get('/healthz', async (_request, reply) => {
     if (state.live()) return { status: 'ok' };
@@ -51,6 +66,10 @@ export function createOpsServer(state: OpsState): FastifyInstance {
       .filter((t) => (pool === undefined || t.pool.name === pool) && (metricName === undefined || t.spec.metricName === metricName.toLowerCase()));
     return { at: new Date().toISOString(), decisions: triggers.map(decisionReport) };
   });
+
+  if (state.statusPage) {
+    registerStatusPage(app, { pools: state.pools, triggers: () => state.triggers(), history: state.statusPage.history }, state.statusPage.assets);
+  }
 
   return app;
 }

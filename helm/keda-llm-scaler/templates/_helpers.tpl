@@ -91,7 +91,7 @@ Service, probes and Secret mounts always agree with what the process serves.
 {{- $_ := unset $config "scrape" }}
 {{- end }}
 {{- $_ := set $config "grpc" (dict "host" "0.0.0.0" "port" (int .Values.grpcPort)) }}
-{{- $_ := set $config "http" (dict "host" "0.0.0.0" "port" (int .Values.httpPort)) }}
+{{- $_ := set $config "http" (dict "host" "0.0.0.0" "port" (int .Values.httpPort) "ui" (ne (toString .Values.statusPage.enabled) "false")) }}
 {{- if .Values.tls.enabled }}
 {{- $tls := dict "cert" (printf "%s/%s" (include "keda-llm-scaler.tlsDir" .) .Values.tls.certKey) "key" (printf "%s/%s" (include "keda-llm-scaler.tlsDir" .) .Values.tls.keyKey) }}
 {{- if .Values.tls.clientCa.enabled }}

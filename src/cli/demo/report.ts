@@ -110,6 +110,11 @@ export function formatReport(elapsedMs: number, workers: readonly DemoWorker[], 
   return `${lines.join('\n')}\n`;
 }
 
+/** The demo pool's page on the status page. */
+export function statusPageUrl(options: Pick<DemoOptions, 'host'>, scaler: { httpPort: number }): string {
+  return `http://${shownHost(options.host)}:${scaler.httpPort}/pools/${DEMO_POOL}`;
+}
+
 export function formatBanner(
   options: DemoOptions,
   scaler: { grpcPort: number; httpPort: number },
@@ -128,6 +133,8 @@ export function formatBanner(
   const self = selfCommand();
   const row = (label: string, text: string) => `  ${label.padEnd(28)} ${text}`;
   const lines = [
+    `Status page: ${statusPageUrl(options, scaler)}   <- open it in a browser: workers, charts and every decision, live`,
+    '',
     `keda-llm-scaler demo: the real scaler + ${backend.what}, pool '${DEMO_POOL}', no external services`,
     '',
     row('gRPC (KEDA external scaler)', grpcAddress),
@@ -144,6 +151,7 @@ export function formatBanner(
     `Every table: what KEDA gets over gRPC (GetMetricSpec -> GetMetrics -> IsActive) for ` +
       `${backend.triggers.length === 3 ? 'three' : backend.triggers.length} triggers.`,
     ...backend.explain,
+    `The status page also shows a desired_replicas trigger (policy saturation, llm-d WVA V1) with its reasons.`,
     options.durationMs === undefined ? 'Ctrl-C stops.' : `Stops after ${options.durationMs / 1000}s.`,
     '',
   ];
