@@ -65,7 +65,7 @@ function fixtureSample(): WorkerSample {
 async function measure(workers: number, triggerCount: number, ticks: number): Promise<StatusHistoryRow> {
   const base = fixtureSample();
   let now = Date.now();
-  const store = new PoolStore('llama', 3_600_000, 8, () => now);
+  const store = new PoolStore('llama', { cacheTtlMs: 3_600_000, intervalMs: 1000, historyWindowMs: 600_000 }, () => now);
   const ids = Array.from({ length: workers }, (_, i) => `10.0.${Math.floor(i / 250)}.${i % 250}:8000`);
   store.setWorkers(ids);
   const runtime: PoolRuntime = { name: 'llama', store };

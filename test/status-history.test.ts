@@ -63,7 +63,7 @@ const sample = (at: number, load: { waiting: number; kv: number }): WorkerSample
 });
 
 function pool(name: string): { runtime: PoolRuntime; store: PoolStore } {
-  const store = new PoolStore(name, 60_000, 8);
+  const store = new PoolStore(name, { cacheTtlMs: 60_000, intervalMs: 1000, historyWindowMs: 600_000 });
   return { runtime: { name, store }, store };
 }
 
