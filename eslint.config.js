@@ -11,6 +11,7 @@ import tseslint from 'typescript-eslint';
  */
 const LAYERS = {
   config: [],
+  planning: [],
   discovery: ['config'],
   store: ['config'],
   sources: ['config', 'discovery', 'store'],

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
 import { demoCommand } from './cli/demo.js';
+import { planCommand } from './cli/plan.js';
 import { probeCommand } from './cli/probe.js';
 import { serveCommand } from './cli/serve.js';
 
@@ -8,7 +9,8 @@ const program = new Command('keda-llm-scaler')
   .description('KEDA external scaler for LLM inference workers (vLLM, SGLang, TensorRT-LLM)')
   .addCommand(serveCommand())
   .addCommand(probeCommand())
-  .addCommand(demoCommand());
+  .addCommand(demoCommand())
+  .addCommand(planCommand());
 
 program.parseAsync(process.argv).catch((error: unknown) => {
   process.stderr.write(`keda-llm-scaler: ${error instanceof Error ? error.message : String(error)}\n`);
