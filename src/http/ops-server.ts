@@ -2,6 +2,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import type { ScalerMetrics } from '../telemetry.js';
 import type { PoolRuntime, Trigger } from '../triggers/trigger.js';
 import { decisionReport, poolReport, poolSummary } from './pool-report.js';
+import { serviceTimesAnswer } from './service-times.js';
 
 export interface OpsState {
   readonly pools: ReadonlyMap<string, { runtime: PoolRuntime; source: string }>;
@@ -50,6 +51,16 @@ export function createOpsServer(state: OpsState): FastifyInstance {
       .triggers()
       .filter((t) => (pool === undefined || t.pool.name === pool) && (metricName === undefined || t.spec.metricName === metricName.toLowerCase()));
     return { at: new Date().toISOString(), decisions: triggers.map(decisionReport) };
+  });
+
+  app.get<{ Querystring: { pool?: string; window?: string; model?: string } }>('/api/v1/service-times', async (request, reply) => {
+    const names = [...state.pools.keys()];
+    const name = request.query.pool ?? (names.length === 1 ? names[0] : undefined);
+    if (name === undefined) return reply.code(400).send({ error: `'pool' is required; pools are ${names.join(', ')}`, pools: names });
+    const pool = state.pools.get(name);
+    if (!pool) return reply.code(404).send({ error: `unknown pool '${name}'`, pools: names });
+    const answer = serviceTimesAnswer(pool.runtime, request.query);
+    return reply.code(answer.status).send(answer.body);
   });
 
   return app;
