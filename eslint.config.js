@@ -20,6 +20,7 @@ const LAYERS = {
   triggers: ['config', 'store', 'signals', 'policies'],
   grpc: ['config', 'store', 'signals', 'policies', 'triggers'],
   http: ['config', 'store', 'signals', 'policies', 'triggers'],
+  simulation: ['config', 'store', 'sources', 'signals', 'policies', 'triggers'],
 };
 const ANYWHERE = ['./src/telemetry.ts', './src/log.ts'];
 
