@@ -7,7 +7,7 @@
  *   (|1 − ratio| > 0.1 by default) the proposal is ceil(value / target), else statusReplicas.
  *   Value: usageRatio = value / target; outside the tolerance ceil(ratio × ready pods). Values are
  *   milli-quantities, as KEDA hands them over (int64(value × 1000)).
- * - the arithmetic is Go's float64, as the controller's (so 10 pods × 110 % is 11.000000000000002, ceil 12);
+ * - the arithmetic is float64, as the controller's, with its truncations (int32(…) of a scale-down percentage);
  * - the largest proposal wins; when some metrics are unavailable, the others may scale up but
  *   never down (and with none available nothing changes);
  * - `behavior`: stabilization (scale-up: the lowest recommendation inside the window, scale-down:
