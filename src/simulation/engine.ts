@@ -111,12 +111,16 @@ export class Engine {
     return spec.promptTokens + spec.outputTokens <= this.settings.kvCacheTokens;
   }
 
-  /** Queues a request at time `t` (the engine must have been advanced to `t`). */
-  submit(outcome: RequestOutcome, t: number): void {
+  /** Queues a request (the engine must have been advanced to its arrival); `kick` then starts a step if the engine is idle. */
+  submit(outcome: RequestOutcome): void {
     const seq = new Sequence(outcome);
     seq.prefillNeeded = outcome.spec.promptTokens;
     this.waiting.push(seq);
-    if (this.stepEnd === Number.POSITIVE_INFINITY) this.startStep(t);
+  }
+
+  /** Starts a step at `t` when idle with work queued: requests arriving at the same instant share the first step. */
+  kick(t: number): void {
+    if (this.stepEnd === Number.POSITIVE_INFINITY && this.waitingCount > 0) this.startStep(t);
   }
 
   /** Runs every step that ends at or before `t`. */

@@ -131,6 +131,7 @@ export function simulateStrategy(scenario: Scenario, workload: Workload, strateg
     events += becameReady.length;
     if (t >= end && arrivalAt >= end) break;
 
+    let kicked = false;
     while (nextArrival < requests.length && (requests[nextArrival] as (typeof requests)[number]).arrival <= t) {
       const spec = requests[nextArrival++] as (typeof requests)[number];
       events++;
@@ -148,8 +149,10 @@ export function simulateStrategy(scenario: Scenario, workload: Workload, strateg
         outcome.finishedAt = -2;
         continue;
       }
-      pod.engine.submit(outcome, t);
+      pod.engine.submit(outcome);
+      kicked = true;
     }
+    if (kicked) for (const pod of fleet.pods) if (pod.state === 'ready') pod.engine.kick(t);
 
     if (t >= nextScrape) {
       // One collection round: discovery (the headless Service lists ready pods), then a scrape of each.
