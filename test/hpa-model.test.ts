@@ -18,7 +18,9 @@ const FREE: HpaInput['behavior'] = {
 };
 
 function controller(behavior: HpaInput['behavior'] = FREE, bounds: { minReplicas?: number; maxReplicas?: number; tolerance?: number } = {}): HpaController {
-  return new HpaController(hpaSpec({ minReplicas: bounds.minReplicas ?? 1, maxReplicas: bounds.maxReplicas ?? 100, tolerance: bounds.tolerance ?? 0.1, behavior }));
+  return new HpaController(
+    hpaSpec({ minReplicas: bounds.minReplicas ?? 1, maxReplicas: bounds.maxReplicas ?? 100, tolerance: bounds.tolerance ?? 0.1, behavior }),
+  );
 }
 
 /** Syncs every 15 s from t = 0 with `value(t)` for one AverageValue metric; returns the replica count after each. */
@@ -87,16 +89,25 @@ describe('behavior: scaling policies over their periods', () => {
   it('seed 002 scale-up, Pods 1 per 60 s: one pod per minute whatever the metric asks', () => {
     // t=0: 1 → 2. t=15…45: the +1 at t=0 is inside (t−60, t], period start = 2 − 1 = 1, limit 2.
     // t=60: the event at 0 is not after the cutoff 0, period start = 2, limit 3. And so on.
-    const hpa = controller({ scaleUp: { stabilizationWindowSeconds: 0, policies: [{ type: 'Pods', value: 1, periodSeconds: 60 }] }, scaleDown: FREE?.scaleDown });
+    const hpa = controller({
+      scaleUp: { stabilizationWindowSeconds: 0, policies: [{ type: 'Pods', value: 1, periodSeconds: 60 }] },
+      scaleDown: FREE?.scaleDown,
+    });
     expect(run(hpa, 1, 9, () => 8)).toEqual([2, 2, 2, 2, 3, 3, 3, 3, 4]);
   });
 
   it('seed 002 scale-down, Percent 10 per 60 s: int(start × 0.9) per minute', () => {
     // 10 → int(9.0) = 9; within the minute the start is 9 + 1 = 10 again, limit 9; after it int(8.1) = 8.
-    const hpa = controller({ scaleUp: FREE?.scaleUp, scaleDown: { stabilizationWindowSeconds: 0, policies: [{ type: 'Percent', value: 10, periodSeconds: 60 }] } });
+    const hpa = controller({
+      scaleUp: FREE?.scaleUp,
+      scaleDown: { stabilizationWindowSeconds: 0, policies: [{ type: 'Percent', value: 10, periodSeconds: 60 }] },
+    });
     expect(run(hpa, 10, 9, () => 1)).toEqual([9, 9, 9, 9, 8, 8, 8, 8, 7]);
     // 3 replicas: int(2.7) = 2; 1 replica: int(0.9) = 0, but never below minReplicas.
-    const small = controller({ scaleUp: FREE?.scaleUp, scaleDown: { stabilizationWindowSeconds: 0, policies: [{ type: 'Percent', value: 10, periodSeconds: 60 }] } });
+    const small = controller({
+      scaleUp: FREE?.scaleUp,
+      scaleDown: { stabilizationWindowSeconds: 0, policies: [{ type: 'Percent', value: 10, periodSeconds: 60 }] },
+    });
     expect(small.sync(0, 3, 3, [avg(0.1)]).desired).toBe(2);
     expect(small.sync(120, 1, 1, [avg(0.1)]).desired).toBe(1);
   });
@@ -112,7 +123,8 @@ describe('behavior: scaling policies over their periods', () => {
     expect(up('Min').desired).toBe(14); // min(14, 20)
     expect(up('Disabled').desired).toBe(10);
     // Percent up is ceil(start × (1 + p/100)), so at least one pod: 10 × 1.1 = 11; 3 × 1.1 = 3.3 → 4.
-    const tenPercent = () => controller({ scaleUp: { stabilizationWindowSeconds: 0, policies: [{ type: 'Percent', value: 10, periodSeconds: 60 }] }, scaleDown: FREE?.scaleDown });
+    const tenPercent = () =>
+      controller({ scaleUp: { stabilizationWindowSeconds: 0, policies: [{ type: 'Percent', value: 10, periodSeconds: 60 }] }, scaleDown: FREE?.scaleDown });
     expect(tenPercent().sync(0, 10, 10, [avg(50)]).desired).toBe(11);
     expect(tenPercent().sync(0, 3, 3, [avg(50)]).desired).toBe(4);
   });
@@ -145,12 +157,18 @@ describe('behavior: stabilization windows', () => {
   });
 
   it('a spike shorter than the scale-up window changes nothing', () => {
-    const hpa = controller({ scaleUp: { stabilizationWindowSeconds: 60, policies: [{ type: 'Pods', value: 10, periodSeconds: 15 }] }, scaleDown: FREE?.scaleDown });
+    const hpa = controller({
+      scaleUp: { stabilizationWindowSeconds: 60, policies: [{ type: 'Pods', value: 10, periodSeconds: 15 }] },
+      scaleDown: FREE?.scaleDown,
+    });
     expect(run(hpa, 2, 12, (t) => (t >= 60 && t < 105 ? 9 : 2))).toEqual(new Array(12).fill(2));
   });
 
   it('scale-down waits for the highest recommendation of the window', () => {
-    const hpa = controller({ scaleUp: FREE?.scaleUp, scaleDown: { stabilizationWindowSeconds: 120, policies: [{ type: 'Percent', value: 100, periodSeconds: 15 }] } });
+    const hpa = controller({
+      scaleUp: FREE?.scaleUp,
+      scaleDown: { stabilizationWindowSeconds: 120, policies: [{ type: 'Percent', value: 100, periodSeconds: 15 }] },
+    });
     // Recommendations 5 until t=60, then 2: the 5 of t=60 leaves the window (t−120, t] at t=180.
     const counts = run(hpa, 5, 14, (t) => (t <= 60 ? 5 : 2));
     expect(counts.slice(0, 12)).toEqual(new Array(12).fill(5)); // t = 0 … 165

@@ -69,23 +69,25 @@ export function parseTrace(text: string, file: string, speedup = 1): Workload {
   const index = columns.map((c) => header.indexOf(c));
   if (index.some((i) => i < 0)) throw new ScenarioError(`trace ${file}: the header must have columns ${columns.join(',')}, got '${lines[0] ?? ''}'`);
   const requests: RequestSpec[] = [];
-  let first: number | undefined;
+  let first: Timestamp | undefined;
   let previous = Number.NEGATIVE_INFINITY;
   for (let row = 1; row < lines.length; row++) {
     const line = lines[row] as string;
     if (line.trim() === '') continue;
     const cells = line.split(',');
     const [ts, ctx, gen] = index.map((i) => (cells[i] ?? '').trim()) as [string, string, string];
-    const at = timestampSeconds(ts);
-    if (at === undefined) throw new ScenarioError(`trace ${file} line ${row + 1}: TIMESTAMP '${ts}' is not a time`);
+    const stamp = timestamp(ts);
+    if (stamp === undefined) throw new ScenarioError(`trace ${file} line ${row + 1}: TIMESTAMP '${ts}' is not a time`);
+    first ??= stamp;
+    // Whole seconds and fractions apart: epoch seconds as one double would lose the 7th decimal.
+    const at = stamp.seconds - first.seconds + (stamp.fraction - first.fraction);
     if (at < previous) throw new ScenarioError(`trace ${file} line ${row + 1}: TIMESTAMP goes back in time; rows must be in time order`);
     previous = at;
     const prompt = Number(ctx);
     const output = Number(gen);
     if (!Number.isInteger(prompt) || prompt < 1) throw new ScenarioError(`trace ${file} line ${row + 1}: ContextTokens '${ctx}' must be a whole number ≥ 1`);
     if (!Number.isInteger(output) || output < 1) throw new ScenarioError(`trace ${file} line ${row + 1}: GeneratedTokens '${gen}' must be a whole number ≥ 1`);
-    first ??= at;
-    requests.push({ id: requests.length, arrival: (at - first) / speedup, promptTokens: prompt, outputTokens: output });
+    requests.push({ id: requests.length, arrival: at / speedup, promptTokens: prompt, outputTokens: output });
   }
   if (requests.length === 0) throw new ScenarioError(`trace ${file}: no rows after the header`);
   const last = (requests.at(-1) as RequestSpec).arrival;
@@ -94,14 +96,22 @@ export function parseTrace(text: string, file: string, speedup = 1): Workload {
 
 const AZURE_TIME = /^(\d{4}-\d{2}-\d{2})[ T](\d{2}:\d{2}:\d{2})(\.\d+)?(Z|[+-]\d{2}:?\d{2})?$/;
 
-/** Seconds since the epoch (fractions kept to the digit), or undefined. */
-export function timestampSeconds(text: string): number | undefined {
-  if (/^\d+(\.\d+)?$/.test(text)) return Number(text);
+interface Timestamp {
+  /** Whole seconds since the epoch (or since 0 for a number of seconds). */
+  readonly seconds: number;
+  /** The fraction of a second, 0 ≤ fraction < 1. */
+  readonly fraction: number;
+}
+
+/** A trace timestamp, or undefined when it is not one. */
+function timestamp(text: string): Timestamp | undefined {
+  const plain = /^(\d+)(\.\d+)?$/.exec(text);
+  if (plain) return { seconds: Number(plain[1]), fraction: plain[2] ? Number(`0${plain[2]}`) : 0 };
   const m = AZURE_TIME.exec(text);
   if (!m) return undefined;
   const whole = Date.parse(`${m[1]}T${m[2]}${m[4] ?? 'Z'}`);
   if (!Number.isFinite(whole)) return undefined;
-  return whole / 1000 + (m[3] ? Number(`0${m[3]}`) : 0);
+  return { seconds: whole / 1000, fraction: m[3] ? Number(`0${m[3]}`) : 0 };
 }
 
 export async function loadWorkload(scenario: Scenario, dir: string): Promise<Workload> {
