@@ -12,7 +12,7 @@ function esc(text: string): string {
   return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 }
 
-const sec = (x: number | null): string => (x === null ? '–' : `${Math.round(x * 1000) / 1000} s`);
+const sec = (x: number | null): string => (x === null ? '–' : x < 10 ? `${Math.round(x * 1000) / 1000} s` : `${Math.round(x * 10) / 10} s`);
 
 export function reportHtml(report: SimulationReport, title: string): string {
   const sc = report.scenario;
@@ -50,6 +50,7 @@ export function reportHtml(report: SimulationReport, title: string): string {
     'body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2rem; color: #222; }',
     'table { border-collapse: collapse; margin: 1rem 0; }',
     'th, td { border: 1px solid #ccc; padding: 0.3rem 0.6rem; text-align: right; }',
+    'td { white-space: nowrap; }',
     'th:first-child, thead th { text-align: left; }',
     'thead th { background: #f4f4f4; }',
     'svg { max-width: 100%; height: auto; }',
