@@ -182,14 +182,16 @@ export const scenarioSchema = z
       .strictObject({ pollingInterval: seconds({ positive: true }).default(15), useCachedMetrics: z.boolean().default(false) })
       .default({ pollingInterval: 15, useCachedMetrics: false }),
     hpa: hpa.optional(),
-    /** The scaler inside: its collection period, sample TTL and history (src/config's defaults). */
+    /** The scaler inside: its collection period, sample TTL and history window (src/config's defaults). */
     scaler: z
       .strictObject({
         checkInterval: seconds({ positive: true }).default(1),
         cacheTtl: seconds({ positive: true }).default(5),
-        historySize: wholeNumber('historySize', 4).max(1000).default(32),
+        historyWindow: seconds({ positive: true })
+          .refine((s) => s >= 10 && s <= 3600, 'historyWindow must be from 10s to 1h')
+          .default(600),
       })
-      .default({ checkInterval: 1, cacheTtl: 5, historySize: 32 }),
+      .default({ checkInterval: 1, cacheTtl: 5, historyWindow: 600 }),
     slo: z.strictObject({ ttft: seconds({ positive: true }), itl: seconds({ positive: true }) }),
     strategies: z.array(strategy).min(1, 'strategies needs at least one strategy'),
   })

@@ -157,7 +157,9 @@ export function simulateStrategy(scenario: Scenario, workload: Workload, strateg
     if (t >= nextScrape) {
       // One collection round: discovery (the headless Service lists ready pods), then a scrape of each.
       const ready = fleet.ready();
-      strategy.store.setWorkers(ready.map((p) => p.id));
+      const ids = ready.map((p) => p.id);
+      strategy.store.setWorkers(ids);
+      scraper.retain(new Set(ids));
       for (const pod of ready) {
         pod.engine.updateGauges();
         scraper.record(pod.id, pod.engine.metrics.exposition(), clock.nowMs());

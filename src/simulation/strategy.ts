@@ -32,8 +32,12 @@ export interface PreparedStrategy {
 export function prepareStrategy(scenario: Scenario, index: number, nowMs: () => number): PreparedStrategy {
   const input = scenario.strategies[index] as StrategyInput;
   const pool = scenario.fleet.name;
-  const { cacheTtl, historySize } = scenario.scaler;
-  const store = new PoolStore(pool, cacheTtl * 1000, historySize, nowMs, { publishOnRead: true });
+  const { cacheTtl, checkInterval, historyWindow } = scenario.scaler;
+  const store = new PoolStore(
+    pool,
+    { cacheTtlMs: cacheTtl * 1000, intervalMs: checkInterval * 1000, historyWindowMs: historyWindow * 1000, publishOnRead: true },
+    nowMs,
+  );
   if (input.fixedReplicas !== undefined) return { name: input.name, fixedReplicas: input.fixedReplicas, store, triggers: [], syncPeriod: 15 };
 
   // The pool as a scaler configuration would declare it: vLLM workers behind a headless Service.
