@@ -11,6 +11,7 @@ import tseslint from 'typescript-eslint';
  */
 const LAYERS = {
   config: [],
+  planning: [],
   discovery: ['config'],
   store: ['config'],
   sources: ['config', 'discovery', 'store'],
@@ -19,6 +20,7 @@ const LAYERS = {
   triggers: ['config', 'store', 'signals', 'policies'],
   grpc: ['config', 'store', 'signals', 'policies', 'triggers'],
   http: ['config', 'store', 'signals', 'policies', 'triggers'],
+  simulation: ['config', 'store', 'sources', 'signals', 'policies', 'triggers'],
 };
 const ANYWHERE = ['./src/telemetry.ts', './src/log.ts'];
 

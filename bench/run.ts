@@ -12,7 +12,8 @@
  *   --iterations 2000 --parse-iterations 3000 --scrape-warmup 200 --scrape-concurrency 32 --scrape-rounds 2
  *   --collect-workers 1000 --collect-streams 0,1,10 --collect-duration 5 --collect-steady 130 --collect-history-size 120
  *   --nats-workers 10000 --nats-messages 200000 --nats-mode event-plane|kv-metrics --nats-url nats://...
- *   --only scrape-parse|evaluation|collection|getmetrics|nats|status-history
+ *   --sim-rounds 3 --sim-scenario examples/seed-002.yaml
+ *   --only scrape-parse|evaluation|collection|getmetrics|nats|status-history|simulate
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -24,9 +25,10 @@ import { DEFAULT_EVALUATION_OPTIONS, runEvaluationBench, type EvaluationResult }
 import { COMPARED_METRICS, parseGetMetricsArgs, runGetMetricsBench, worstHandlerP99Us, type GetMetricsResult } from './getmetrics.js';
 import { run as runNatsIngestBench, parseNatsIngestArgs, type NatsIngestResult } from './nats-ingest.js';
 import { parseScrapeParseArgs, runScrapeParseBench, type ScrapeParseResult } from './scrape-parse.js';
+import { parseSimulateArgs, runSimulateBench, type SimulateBenchResult } from './simulate.js';
 import { runStatusHistoryBench, type StatusHistoryResult } from './status-history.js';
 
-const STEPS = ['scrape-parse', 'evaluation', 'collection', 'getmetrics', 'nats', 'status-history'] as const;
+const STEPS = ['scrape-parse', 'evaluation', 'collection', 'getmetrics', 'nats', 'status-history', 'simulate'] as const;
 
 /** budget: "10,000 NATS messages/s". */
 const NATS_BUDGET_MSGS_PER_S = 10_000;
@@ -101,6 +103,17 @@ async function main(): Promise<void> {
   let statusHistory: StatusHistoryResult | undefined;
   if (wanted('status-history')) {
     statusHistory = await runStatusHistoryBench();
+    console.log('');
+  }
+
+  let simulate: SimulateBenchResult | undefined;
+  if (wanted('simulate')) {
+    const { values: sim } = parseArgs({ args: argv, strict: false, options: { 'sim-rounds': { type: 'string' }, 'sim-scenario': { type: 'string' } } });
+    const simArgv = [
+      ...(typeof sim['sim-rounds'] === 'string' ? ['--rounds', sim['sim-rounds']] : []),
+      ...(typeof sim['sim-scenario'] === 'string' ? ['--scenario', sim['sim-scenario']] : []),
+    ];
+    simulate = await runSimulateBench(parseSimulateArgs(simArgv));
     console.log('');
   }
 
@@ -196,6 +209,16 @@ async function main(): Promise<void> {
     }
   }
 
+  if (simulate) {
+    console.log(
+      `  simulate seed 002 (${simulate.scenario.requests} request-replays, ${simulate.strategies.length} strategies): ` +
+        `${fmt(simulate.scenario.wallSeconds, 2)} s wall ` +
+        `(budget < 40 s) ${simulate.withinGoal ? 'PASS' : 'FAIL'}, ${fmt(simulate.scenario.requestsPerS, 0)} requests/s = ` +
+        `${fmt(simulate.versusDynamoReplay, 1)}× Dynamo's offline replay (goal ≥ 2×), ${fmt(simulate.scenario.eventsPerS, 0)} events/s; ` +
+        `scaler in the loop ${fmt(simulate.scalerCostRatio, 2)}× the fleet model alone`,
+    );
+  }
+
   const outDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'results');
   mkdirSync(outDir, { recursive: true });
   const file = path.join(outDir, `bench-${machine.date.replace(/[:.]/g, '-')}.json`);
@@ -209,8 +232,9 @@ async function main(): Promise<void> {
         collection,
         getMetrics,
         natsIngest: nats,
-        ...(natsSkipped ? { natsIngestSkipped: natsSkipped } : {}),
         statusHistory,
+        simulate,
+        ...(natsSkipped ? { natsIngestSkipped: natsSkipped } : {}),
       },
       null,
       2,

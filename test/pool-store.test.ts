@@ -212,3 +212,34 @@ describe('property: the history layout never yields an unusable windowed value',
     expect(checked).toBeGreaterThan(2000);
   });
 });
+
+describe('pool store publication on read (publishOnRead, for virtual clocks)', () => {
+  const withWaiting = (at: number, waiting: number): WorkerSample => ({ ...sample(at), waiting });
+
+  it('a write is visible to the next published() at once, with no timer involved, and at the store clock', () => {
+    let now = 1000;
+    const store = new PoolStore('p', { cacheTtlMs: 5000, intervalMs: INTERVAL, historyWindowMs: 60_000, publishOnRead: true }, () => now);
+    let notified = 0;
+    store.onChange(() => (notified += 1));
+    store.setWorkers(['w']);
+    expect(store.published().fresh).toHaveLength(0);
+    store.recordSample('w', withWaiting(now, 3));
+    expect(store.published().fresh.map((w) => w.sample.waiting)).toEqual([3]);
+    now = 2000;
+    store.recordSample('w', withWaiting(now, 7));
+    const snapshot = store.published();
+    expect(snapshot.at).toBe(2000);
+    expect(snapshot.fresh.map((w) => w.sample.waiting)).toEqual([7]);
+    // Without writes the same snapshot is read again (one build per publication).
+    expect(store.published()).toBe(snapshot);
+    expect(notified).toBe(3);
+  });
+
+  it('without the option a write is published by the timer, not by the next read', () => {
+    const store = new PoolStore('p', { cacheTtlMs: 5000, intervalMs: INTERVAL, historyWindowMs: 60_000 }, () => 1000);
+    store.setWorkers(['w']);
+    const first = store.published();
+    store.recordSample('w', withWaiting(1000, 3));
+    expect(store.published()).toBe(first);
+  });
+});

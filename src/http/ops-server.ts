@@ -5,6 +5,7 @@ import { decisionReport, poolReport, poolSummary } from './pool-report.js';
 import type { StatusHistory } from './status-history.js';
 import { registerStatusPage } from './status-routes.js';
 import type { UiAssets } from './ui-assets.js';
+import { serviceTimesAnswer } from './service-times.js';
 
 export interface OpsState {
   readonly pools: ReadonlyMap<string, { runtime: PoolRuntime; source: string }>;
@@ -70,6 +71,15 @@ export function createOpsServer(state: OpsState): FastifyInstance {
   if (state.statusPage) {
     registerStatusPage(app, { pools: state.pools, triggers: () => state.triggers(), history: state.statusPage.history }, state.statusPage.assets);
   }
+  app.get<{ Querystring: { pool?: string; window?: string; model?: string } }>('/api/v1/service-times', async (request, reply) => {
+    const names = [...state.pools.keys()];
+    const name = request.query.pool ?? (names.length === 1 ? names[0] : undefined);
+    if (name === undefined) return reply.code(400).send({ error: `'pool' is required; pools are ${names.join(', ')}`, pools: names });
+    const pool = state.pools.get(name);
+    if (!pool) return reply.code(404).send({ error: `unknown pool '${name}'`, pools: names });
+    const answer = serviceTimesAnswer(pool.runtime, request.query);
+    return reply.code(answer.status).send(answer.body);
+  });
 
   return app;
 }

@@ -133,6 +133,13 @@ export interface PoolStoreOptions {
   readonly intervalMs: number;
   /** How far back each worker's history reaches; grows when a trigger asks for a longer window. */
   readonly historyWindowMs: number;
+  /**
+   * Publish on read instead of on a 20 ms timer: each write marks the published snapshot out of
+   * date, and the next `published()` rebuilds it (listeners are called at once). For a clock that
+   * is not the wall clock (a simulation in virtual time), where no real timer may decide what a
+   * reader sees.
+   */
+  readonly publishOnRead?: boolean;
 }
 
 /**
@@ -158,6 +165,8 @@ export class PoolStore {
   private readonly listeners = new Set<() => void>();
   private publishTimer?: NodeJS.Timeout;
   private publishedSnapshot?: PoolSnapshot;
+  /** publishOnRead: a write since the last publication. */
+  private outOfDate = false;
   /** When the published snapshot may be wrong without any write: its earliest sample expiry. */
   private publishedExpiry = 0;
   private customQueries: readonly SeriesQuery[] = [];
@@ -388,7 +397,7 @@ export class PoolStore {
    * times; a sample that may have expired since is caught here.
    */
   published(): PoolSnapshot {
-    if (!this.publishedSnapshot || this.now() >= this.publishedExpiry) this.publishNow();
+    if (!this.publishedSnapshot || this.outOfDate || this.now() >= this.publishedExpiry) this.publishNow();
     return this.publishedSnapshot as PoolSnapshot;
   }
 
@@ -403,6 +412,11 @@ export class PoolStore {
 
   /** Publishes soon even if nothing was written, so observers see time-based changes (TTL expiry). */
   notify(): void {
+    if (this.options.publishOnRead) {
+      this.outOfDate = true;
+      for (const listener of this.listeners) listener();
+      return;
+    }
     if (this.publishTimer) return;
     this.publishTimer = setTimeout(() => {
       this.publishTimer = undefined;
@@ -417,6 +431,7 @@ export class PoolStore {
     const { snapshot, expiry } = this.build();
     this.publishedSnapshot = snapshot;
     this.publishedExpiry = expiry;
+    this.outOfDate = false;
   }
 }
 
