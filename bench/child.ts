@@ -6,6 +6,8 @@
  *                                                          fixture servers started in this child
  *   node dist-bench/bench/child.js scaler --target-ports p1,p2,...
  *                                                          ... or of workers served elsewhere
+ *   node dist-bench/bench/child.js scaler --config '{"pools":[...]}'
+ *                                                          ... or configured by the parent
  *   node dist-bench/bench/child.js baseline                do-nothing grpc-js ExternalScaler
  *   node dist-bench/bench/child.js fixture [--servers N]   N HTTP servers serving the fixture
  *   node dist-bench/bench/child.js fleet [--servers N] [--tick-ms 500]
@@ -68,11 +70,15 @@ interface Running {
   window?: { begin(): Promise<void> | void; end(): Promise<Partial<ChildWindow>> | Partial<ChildWindow> };
 }
 
-async function startScaler(workers: number, targetPorts: number[] | undefined): Promise<{ running: Running; grpcPort: number; httpPort: number }> {
+async function startScaler(
+  workers: number,
+  targetPorts: number[] | undefined,
+  configJson: string | undefined,
+): Promise<{ running: Running; grpcPort: number; httpPort: number }> {
   ensureBenchProto();
   const [{ Scaler }, { validateConfig }] = await Promise.all([import('../src/scaler.js'), import('../src/config/load.js')]);
   const servers: FixtureServer[] = [];
-  if (!targetPorts) {
+  if (!targetPorts && configJson === undefined) {
     const text = readVllmFixture();
     for (let i = 0; i < workers; i++) servers.push(await startFixtureServer(text));
   }
@@ -84,6 +90,7 @@ async function startScaler(workers: number, targetPorts: number[] | undefined): 
     cacheTtl: '5s',
     logLevel: 'silent',
     pools: [{ name: 'bench', source: 'vllm', targets: ports.map((port) => `127.0.0.1:${port}`) }],
+    ...(configJson !== undefined ? (JSON.parse(configJson) as Record<string, unknown>) : {}),
   });
   const scaler = await Scaler.start(config);
 
@@ -237,6 +244,8 @@ async function main(): Promise<void> {
       workers: { type: 'string', default: '4' },
       servers: { type: 'string', default: '1' },
       'target-ports': { type: 'string' },
+      /** Configuration keys (JSON) over the default single-pool one, e.g. other pools or checkInterval. */
+      config: { type: 'string' },
       'tick-ms': { type: 'string', default: '100' },
       loads: { type: 'string', default: '0.6' },
       engines: { type: 'string', default: '2' },
@@ -246,7 +255,7 @@ async function main(): Promise<void> {
   let running: Running;
   if (mode === 'scaler') {
     const targetPorts = values['target-ports']?.split(',').map(Number);
-    const started = await startScaler(Number(values.workers), targetPorts);
+    const started = await startScaler(Number(values.workers), targetPorts, values.config);
     running = started.running;
     send({ type: 'ready', grpcPort: started.grpcPort, httpPort: started.httpPort });
   } else if (mode === 'baseline') {

@@ -13,10 +13,7 @@
  * Run alone: node dist-bench/bench/collection.js [--collect-workers 1000] [--collect-duration 20] [--collect-rounds 2]
  *            [--collect-streams 10] [--collect-soak 600]
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
+import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
@@ -25,7 +22,7 @@ import type { ChildWindow } from './child.js';
 import { ensureBenchProto, fmt, isMain, machineBusySeconds, onPath, otherLoadCores, table } from './common.js';
 import { externalScalerClientConstructor } from '../src/grpc/proto.js';
 import type { IsActiveResponse, ScaledObjectRef } from '../src/grpc/messages.js';
-import { freePort } from '../src/cli/demo/net.js';
+import { PrometheusRun, prometheusVersion } from './services.js';
 
 export interface CollectionOptions {
   workers: number;
@@ -88,80 +85,6 @@ function processCpuSeconds(pid: number): number {
 function processRssMiB(pid: number): number {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? NaN) / 1024;
-}
-
-/** Prometheus scraping the workers every second, in its own data folder, until stopped. */
-class PrometheusRun {
-  private constructor(
-    private readonly child: ChildProcess,
-    private readonly dir: string,
-    readonly port: number,
-  ) {}
-
-  static async start(binary: string, ports: readonly number[]): Promise<PrometheusRun> {
-    const dir = mkdtempSync(path.join(tmpdir(), 'bench-prometheus-'));
-    const config = [
-      'global: { scrape_interval: 1s, scrape_timeout: 900ms }',
-      'scrape_configs:',
-      '  - job_name: workers',
-      '    static_configs:',
-      `      - targets: [${ports.map((p) => `"127.0.0.1:${p}"`).join(', ')}]`,
-      '',
-    ].join('\n');
-    writeFileSync(path.join(dir, 'prometheus.yml'), config);
-    const port = await freePort();
-    const args = [
-      `--config.file=${path.join(dir, 'prometheus.yml')}`,
-      `--storage.tsdb.path=${path.join(dir, 'data')}`,
-      `--web.listen-address=127.0.0.1:${port}`,
-      '--log.level=warn',
-    ];
-    const child = spawn(binary, args, { stdio: ['ignore', 'ignore', 'inherit'] });
-    const run = new PrometheusRun(child, dir, port);
-    const deadline = Date.now() + 30_000;
-    for (;;) {
-      if (child.exitCode !== null) throw new Error(`prometheus exited with code ${child.exitCode}`);
-      try {
-        if ((await fetch(`http://127.0.0.1:${port}/-/ready`)).ok) break;
-      } catch {
-        // not listening yet
-      }
-      if (Date.now() > deadline) throw new Error('prometheus not ready within 30 s');
-      await sleep(200);
-    }
-    return run;
-  }
-
-  get pid(): number {
-    return this.child.pid as number;
-  }
-
-  /** Scrapes done so far: the count of Prometheus's own scrape-interval summary. */
-  async scrapes(): Promise<number> {
-    const text = await (await fetch(`http://127.0.0.1:${this.port}/metrics`)).text();
-    return Number(/^prometheus_target_interval_length_seconds_count\{interval="1s"\} (\S+)$/m.exec(text)?.[1] ?? NaN);
-  }
-
-  async stop(): Promise<void> {
-    if (this.child.exitCode === null) {
-      const exited = new Promise<void>((resolve) => this.child.once('exit', () => resolve()));
-      this.child.kill('SIGTERM');
-      const timer = setTimeout(() => this.child.kill('SIGKILL'), 15_000);
-      await exited;
-      clearTimeout(timer);
-    }
-    rmSync(this.dir, { recursive: true, force: true });
-  }
-}
-
-function prometheusVersion(binary: string): Promise<string> {
-  return new Promise((resolve) => {
-    const child = spawn(binary, ['--version'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
-    child.on('exit', () => resolve(/version (\S+)/.exec(out)?.[1] ?? 'unknown'));
-  });
 }
 
 export async function runCollectionBench(

@@ -16,8 +16,7 @@
  *
  * Needs `nats-server` on PATH unless --url names a running server.
  */
-import { spawn, fork, type ChildProcess } from 'node:child_process';
-import { createServer, connect as tcpConnect } from 'node:net';
+import { fork, type ChildProcess } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -28,6 +27,7 @@ import { FailureLog, silentLogger } from '../src/log.js';
 import { DynamoNatsSource } from '../src/sources/dynamo/dynamo-nats-source.js';
 import { PoolStore } from '../src/store/pool-store.js';
 import { fmt, isMain, machineInfo, table } from './common.js';
+import { startNatsServer } from './services.js';
 
 export type IngestMode = 'event-plane' | 'kv-metrics';
 
@@ -343,39 +343,6 @@ export async function run(options: Partial<NatsIngestOptions> = {}): Promise<Nat
 }
 
 // --- nats-server ---------------------------------------------------------------------------------
-
-async function startNatsServer(): Promise<{ url: string; stop(): void }> {
-  const port = await freePort();
-  const child = spawn('nats-server', ['-a', '127.0.0.1', '-p', String(port)], { stdio: 'ignore' });
-  const failed = new Promise<never>((_, reject) => child.once('error', (e) => reject(new Error(`cannot run nats-server: ${e.message}`))));
-  await Promise.race([waitForPort(port), failed]);
-  return { url: `nats://127.0.0.1:${port}`, stop: () => child.kill('SIGTERM') };
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
-async function waitForPort(port: number): Promise<void> {
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    const open = await new Promise<boolean>((resolve) => {
-      const socket = tcpConnect(port, '127.0.0.1');
-      socket.once('connect', () => {
-        socket.destroy();
-        resolve(true);
-      });
-      socket.once('error', () => resolve(false));
-    });
-    if (open) return;
-    if (Date.now() > deadline) throw new Error(`nats-server did not listen on ${port}`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-}
 
 // --- command line --------------------------------------------------------------------------------
 

@@ -1,8 +1,9 @@
 /**
- * `npm run bench`: the scrape+parse, in-process evaluation, end-to-end collection, GetMetrics
- * (queue_depth, ttft and desired_replicas against a do-nothing server and against each other) and
- * NATS ingest benchmarks, then a summary against the budgets of docs/benchmarks.md. Results are also written as
- * JSON under dist-bench/results/.
+ * `npm run bench`: the scrape+parse, in-process evaluation, end-to-end collection (beside
+ * Prometheus), GetMetrics (queue_depth, ttft and desired_replicas against a do-nothing server and
+ * against each other), NATS ingest, reaction, status-page history and simulate benchmarks, then a
+ * summary against the budgets of docs/benchmarks.md. Results are also written as JSON under
+ * dist-bench/results/.
  *
  * Options (all optional), passed after `--`:
  *   --metrics queue_depth,ttft,desired_replicas (default; the first is the reference) | --metric queue_depth
@@ -10,10 +11,11 @@
  *   --warmup 2 --duration 5 --rounds 2 --rate 1000 --paced 4 --workers 4
  *   --workers-from auto|fixture|simulated --tick-ms 100 --loads 0.5,0.6,0.8,0.95
  *   --iterations 2000 --parse-iterations 3000 --scrape-warmup 200 --scrape-concurrency 32 --scrape-rounds 2
- *   --collect-workers 1000 --collect-streams 0,1,10 --collect-duration 5 --collect-steady 130 --collect-history-size 120
+ *   --collect-workers 1000 --collect-duration 20 --collect-warmup 12 --collect-rounds 2 --collect-streams 10 --collect-soak 600 --collect-tick-ms 500
  *   --nats-workers 10000 --nats-messages 200000 --nats-mode event-plane|kv-metrics --nats-url nats://...
+ *   --reaction-changes 100 --reaction-interval-ms 1000 --reaction-workers 8
  *   --sim-rounds 3 --sim-scenario examples/seed-002.yaml
- *   --only scrape-parse|evaluation|collection|getmetrics|nats|status-history|simulate
+ *   --only scrape-parse|evaluation|collection|getmetrics|nats|reaction|status-history|simulate
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -24,26 +26,27 @@ import { formatCollection, parseCollectionArgs, runCollectionBench, type Collect
 import { DEFAULT_EVALUATION_OPTIONS, runEvaluationBench, type EvaluationResult } from './evaluation.js';
 import { COMPARED_METRICS, parseGetMetricsArgs, runGetMetricsBench, worstHandlerP99Us, type GetMetricsResult } from './getmetrics.js';
 import { run as runNatsIngestBench, parseNatsIngestArgs, type NatsIngestResult } from './nats-ingest.js';
+import { parseReactionArgs, reactionSummary, runReactionBench, type ReactionResult } from './reaction.js';
 import { parseScrapeParseArgs, runScrapeParseBench, type ScrapeParseResult } from './scrape-parse.js';
 import { parseSimulateArgs, runSimulateBench, type SimulateBenchResult } from './simulate.js';
 import { runStatusHistoryBench, type StatusHistoryResult } from './status-history.js';
 
-const STEPS = ['scrape-parse', 'evaluation', 'collection', 'getmetrics', 'nats', 'status-history', 'simulate'] as const;
+const STEPS = ['scrape-parse', 'evaluation', 'collection', 'getmetrics', 'nats', 'reaction', 'status-history', 'simulate'] as const;
 
 /** budget: "10,000 NATS messages/s". */
 const NATS_BUDGET_MSGS_PER_S = 10_000;
 
-/** The NATS benchmark's own options, from run.ts's `--nats-*` (its `--workers` would clash with GetMetrics'). */
-function natsArgs(argv: readonly string[]): string[] {
+/** A benchmark's own options from run.ts's `--<prefix>-*` (e.g. the NATS benchmark's `--workers` would clash with GetMetrics'). */
+function prefixedArgs(argv: readonly string[], prefix: string, keys: readonly string[]): string[] {
   const { values } = parseArgs({
     args: [...argv],
     strict: false,
     allowPositionals: true,
-    options: { 'nats-workers': { type: 'string' }, 'nats-messages': { type: 'string' }, 'nats-mode': { type: 'string' }, 'nats-url': { type: 'string' } },
+    options: Object.fromEntries(keys.map((key) => [`${prefix}-${key}`, { type: 'string' as const }])),
   });
   const out: string[] = [];
-  for (const key of ['workers', 'messages', 'mode', 'url']) {
-    const value = values[`nats-${key}`];
+  for (const key of keys) {
+    const value = values[`${prefix}-${key}`];
     if (typeof value === 'string') out.push(`--${key}`, value);
   }
   return out;
@@ -91,13 +94,19 @@ async function main(): Promise<void> {
   let nats: NatsIngestResult | undefined;
   let natsSkipped: string | undefined;
   if (wanted('nats')) {
-    const natsOptions = parseNatsIngestArgs(natsArgs(argv));
+    const natsOptions = parseNatsIngestArgs(prefixedArgs(argv, 'nats', ['workers', 'messages', 'mode', 'url']));
     if (natsOptions.url === undefined && onPath('nats-server') === undefined) {
       natsSkipped = 'nats-server is not on PATH (install it, or pass --nats-url nats://host:4222 to use a running server)';
       console.log(`NATS ingest benchmark SKIPPED: ${natsSkipped}\n`);
     } else {
       nats = await runNatsIngestBench(natsOptions);
     }
+  }
+
+  let reaction: ReactionResult | undefined;
+  if (wanted('reaction')) {
+    reaction = await runReactionBench(parseReactionArgs(prefixedArgs(argv, 'reaction', ['changes', 'interval-ms', 'workers'])));
+    console.log('');
   }
 
   let statusHistory: StatusHistoryResult | undefined;
@@ -198,6 +207,7 @@ async function main(): Promise<void> {
   } else if (natsSkipped) {
     console.log(`  NATS ingest: skipped — ${natsSkipped}`);
   }
+  if (reaction) for (const line of reactionSummary(reaction)) console.log(line);
   if (statusHistory) {
     const big = statusHistory.rows[statusHistory.rows.length - 1];
     if (big) {
@@ -232,6 +242,7 @@ async function main(): Promise<void> {
         collection,
         getMetrics,
         natsIngest: nats,
+        reaction,
         statusHistory,
         simulate,
         ...(natsSkipped ? { natsIngestSkipped: natsSkipped } : {}),

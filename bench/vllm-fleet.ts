@@ -118,6 +118,9 @@ class FleetWorker {
   private tick = 0;
   private body: Buffer = Buffer.alloc(0);
   private renderedTick = -1;
+  /** Gauge slots held at a value (the reaction benchmark's controlled load), by slot index. */
+  private readonly pins = new Map<number, number>();
+  private pinsChanged = false;
 
   constructor(
     private readonly template: Template,
@@ -132,9 +135,21 @@ class FleetWorker {
     for (; this.tick < t; this.tick++) this.step();
   }
 
+  /** Holds every engine's `metric` gauge at `value` from now on (the next body shows it). */
+  pin(metric: string, value: number): void {
+    this.template.slots.forEach((slot, at) => {
+      if (this.template.roles[at]?.kind === 'gauge' && nameOf(slot.prefix) === metric) {
+        this.pins.set(at, value);
+        this.values[at] = value;
+      }
+    });
+    this.pinsChanged = true;
+  }
+
   bodyAt(t: number): Buffer {
     this.advanceTo(t);
-    if (this.renderedTick !== this.tick) {
+    if (this.renderedTick !== this.tick || this.pinsChanged) {
+      this.pinsChanged = false;
       const { pieces, slots } = this.template;
       let text = '';
       for (let i = 0; i < slots.length; i++) text += `${pieces[i]}${(slots[i] as Slot).prefix}${pythonFloat(this.values[i] as number)}`;
@@ -176,11 +191,14 @@ class FleetWorker {
           break;
       }
     }
+    for (const [at, value] of this.pins) v[at] = value;
   }
 }
 
 export interface VllmFleet {
   readonly ports: readonly number[];
+  /** Holds worker `index`'s `metric` gauge (every engine) at `value`; its next scrape sees it. */
+  pin(index: number, metric: string, value: number): void;
   /** Requests answered so far. */
   served(): number;
   close(): Promise<void>;
@@ -193,8 +211,10 @@ export async function startVllmFleet(fixtureText: string, size: number, tickMs: 
   let served = 0;
   const servers: Server[] = [];
   const ports: number[] = [];
+  const workers: FleetWorker[] = [];
   for (let i = 0; i < size; i++) {
     const worker = new FleetWorker(template, i + 1);
+    workers.push(worker);
     const server = createServer({ keepAliveTimeout: 60_000 }, (request: IncomingMessage, response: ServerResponse) => {
       request.resume();
       const body = worker.bodyAt(Math.floor((Date.now() - started) / tickMs));
@@ -208,6 +228,7 @@ export async function startVllmFleet(fixtureText: string, size: number, tickMs: 
   }
   return {
     ports,
+    pin: (index, metric, value) => workers[index]?.pin(metric, value),
     served: () => served,
     close: async () => {
       await Promise.all(

@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import NodeCache from 'node-cache';
 import { HISTORY_COUNTERS, WorkerHistory } from './history.js';
 import type { WorkerSample } from './sample.js';
@@ -164,6 +165,8 @@ export class PoolStore {
   private readonly ttlMs: number;
   private readonly listeners = new Set<() => void>();
   private publishTimer?: NodeJS.Timeout;
+  /** performance.now() of the last timed publication (a monotonic clock: the store's own may be a test's). */
+  private lastPublishedAt = Number.NEGATIVE_INFINITY;
   private publishedSnapshot?: PoolSnapshot;
   /** publishOnRead: a write since the last publication. */
   private outOfDate = false;
@@ -418,11 +421,17 @@ export class PoolStore {
       return;
     }
     if (this.publishTimer) return;
+    // The first write after a quiet spell is published at once (after the current event-loop turn,
+    // so the writes of one turn share it); later ones wait for PUBLISH_DELAY_MS after the last
+    // publication. A Dynamo message reaches GetMetrics in about a millisecond, a round of scrapes
+    // still rebuilds the snapshot at most every 20 ms.
+    const wait = Math.max(0, this.lastPublishedAt + PUBLISH_DELAY_MS - performance.now());
     this.publishTimer = setTimeout(() => {
       this.publishTimer = undefined;
+      this.lastPublishedAt = performance.now();
       this.publishNow();
       for (const listener of this.listeners) listener();
-    }, PUBLISH_DELAY_MS);
+    }, wait);
     // Collection keeps the process alive, not this timer.
     this.publishTimer.unref();
   }
