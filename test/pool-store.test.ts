@@ -4,7 +4,7 @@
  * its nominal start at bounded memory — checked with a fake clock, not by waiting.
  */
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { evaluateSignal, useOf } from '../src/signals/evaluate.js';
 import { counterReader, windowSpan } from '../src/signals/windowed/window-span.js';
 import { PoolStore } from '../src/store/pool-store.js';
@@ -241,5 +241,41 @@ describe('pool store publication on read (publishOnRead, for virtual clocks)', (
     const first = store.published();
     store.recordSample('w', withWaiting(1000, 3));
     expect(store.published()).toBe(first);
+  });
+});
+
+describe('pool store publication by timer', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+  const waitingOf = (store: PoolStore) => store.published().fresh.map((w) => w.sample.waiting);
+
+  it('the first write after a quiet spell is published after the current turn; later ones at most every 20 ms', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance'] });
+    const store = new PoolStore('p', { cacheTtlMs: 60_000, intervalMs: INTERVAL, historyWindowMs: 60_000 }, () => 1000);
+    let published = 0;
+    store.onChange(() => (published += 1));
+    store.setWorkers(['w']);
+    await vi.advanceTimersByTimeAsync(100);
+    published = 0;
+    // Quiet until now: the write shows after the turn (a 0 ms timer), not 20 ms later.
+    store.recordSample('w', { ...sample(1000), waiting: 3 });
+    store.recordSample('w', { ...sample(1000), waiting: 4 }); // same turn: the same publication
+    expect(waitingOf(store)).toEqual([]);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(waitingOf(store)).toEqual([4]);
+    expect(published).toBe(1);
+    // A write right after a publication waits until 20 ms after it.
+    store.recordSample('w', { ...sample(1000), waiting: 5 });
+    await vi.advanceTimersByTimeAsync(18);
+    expect(waitingOf(store)).toEqual([4]);
+    await vi.advanceTimersByTimeAsync(2);
+    expect(waitingOf(store)).toEqual([5]);
+    expect(published).toBe(2);
+    // Quiet again for longer than 20 ms: immediate once more.
+    await vi.advanceTimersByTimeAsync(50);
+    store.recordSample('w', { ...sample(1000), waiting: 6 });
+    await vi.advanceTimersByTimeAsync(1);
+    expect(waitingOf(store)).toEqual([6]);
   });
 });

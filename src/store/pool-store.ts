@@ -1,4 +1,3 @@
-import { performance } from 'node:perf_hooks';
 import NodeCache from 'node-cache';
 import { HISTORY_COUNTERS, WorkerHistory } from './history.js';
 import type { WorkerSample } from './sample.js';
