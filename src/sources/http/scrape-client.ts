@@ -1,5 +1,5 @@
 import pLimit, { type LimitFunction } from 'p-limit';
-import { Agent, errors as undiciErrors } from 'undici';
+import { Agent, errors as undiciErrors, type Dispatcher } from 'undici';
 
 export type FetchFailureCause = 'connect' | 'timeout' | 'http_status' | 'body_too_large' | 'error';
 
@@ -92,27 +92,35 @@ export class ScrapeClient {
         await body.dump({ limit: 64 * 1024 }).catch(() => undefined);
         return { ok: false, cause: 'http_status', message: `HTTP ${statusCode} from ${url}` };
       }
-      const declared = Number(headerValue(response.headers['content-length']));
-      if (Number.isFinite(declared) && declared > maxBodyBytes) {
-        body.destroy();
-        return { ok: false, cause: 'body_too_large', message: `Content-Length ${declared} exceeds the ${maxBodyBytes}-byte cap` };
-      }
-      const chunks: Buffer[] = [];
-      let bytes = 0;
-      for await (const chunk of body as AsyncIterable<Buffer>) {
-        bytes += chunk.length;
-        if (bytes > maxBodyBytes) {
-          // Destroying the stream closes the socket, so the worker stops sending too.
-          body.destroy();
-          throw new BodyTooLarge(`body exceeds the ${maxBodyBytes}-byte cap`);
-        }
-        chunks.push(chunk);
-      }
-      return { ok: true, body: Buffer.concat(chunks, bytes).toString('utf8'), bytes };
+      return await readCappedBody(response, maxBodyBytes);
     } catch (error) {
-      return classify(error, signal, url, timeoutMs);
+      return classifyFetchError(error, signal, url, timeoutMs);
     }
   }
+}
+
+/**
+ * Reads a response body as text, refusing it (and closing the socket, so the sender stops too) as
+ * soon as it passes `maxBodyBytes`, or at once when its Content-Length says it will.
+ */
+export async function readCappedBody(response: Dispatcher.ResponseData, maxBodyBytes: number): Promise<FetchResult> {
+  const { body } = response;
+  const declared = Number(headerValue(response.headers['content-length']));
+  if (Number.isFinite(declared) && declared > maxBodyBytes) {
+    body.destroy();
+    return { ok: false, cause: 'body_too_large', message: `Content-Length ${declared} exceeds the ${maxBodyBytes}-byte cap` };
+  }
+  const chunks: Buffer[] = [];
+  let bytes = 0;
+  for await (const chunk of body as AsyncIterable<Buffer>) {
+    bytes += chunk.length;
+    if (bytes > maxBodyBytes) {
+      body.destroy();
+      throw new BodyTooLarge(`body exceeds the ${maxBodyBytes}-byte cap`);
+    }
+    chunks.push(chunk);
+  }
+  return { ok: true, body: Buffer.concat(chunks, bytes).toString('utf8'), bytes };
 }
 
 function pathOf(url: string): string {
@@ -124,7 +132,8 @@ function headerValue(value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? value[0] : value;
 }
 
-function classify(error: unknown, signal: AbortSignal, url: string, timeoutMs: number): FetchResult {
+/** Why a request failed, from undici's error and whether our own timeout fired. */
+export function classifyFetchError(error: unknown, signal: AbortSignal, url: string, timeoutMs: number): FetchResult {
   if (error instanceof BodyTooLarge) return { ok: false, cause: 'body_too_large', message: error.message };
   // Our own timeout fired: whatever error undici surfaced for it, the cause is the timeout.
   if (signal.aborted) return { ok: false, cause: 'timeout', message: `no complete response from ${url} within ${timeoutMs} ms` };
