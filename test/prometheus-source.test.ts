@@ -4,10 +4,12 @@
  * same workers directly: the same signals, the same exclusions, and UNAVAILABLE (for that pool
  * only) when Prometheus is gone.
  */
+import { createServer } from 'node:http';
 import { Writable } from 'node:stream';
 import * as grpc from '@grpc/grpc-js';
 import pino from 'pino';
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { closeServer, listen } from '../src/cli/demo/net.js';
 import { SimulatedVllmWorker } from '../src/cli/demo/simulated-worker.js';
 import { KedaClient, statusOf } from './support/keda-client.js';
 import { PrometheusServer } from './support/prometheus-server.js';
@@ -182,10 +184,18 @@ describe('source: prometheus, read from a real Prometheus', () => {
     expect(logs.filter((l) => l['subject'] === 'prom/prometheus' && l['msg'] === 'recovered')).toHaveLength(1);
   });
 
-  it('bad input: a selector matching nothing, an error answer, a non-vector answer: clear, logged once, other pools unaffected', async () => {
+  it('bad input: unreachable, a selector matching nothing, an error answer, a non-vector answer, a body over the cap: clear, logged once, others unaffected', async () => {
     const fleet = await startWorkers();
     prometheus = await PrometheusServer.start({ jobs: { vllm: fleet.map((w) => w.target) } });
+    // An engine that answers every query with a range (matrix) result, as a misrouted proxy could.
+    const matrix = createServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ status: 'success', data: { resultType: 'matrix', result: [] } }));
+    });
+    const matrixPort = await listen(matrix, 0, '127.0.0.1');
+    harness.onClose(() => closeServer(matrix));
     const logs = await startScaler(prometheus, fleet, [
+      { name: 'matrix', source: 'prometheus', prometheus: { url: `http://127.0.0.1:${matrixPort}`, selector: 'job="vllm"', engine: 'vllm' } },
+      { name: 'capped', source: 'prometheus', prometheus: { url: prometheus.url, selector: 'job="vllm"', engine: 'vllm', maxBodyBytes: 1024 } },
       { name: 'typo', source: 'prometheus', prometheus: { url: prometheus.url, selector: 'job="vlm"', engine: 'vllm' } },
       // A valid selector that PromQL refuses at evaluation: an unparseable regular expression.
       { name: 'broken', source: 'prometheus', prometheus: { url: prometheus.url, selector: 'job=~"vllm(", instance!=""', engine: 'vllm' } },
@@ -201,6 +211,10 @@ describe('source: prometheus, read from a real Prometheus', () => {
     const broken = await value('broken', { metric: 'queue_depth' });
     expect(broken).toMatchObject({ code: grpc.status.UNAVAILABLE });
     expect((broken as { details: string }).details).toMatch(/HTTP 400 .*bad_data: .*vllm\(/);
+    const notVector = await value('matrix', { metric: 'queue_depth' });
+    expect((notVector as { details: string }).details).toContain('the query answered a "matrix" result, not an instant vector');
+    const capped = await value('capped', { metric: 'queue_depth' });
+    expect((capped as { details: string }).details).toContain('exceeds the 1024-byte cap');
     const unreachable = await value('nothing', { metric: 'queue_depth' });
     expect((unreachable as { details: string }).details).toContain('Prometheus at http://127.0.0.1:1');
 
@@ -209,6 +223,8 @@ describe('source: prometheus, read from a real Prometheus', () => {
       ['typo', 'no_targets'],
       ['broken', 'query_error'],
       ['nothing', 'connect'],
+      ['matrix', 'not_vector'],
+      ['capped', 'body_too_large'],
     ] as const) {
       const lines = logs.filter((l) => l['subject'] === `${pool}/prometheus`);
       expect(lines, pool).toHaveLength(1);

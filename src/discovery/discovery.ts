@@ -16,6 +16,11 @@ export interface Discovery {
   resolve(): Promise<WorkerTarget[]>;
   /** A short human-readable description for logs, e.g. `dns llama-headless:8000`. */
   describe(): string;
+  /**
+   * Set while `resolve` answers from a cache that may be out of date (a watch that keeps failing
+   * after a good list): the answer is still the best known, and this says why it may be old.
+   */
+  problem?(): string | undefined;
   /** Ends what the discovery keeps open (a watch); resolves once it has. */
   close?(): Promise<void>;
 }

@@ -43,7 +43,7 @@ export class KubernetesDiscovery implements Discovery {
   private slices = new Map<string, V1EndpointSlice>();
   private resourceVersion = '';
   private synced = false;
-  private problem: string | undefined;
+  private lastProblem: string | undefined;
   private loop: Promise<void> | undefined;
   private stopped = false;
   private activeWatch: AbortController | undefined;
@@ -71,15 +71,21 @@ export class KubernetesDiscovery implements Discovery {
     this.firstOutcome = new Promise((resolve) => (this.settleFirst = resolve));
   }
 
-  /** The workers as the cache has them; rejects until the first list succeeds and while the API refuses or fails. */
+  /**
+   * The workers as the cache has them. Rejects until a first list succeeds; after that, a failing
+   * watch or list leaves the last answer in place and `problem()` says why it may be old.
+   */
   async resolve(): Promise<WorkerTarget[]> {
     if (this.configProblem !== undefined) throw new Error(`${this.describe()}: ${this.configProblem}`);
     if (this.loop === undefined && !this.stopped) this.loop = this.run();
     if (!this.synced) await this.firstOutcome;
-    if (this.problem !== undefined) throw new Error(this.problem);
-    if (!this.synced) throw new Error(`${this.describe()}: not listed yet`);
+    if (!this.synced) throw new Error(this.lastProblem ?? `${this.describe()}: not listed yet`);
     this.cached ??= workersOfSlices(this.slices.values(), { port: this.options.port, path: this.options.path, scheme: this.options.scheme ?? 'http' });
     return [...this.cached];
+  }
+
+  problem(): string | undefined {
+    return this.synced ? this.lastProblem : undefined;
   }
 
   describe(): string {
@@ -99,7 +105,7 @@ export class KubernetesDiscovery implements Discovery {
     const initial = this.options.initialBackoffMs ?? 500;
     let backoff = initial;
     const fail = async (message: string): Promise<void> => {
-      this.problem = message;
+      this.lastProblem = message;
       this.settleFirst();
       await this.sleep(backoff);
       backoff = Math.min(this.options.maxBackoffMs ?? 30_000, backoff * 2);
@@ -112,7 +118,7 @@ export class KubernetesDiscovery implements Discovery {
           await fail(`listing ${this.describe()}: ${apiErrorMessage(error)}`);
           continue;
         }
-        this.problem = undefined;
+        this.lastProblem = undefined;
         this.settleFirst();
         backoff = initial;
       }
@@ -191,7 +197,7 @@ export class KubernetesDiscovery implements Discovery {
         else if (type === 'DELETED') this.slices.delete(sliceKey(slice));
         else return; // BOOKMARK: only the version moves
         this.cached = undefined;
-        this.problem = undefined;
+        this.lastProblem = undefined;
       };
       const onDone = (error: unknown): void => {
         if (this.stopped) return finish({ kind: 'closed' });

@@ -30,6 +30,8 @@ export interface HttpSourceOptions {
 
 /** Label of `keda_llm_scaler_scrape_errors_total` for a failed discovery (no worker was scraped). */
 export const DISCOVERY_ERROR_CAUSE = 'discovery';
+/** The same, when discovery answers from a cache it cannot refresh (a Kubernetes watch that keeps failing). */
+export const DISCOVERY_OUTDATED_CAUSE = 'discovery_outdated';
 
 /**
  * Polls every worker of one HTTP pool (vLLM, SGLang, TRT-LLM) into its store.
@@ -142,8 +144,17 @@ export class HttpSource implements Source {
       });
       return;
     }
-    this.discoveryError = undefined;
-    failures.recovered(subject, { pool, discovery: discovery.describe() });
+    this.discoveryError = discovery.problem?.();
+    if (this.discoveryError === undefined) failures.recovered(subject, { pool, discovery: discovery.describe() });
+    else {
+      metrics.scrapeErrors.inc({ pool, cause: DISCOVERY_OUTDATED_CAUSE });
+      failures.failed(subject, DISCOVERY_OUTDATED_CAUSE, 'worker discovery may be out of date; using its last answer', {
+        pool,
+        discovery: discovery.describe(),
+        error: this.discoveryError,
+        workers: found.length,
+      });
+    }
 
     const next = new Map(found.map((target) => [target.id, target]));
     const added = [...next.keys()].filter((id) => !this.targets.has(id));
