@@ -184,7 +184,7 @@ describe('source: prometheus, read from a real Prometheus', () => {
     expect(logs.filter((l) => l['subject'] === 'prom/prometheus' && l['msg'] === 'recovered')).toHaveLength(1);
   });
 
-  it('bad input: unreachable, a selector matching nothing, an error answer, a non-vector answer, a body over the cap: clear, logged once, others unaffected', async () => {
+  it('bad input (unreachable, no target matched, error answer, non-vector answer, body over the cap): clear, logged once, others unaffected', async () => {
     const fleet = await startWorkers();
     prometheus = await PrometheusServer.start({ jobs: { vllm: fleet.map((w) => w.target) } });
     // An engine that answers every query with a range (matrix) result, as a misrouted proxy could.
