@@ -7,6 +7,8 @@
  *   node dist-bench/bench/child.js scaler --target-ports p1,p2,...
  *                                                          ... or of workers served elsewhere
  *                                    [--history-size N]    samples kept per worker (default 120)
+ *   node dist-bench/bench/child.js scaler --prometheus-url URL [--prometheus-selector '{job="bench"}']
+ *                                                          one `source: prometheus` pool instead
  *   node dist-bench/bench/child.js baseline                do-nothing grpc-js ExternalScaler
  *   node dist-bench/bench/child.js fixture [--servers N]   N HTTP servers serving the fixture
  *   node dist-bench/bench/child.js simulated [--servers N] [--tick-ms 100] [--loads 0.5,0.6]
@@ -69,11 +71,12 @@ async function startScaler(
   workers: number,
   targetPorts: number[] | undefined,
   historySize: number | undefined,
+  prometheus?: { url: string; selector: string },
 ): Promise<{ running: Running; grpcPort: number; httpPort: number }> {
   ensureBenchProto();
   const [{ Scaler }, { validateConfig }] = await Promise.all([import('../src/scaler.js'), import('../src/config/load.js')]);
   const servers: FixtureServer[] = [];
-  if (!targetPorts) {
+  if (!targetPorts && !prometheus) {
     const text = readVllmFixture();
     for (let i = 0; i < workers; i++) servers.push(await startFixtureServer(text));
   }
@@ -85,7 +88,11 @@ async function startScaler(
     cacheTtl: '5s',
     logLevel: 'silent',
     ...(historySize !== undefined ? { historySize } : {}),
-    pools: [{ name: 'bench', source: 'vllm', targets: ports.map((port) => `127.0.0.1:${port}`) }],
+    pools: [
+      prometheus
+        ? { name: 'bench', source: 'prometheus', prometheus: { url: prometheus.url, selector: prometheus.selector, engine: 'vllm' } }
+        : { name: 'bench', source: 'vllm', targets: ports.map((port) => `127.0.0.1:${port}`) },
+    ],
   });
   const scaler = await Scaler.start(config);
 
@@ -240,6 +247,8 @@ async function main(): Promise<void> {
       servers: { type: 'string', default: '1' },
       'target-ports': { type: 'string' },
       'history-size': { type: 'string' },
+      'prometheus-url': { type: 'string' },
+      'prometheus-selector': { type: 'string', default: '{job="bench"}' },
       'tick-ms': { type: 'string', default: '100' },
       loads: { type: 'string', default: '0.6' },
       engines: { type: 'string', default: '2' },
@@ -250,7 +259,9 @@ async function main(): Promise<void> {
   if (mode === 'scaler') {
     const targetPorts = values['target-ports']?.split(',').map(Number);
     const historySize = values['history-size'] !== undefined ? Number(values['history-size']) : undefined;
-    const started = await startScaler(Number(values.workers), targetPorts, historySize);
+    const promUrl = values['prometheus-url'];
+    const prometheus = promUrl !== undefined ? { url: promUrl, selector: values['prometheus-selector'] } : undefined;
+    const started = await startScaler(Number(values.workers), targetPorts, historySize, prometheus);
     running = started.running;
     send({ type: 'ready', grpcPort: started.grpcPort, httpPort: started.httpPort });
   } else if (mode === 'baseline') {

@@ -12,7 +12,8 @@
  *   --iterations 2000 --parse-iterations 3000 --scrape-warmup 200 --scrape-concurrency 32 --scrape-rounds 2
  *   --collect-workers 1000 --collect-streams 0,1,10 --collect-duration 5 --collect-steady 130 --collect-history-size 120
  *   --nats-workers 10000 --nats-messages 200000 --nats-mode event-plane|kv-metrics --nats-url nats://...
- *   --only scrape-parse|evaluation|collection|getmetrics|nats
+ *   --prom-workers 1000 --prom-duration 15 --prom-rounds 2
+ *   --only scrape-parse|evaluation|collection|getmetrics|nats|prometheus-source
  */
 import { accessSync, constants, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -23,9 +24,10 @@ import { parseCollectionArgs, runCollectionBench, type CollectionResult } from '
 import { DEFAULT_EVALUATION_OPTIONS, runEvaluationBench, type EvaluationResult } from './evaluation.js';
 import { COMPARED_METRICS, parseGetMetricsArgs, runGetMetricsBench, worstHandlerP99Us, type GetMetricsResult } from './getmetrics.js';
 import { run as runNatsIngestBench, parseNatsIngestArgs, type NatsIngestResult } from './nats-ingest.js';
+import { parsePrometheusSourceArgs, runPrometheusSourceBench, type PrometheusSourceBenchResult } from './prometheus-source.js';
 import { parseScrapeParseArgs, runScrapeParseBench, type ScrapeParseResult } from './scrape-parse.js';
 
-const STEPS = ['scrape-parse', 'evaluation', 'collection', 'getmetrics', 'nats'] as const;
+const STEPS = ['scrape-parse', 'evaluation', 'collection', 'getmetrics', 'nats', 'prometheus-source'] as const;
 
 /** budget: "10,000 NATS messages/s". */
 const NATS_BUDGET_MSGS_PER_S = 10_000;
@@ -110,6 +112,12 @@ async function main(): Promise<void> {
     } else {
       nats = await runNatsIngestBench(natsOptions);
     }
+  }
+
+  let promSource: PrometheusSourceBenchResult | undefined;
+  if (wanted('prometheus-source')) {
+    promSource = await runPrometheusSourceBench(parsePrometheusSourceArgs(argv));
+    console.log('');
   }
 
   console.log(`Summary (${((Date.now() - started) / 1000).toFixed(0)} s)`);
@@ -199,6 +207,17 @@ async function main(): Promise<void> {
   } else if (natsSkipped) {
     console.log(`  NATS ingest: skipped — ${natsSkipped}`);
   }
+  if (promSource) {
+    const mean = (source: 'direct' | 'prometheus', key: 'scalerCpuMsPerInterval' | 'prometheusCores') => {
+      const ws = promSource.windows.filter((w) => w.source === source);
+      return ws.reduce((n, w) => n + w[key], 0) / ws.length;
+    };
+    console.log(
+      `  source: prometheus, ${promSource.options.workers} workers: scaler ${fmt(mean('prometheus', 'scalerCpuMsPerInterval'), 1)} ms CPU per interval ` +
+        `through Prometheus vs ${fmt(mean('direct', 'scalerCpuMsPerInterval'), 1)} ms directly (ratio ${fmt(promSource.ratio, 3)}); Prometheus itself ` +
+        `${fmt(mean('prometheus', 'prometheusCores') * 100, 1)} % / ${fmt(mean('direct', 'prometheusCores') * 100, 1)} % of a core`,
+    );
+  }
 
   const outDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'results');
   mkdirSync(outDir, { recursive: true });
@@ -206,7 +225,16 @@ async function main(): Promise<void> {
   writeFileSync(
     file,
     JSON.stringify(
-      { machine, scrapeParse: scrape, evaluation, collection, getMetrics, natsIngest: nats, ...(natsSkipped ? { natsIngestSkipped: natsSkipped } : {}) },
+      {
+        machine,
+        scrapeParse: scrape,
+        evaluation,
+        collection,
+        getMetrics,
+        natsIngest: nats,
+        ...(natsSkipped ? { natsIngestSkipped: natsSkipped } : {}),
+        prometheusSource: promSource,
+      },
       null,
       2,
     ),
