@@ -47,6 +47,8 @@ export interface ChildWindow {
   /** The scaler's own count of worker scrapes during the window, by result. */
   scrapesOk?: number;
   scrapesFailed?: number;
+  /** Observations of the scrape-duration histogram: worker scrapes, or rounds of queries for a prometheus pool. */
+  collections?: number;
   /** Scaler only: undefined when ready, else why not (at the end of the window). */
   notReady?: string;
 }
@@ -71,7 +73,7 @@ async function startScaler(
   workers: number,
   targetPorts: number[] | undefined,
   historySize: number | undefined,
-  prometheus?: { url: string; selector: string },
+  prometheus?: { url: string; selector: string; timeout: string },
 ): Promise<{ running: Running; grpcPort: number; httpPort: number }> {
   ensureBenchProto();
   const [{ Scaler }, { validateConfig }] = await Promise.all([import('../src/scaler.js'), import('../src/config/load.js')]);
@@ -90,7 +92,11 @@ async function startScaler(
     ...(historySize !== undefined ? { historySize } : {}),
     pools: [
       prometheus
-        ? { name: 'bench', source: 'prometheus', prometheus: { url: prometheus.url, selector: prometheus.selector, engine: 'vllm' } }
+        ? {
+            name: 'bench',
+            source: 'prometheus',
+            prometheus: { url: prometheus.url, selector: prometheus.selector, engine: 'vllm', timeout: prometheus.timeout },
+          }
         : { name: 'bench', source: 'vllm', targets: ports.map((port) => `127.0.0.1:${port}`) },
     ],
   });
@@ -108,9 +114,9 @@ async function startScaler(
   };
 
   // Ready means the first collection finished and every worker is fresh.
-  const deadline = Date.now() + 15_000;
+  const deadline = Date.now() + (prometheus ? 60_000 : 15_000);
   while (scaler.notReadyReason() !== undefined) {
-    if (Date.now() > deadline) throw new Error(`scaler not ready after 15 s: ${scaler.notReadyReason()}`);
+    if (Date.now() > deadline) throw new Error(`scaler not ready in time: ${scaler.notReadyReason()}`);
     await new Promise((r) => setTimeout(r, 50));
   }
 
@@ -125,6 +131,12 @@ async function startScaler(
     return counts;
   };
   let scrapesAtBegin = { ok: 0, error: 0 };
+  const collections = async () => {
+    let n = 0;
+    for (const v of (await scaler.metrics.scrapeDuration.get()).values) if (v.metricName?.endsWith('_count')) n += v.value;
+    return n;
+  };
+  let collectionsAtBegin = 0;
   return {
     grpcPort: scaler.grpcPort,
     httpPort: scaler.httpPort,
@@ -139,6 +151,7 @@ async function startScaler(
           recording = true;
           servedAtBegin = served();
           scrapesAtBegin = await scrapeCounts();
+          collectionsAtBegin = await collections();
         },
         async end() {
           recording = false;
@@ -149,6 +162,7 @@ async function startScaler(
             served: served() - servedAtBegin,
             scrapesOk: now.ok - scrapesAtBegin.ok,
             scrapesFailed: now.error - scrapesAtBegin.error,
+            collections: (await collections()) - collectionsAtBegin,
             ...(notReady !== undefined ? { notReady } : {}),
           };
         },
@@ -249,6 +263,7 @@ async function main(): Promise<void> {
       'history-size': { type: 'string' },
       'prometheus-url': { type: 'string' },
       'prometheus-selector': { type: 'string', default: '{job="bench"}' },
+      'prometheus-timeout': { type: 'string', default: '5s' },
       'tick-ms': { type: 'string', default: '100' },
       loads: { type: 'string', default: '0.6' },
       engines: { type: 'string', default: '2' },
@@ -260,7 +275,7 @@ async function main(): Promise<void> {
     const targetPorts = values['target-ports']?.split(',').map(Number);
     const historySize = values['history-size'] !== undefined ? Number(values['history-size']) : undefined;
     const promUrl = values['prometheus-url'];
-    const prometheus = promUrl !== undefined ? { url: promUrl, selector: values['prometheus-selector'] } : undefined;
+    const prometheus = promUrl !== undefined ? { url: promUrl, selector: values['prometheus-selector'], timeout: values['prometheus-timeout'] } : undefined;
     const started = await startScaler(Number(values.workers), targetPorts, historySize, prometheus);
     running = started.running;
     send({ type: 'ready', grpcPort: started.grpcPort, httpPort: started.httpPort });

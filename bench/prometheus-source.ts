@@ -41,6 +41,10 @@ export interface SourceWindow {
   seconds: number;
   /** Scaler CPU per 1 s check interval, in ms. */
   scalerCpuMsPerInterval: number;
+  /** Scaler CPU per 1,000 worker samples recorded (one full round of the fleet), in ms: the cost of the same work. */
+  scalerCpuMsPer1000Samples: number;
+  /** Rounds of queries completed per second (prometheus only; 1 when the engine keeps up). */
+  roundsPerS?: number;
   samplesPerS: number;
   failedPerS: number;
   scalerRssMiB: number;
@@ -54,6 +58,8 @@ export interface PrometheusSourceBenchResult {
   windows: SourceWindow[];
   /** Mean scaler CPU per interval through Prometheus / directly. */
   ratio: number;
+  /** Mean scaler CPU per 1,000 samples through Prometheus / directly. */
+  ratioPerSample: number;
 }
 
 /** Whether an executable `name` is on PATH. */
@@ -141,7 +147,8 @@ export async function runPrometheusSourceBench(
     prometheus = started.child;
     const args = {
       direct: ['--target-ports', ports.join(',')],
-      prometheus: ['--prometheus-url', started.url, '--prometheus-selector', '{job="bench"}'],
+      // A generous query timeout: on a small machine Prometheus may need more than one interval to answer for 1,000 workers.
+      prometheus: ['--prometheus-url', started.url, '--prometheus-selector', '{job="bench"}', '--prometheus-timeout', '20s'],
     } as const;
     for (let round = 1; round <= options.rounds; round++) {
       const order: ('direct' | 'prometheus')[] = round % 2 === 1 ? ['direct', 'prometheus'] : ['prometheus', 'direct'];
@@ -166,6 +173,8 @@ export async function runPrometheusSourceBench(
             round,
             seconds,
             scalerCpuMsPerInterval: (cpu / seconds) * 1000,
+            scalerCpuMsPer1000Samples: (cpu * 1e6) / (w.scrapesOk ?? NaN),
+            ...(source === 'prometheus' ? { roundsPerS: (w.collections ?? NaN) / seconds } : {}),
             samplesPerS: (w.scrapesOk ?? NaN) / seconds,
             failedPerS: (w.scrapesFailed ?? NaN) / seconds,
             scalerRssMiB: w.rssBytes / 2 ** 20,
@@ -176,6 +185,7 @@ export async function runPrometheusSourceBench(
           windows.push(window);
           log(
             `  round ${round}, ${source}: scaler ${fmt(window.scalerCpuMsPerInterval, 1)} ms CPU per interval, ${fmt(window.samplesPerS, 0)} samples/s, ` +
+              (window.roundsPerS !== undefined ? `${fmt(window.roundsPerS, 2)} query rounds/s, ` : '') +
               `Prometheus ${fmt(window.prometheusCores * 100, 1)} % of a core, other load ${fmt(window.otherLoadCores, 2)} cores` +
               (window.notReady ? `, NOT READY: ${window.notReady}` : ''),
           );
@@ -189,11 +199,16 @@ export async function runPrometheusSourceBench(
     await fixture.stop();
     rmSync(dir, { recursive: true, force: true });
   }
-  const mean = (source: SourceWindow['source']) => {
+  const mean = (source: SourceWindow['source'], key: 'scalerCpuMsPerInterval' | 'scalerCpuMsPer1000Samples') => {
     const ws = windows.filter((w) => w.source === source);
-    return ws.reduce((n, w) => n + w.scalerCpuMsPerInterval, 0) / ws.length;
+    return ws.reduce((n, w) => n + w[key], 0) / ws.length;
   };
-  const result: PrometheusSourceBenchResult = { options, windows, ratio: mean('prometheus') / mean('direct') };
+  const result: PrometheusSourceBenchResult = {
+    options,
+    windows,
+    ratio: mean('prometheus', 'scalerCpuMsPerInterval') / mean('direct', 'scalerCpuMsPerInterval'),
+    ratioPerSample: mean('prometheus', 'scalerCpuMsPer1000Samples') / mean('direct', 'scalerCpuMsPer1000Samples'),
+  };
   log('');
   log(formatPrometheusSource(result));
   return result;
@@ -205,7 +220,9 @@ export function formatPrometheusSource(r: PrometheusSourceBenchResult): string {
     w.source,
     fmt(w.scalerCpuMsPerInterval, 1),
     fmt(w.scalerCpuMsPerInterval / 10, 1) + ' %',
+    fmt(w.scalerCpuMsPer1000Samples, 0),
     fmt(w.samplesPerS, 0),
+    w.roundsPerS !== undefined ? fmt(w.roundsPerS, 2) : '',
     fmt(w.failedPerS, 0),
     fmt(w.scalerRssMiB, 0),
     fmt(w.prometheusCores * 100, 1) + ' %',
@@ -213,10 +230,23 @@ export function formatPrometheusSource(r: PrometheusSourceBenchResult): string {
   ]);
   return [
     table(
-      ['round', 'scaler source', 'scaler CPU ms / interval', 'of one core', 'samples/s', 'failed/s', 'scaler RSS MiB', 'Prometheus CPU', 'other load'],
+      [
+        'round',
+        'scaler source',
+        'scaler CPU ms / interval',
+        'of one core',
+        'scaler CPU ms / 1,000 samples',
+        'samples/s',
+        'query rounds/s',
+        'failed/s',
+        'scaler RSS MiB',
+        'Prometheus CPU',
+        'other load',
+      ],
       rows,
     ),
-    `${r.options.workers} workers: scaler CPU per interval through Prometheus / directly = ${fmt(r.ratio, 3)}`,
+    `${r.options.workers} workers: scaler CPU through Prometheus / directly = ${fmt(r.ratio, 3)} per interval, ${fmt(r.ratioPerSample, 3)} per 1,000 ` +
+      'samples (query rounds/s below 1: the engine needs longer than an interval to answer)',
   ].join('\n');
 }
 

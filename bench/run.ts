@@ -214,7 +214,8 @@ async function main(): Promise<void> {
     };
     console.log(
       `  source: prometheus, ${promSource.options.workers} workers: scaler ${fmt(mean('prometheus', 'scalerCpuMsPerInterval'), 1)} ms CPU per interval ` +
-        `through Prometheus vs ${fmt(mean('direct', 'scalerCpuMsPerInterval'), 1)} ms directly (ratio ${fmt(promSource.ratio, 3)}); Prometheus itself ` +
+        `through Prometheus vs ${fmt(mean('direct', 'scalerCpuMsPerInterval'), 1)} ms directly (ratio ${fmt(promSource.ratio, 3)}; per 1,000 samples ` +
+        `${fmt(promSource.ratioPerSample, 3)}); Prometheus itself ` +
         `${fmt(mean('prometheus', 'prometheusCores') * 100, 1)} % / ${fmt(mean('direct', 'prometheusCores') * 100, 1)} % of a core`,
     );
   }
