@@ -23,7 +23,13 @@ function address(addressType: string, pod: string, host: number): string {
   return addressType === 'IPv6' ? `fd00::${n + 1}` : addressType === 'IPv4' ? `10.0.0.${n + 1}` : `pod-${n}.example`;
 }
 
-function toSlices(specs: readonly fc.GeneratorValue<typeof slice>[]): V1EndpointSlice[] {
+interface SliceSpec {
+  readonly addressType: string;
+  readonly portName: string;
+  readonly endpoints: readonly { pod: string; host: number; ready?: boolean; serving?: boolean; terminating?: boolean }[];
+}
+
+function toSlices(specs: readonly SliceSpec[]): V1EndpointSlice[] {
   return specs.map((s, i) => ({
     metadata: { name: `s${i}`, namespace: 'llm' },
     addressType: s.addressType,

@@ -11,7 +11,7 @@ import { profileFor } from '../src/sources/http/engine-profiles.js';
 import { extractWorkerSample } from '../src/sources/http/extract-sample.js';
 import { parsePrometheusText } from '../src/sources/http/prometheus-text.js';
 import { parseVectorResponse, type VectorSample } from '../src/sources/prometheus/query-client.js';
-import { expositionsByWorker, profileNameGroups, roundQueries, targetsOf } from '../src/sources/prometheus/queries.js';
+import { expositionsByWorker, profileNameGroups, roundQueries, targetsOf, type NameGroups } from '../src/sources/prometheus/queries.js';
 import { parseSeriesQuery } from '../src/store/series-query.js';
 import { readFixture, VLLM_FIXTURES } from './support/fixtures.js';
 
@@ -132,11 +132,27 @@ function asVector(text: string, instance: string): VectorSample[] {
   return out;
 }
 
-/** The answers of a round: each query's series (by name), in an arbitrary order. */
-function answersFor(all: readonly VectorSample[], groups: readonly (readonly string[])[], order: readonly number[]): VectorSample[][] {
+/** `sum by (labels)` as PromQL evaluates it: one series per distinct value tuple of `labels`, the values added. */
+function sumBy(samples: readonly VectorSample[], labels: readonly string[]): VectorSample[] {
+  const groups = new Map<string, { metric: Record<string, string>; sum: number }>();
+  for (const s of samples) {
+    const metric: Record<string, string> = {};
+    for (const l of labels) if (s.metric[l] !== undefined && s.metric[l] !== '') metric[l] = s.metric[l];
+    const key = JSON.stringify(labels.map((l) => metric[l] ?? ''));
+    const value = Number(s.value[1] === '+Inf' ? Infinity : s.value[1] === '-Inf' ? -Infinity : s.value[1]);
+    const group = groups.get(key);
+    if (group) group.sum += value;
+    else groups.set(key, { metric, sum: value });
+  }
+  return [...groups.values()].map((g) => ({ metric: g.metric, value: [1700000000, promNumber(g.sum)] }));
+}
+
+/** The answers of a round, in an arbitrary order: the load group raw, each histogram summed as the round's query sums it. */
+function answersFor(all: readonly VectorSample[], groups: NameGroups, order: readonly number[]): VectorSample[][] {
   const shuffled = order.map((i) => all[i % all.length] as VectorSample);
   const unique = [...new Set(shuffled), ...all.filter((s) => !shuffled.includes(s))];
-  return groups.map((names) => unique.filter((s) => names.includes(s.metric['__name__'] ?? '')));
+  const named = (names: readonly string[]) => unique.filter((s) => names.includes(s.metric['__name__'] ?? ''));
+  return [named(groups.load), ...groups.histograms.map((names) => sumBy(named(names), ['__name__', 'instance', 'le', 'model_name']))];
 }
 
 describe('answers grouped into workers', () => {
@@ -144,18 +160,23 @@ describe('answers grouped into workers', () => {
   const groups = profileNameGroups(vllm);
 
   it('the round asks for every series the profile reads, in a number of queries that does not depend on the workers', () => {
-    expect(new Set(groups.flat())).toEqual(vllm.wantedSeries);
+    expect(new Set([...groups.load, ...groups.histograms.flat()])).toEqual(vllm.wantedSeries);
     const selector = [{ label: 'job', op: '=' as const, value: 'vllm' }];
-    const round = roundQueries(groups, selector);
+    const keep = { workerLabel: 'pod', modelLabels: vllm.modelLabels };
+    const round = roundQueries(groups, selector, keep);
     expect(round.up).toBe('up{job="vllm"}');
     expect(round.scrapedAt).toBe('timestamp(up{job="vllm"})');
-    expect(round.series).toHaveLength(groups.length);
-    expect(round.series[1]).toMatch(/^\{__name__=~"[a-z_:|]+",job="vllm"\}$/);
-    // A custom series adds one query; one the profile already reads adds none.
+    expect(round.series).toHaveLength(1 + groups.histograms.length);
+    expect(round.series[0]).toMatch(/^\{__name__=~"[a-z_:|]+",job="vllm"\}$/);
+    expect(round.series[1]).toMatch(/^sum by \(__name__, pod, le, model_name\) \(\{__name__=~"[a-z_:|]+",job="vllm"\}\)$/);
+    expect(round.custom).toBeUndefined();
+    // Custom series are one more query, raw, whatever the profile reads already.
     const custom = parseSeriesQuery('agent_tool_calls_total{tool="search"}');
-    const known = parseSeriesQuery('vllm:num_requests_waiting');
+    const known = parseSeriesQuery('vllm:time_to_first_token_seconds_count{engine="0"}');
     if (!custom.ok || !known.ok) throw new Error('bad test query');
-    expect(roundQueries(groups, selector, [custom.query, known.query]).series).toEqual([...round.series, 'agent_tool_calls_total{job="vllm"}']);
+    const withCustom = roundQueries(groups, selector, keep, [custom.query, known.query]);
+    expect(withCustom.series).toEqual(round.series);
+    expect(withCustom.custom).toBe('{__name__=~"agent_tool_calls_total|vllm:time_to_first_token_seconds_count",job="vllm"}');
   });
 
   it('each worker gets the sample a direct scrape of it gives, whatever the answers mix and order', async () => {
@@ -192,8 +213,14 @@ describe('answers grouped into workers', () => {
       fc.property(
         fc.array(fc.tuple(fc.constantFrom('a', 'b', 'c', undefined), fc.constantFrom('0', '1', 'NaN'), fc.integer({ min: 1, max: 2e9 })), { maxLength: 12 }),
         (targets) => {
-          const up = targets.map(([id, v]) => ({ metric: id === undefined ? { job: 'x' } : { instance: id, job: 'x' }, value: [0, v] as const }));
-          const times = targets.map(([id, , t]) => ({ metric: id === undefined ? {} : { instance: id }, value: [0, String(t / 1000)] as const }));
+          const up: VectorSample[] = targets.map(([id, v]) => ({
+            metric: id === undefined ? { job: 'x' } : ({ instance: id, job: 'x' } as Record<string, string>),
+            value: [0, v],
+          }));
+          const times: VectorSample[] = targets.map(([id, , t]) => ({
+            metric: id === undefined ? {} : ({ instance: id } as Record<string, string>),
+            value: [0, String(t / 1000)],
+          }));
           const result = targetsOf(up, times, 'instance');
           expect(result.unlabelled).toBe(targets.filter(([id]) => id === undefined).length);
           for (const id of ['a', 'b', 'c']) {

@@ -11,7 +11,7 @@ import { extractWorkerSample } from '../http/extract-sample.js';
 import type { ParsedExposition, Series } from '../http/prometheus-text.js';
 import { queryValues } from '../http/query-values.js';
 import { PrometheusQueryClient, type QueryFailureCause } from './query-client.js';
-import { expositionsByWorker, profileNameGroups, roundQueries, targetsOf, type SeriesQueries, type TargetState } from './queries.js';
+import { expositionsByWorker, profileNameGroups, roundQueries, targetsOf, type NameGroups, type SeriesQueries, type TargetState } from './queries.js';
 
 export interface PrometheusSourceOptions {
   readonly pool: string;
@@ -50,7 +50,7 @@ const EMPTY_EXPOSITION: ParsedExposition = { series: new Map(), sampleLines: 0, 
 export class PrometheusSource implements Source {
   private readonly profile: EngineProfile;
   private readonly client: PrometheusQueryClient;
-  private readonly groups: string[][];
+  private readonly groups: NameGroups;
   private readonly now: () => number;
   private readonly subject: string;
   private queries: { custom: readonly SeriesQuery[]; round: SeriesQueries } | undefined;
@@ -101,7 +101,7 @@ export class PrometheusSource implements Source {
       selector: `{${formatPromMatchers(config.selector)}}`,
       engine: config.engine,
       workerLabel: config.workerLabel,
-      queriesPerRound: this.currentQueries().round.series.length + 2,
+      queriesPerRound: this.currentQueries().round.series.length + 2 + (this.currentQueries().round.custom !== undefined ? 1 : 0),
       lastRound: this.lastRound
         ? { at: new Date(this.lastRound.at).toISOString(), ms: this.lastRound.ms, bytes: this.lastRound.bytes, workers: this.lastRound.workers }
         : undefined,
@@ -127,7 +127,7 @@ export class PrometheusSource implements Source {
     const { round, custom } = this.currentQueries();
     // One evaluation time for every query, so all answers describe the same moment.
     const time = this.now() / 1000;
-    const texts = [round.up, round.scrapedAt, ...round.series];
+    const texts = [round.up, round.scrapedAt, ...round.series, ...(round.custom !== undefined ? [round.custom] : [])];
     let answers;
     try {
       answers = await Promise.all(texts.map((q) => this.client.query(q, time)));
@@ -146,7 +146,9 @@ export class PrometheusSource implements Source {
     const results = answers.map((a) => (a.ok ? a.result : []));
     const warnings = answers.flatMap((a) => (a.ok ? a.warnings : []));
     if (warnings.length > 0) log.warn({ pool, warnings: warnings.slice(0, 5) }, 'the Prometheus-compatible engine answered with warnings');
-    const [up = [], scrapedAt = [], ...series] = results;
+    const [up = [], scrapedAt = [], ...rest] = results;
+    const series = rest.slice(0, round.series.length);
+    const customAnswer = rest.slice(round.series.length);
     const targets = targetsOf(up, scrapedAt, this.options.config.workerLabel);
     if (targets.workers.size === 0) {
       const selector = `{${formatPromMatchers(this.options.config.selector)}}`;
@@ -163,7 +165,9 @@ export class PrometheusSource implements Source {
       return;
     }
     this.recovered();
-    this.record(targets.workers, expositionsByWorker(series, this.options.config.workerLabel, new Set(targets.workers.keys())), custom);
+    const ids = new Set(targets.workers.keys());
+    const workerLabel = this.options.config.workerLabel;
+    this.record(targets.workers, expositionsByWorker(series, workerLabel, ids), custom, expositionsByWorker(customAnswer, workerLabel, ids));
     this.lastRound = {
       at: this.now(),
       ms: Math.round(performance.now() - started),
@@ -173,7 +177,12 @@ export class PrometheusSource implements Source {
     };
   }
 
-  private record(workers: ReadonlyMap<string, TargetState>, expositions: ReadonlyMap<string, ParsedExposition>, custom: readonly SeriesQuery[]): void {
+  private record(
+    workers: ReadonlyMap<string, TargetState>,
+    expositions: ReadonlyMap<string, ParsedExposition>,
+    custom: readonly SeriesQuery[],
+    customExpositions: ReadonlyMap<string, ParsedExposition>,
+  ): void {
     const { pool, store, metrics, failures, log, config, cacheTtlMs } = this.options;
     const removed = store.setWorkers(workers.keys());
     for (const id of removed) {
@@ -197,7 +206,7 @@ export class PrometheusSource implements Source {
       if (scrapedAt !== undefined && this.recordedScrape.get(id) === scrapedAt) continue;
       const at = Math.min(scrapedAt ?? now, now);
       oldest = Math.max(oldest, now - at);
-      const outcome = this.sampleOf(id, expositions.get(id) ?? EMPTY_EXPOSITION, at, custom);
+      const outcome = this.sampleOf(id, expositions.get(id) ?? EMPTY_EXPOSITION, at, custom, customExpositions.get(id) ?? EMPTY_EXPOSITION);
       if (outcome.ok) {
         metrics.scrapeSucceeded(pool);
         if (outcome.reset) metrics.counterResets.inc({ pool });
@@ -225,6 +234,7 @@ export class PrometheusSource implements Source {
     parsed: ParsedExposition,
     at: number,
     custom: readonly SeriesQuery[],
+    customParsed: ParsedExposition,
   ): { ok: true; reset: boolean } | { ok: false; cause: FailureCause; message: string } {
     const extracted = extractWorkerSample(parsed, this.profile, { model: this.options.model, at });
     if (!extracted.ok) {
@@ -234,7 +244,7 @@ export class PrometheusSource implements Source {
           : extracted.message;
       return { ok: false, cause: extracted.cause, message };
     }
-    const sample = custom.length > 0 ? { ...extracted.sample, custom: queryValues(parsed, custom, this.keepSeries) } : extracted.sample;
+    const sample = custom.length > 0 ? { ...extracted.sample, custom: queryValues(customParsed, custom, this.keepSeries) } : extracted.sample;
     return { ok: true, reset: this.options.store.recordSample(id, sample) };
   }
 
@@ -252,7 +262,10 @@ export class PrometheusSource implements Source {
   /** The round's queries, rebuilt when triggers register new `custom` queries on the store. */
   private currentQueries(): { custom: readonly SeriesQuery[]; round: SeriesQueries } {
     const custom = this.options.store.queries();
-    if (this.queries?.custom !== custom) this.queries = { custom, round: roundQueries(this.groups, this.options.config.selector, custom) };
+    if (this.queries?.custom !== custom) {
+      const keep = { workerLabel: this.options.config.workerLabel, modelLabels: this.profile.modelLabels };
+      this.queries = { custom, round: roundQueries(this.groups, this.options.config.selector, keep, custom) };
+    }
     return this.queries;
   }
 

@@ -7,6 +7,12 @@
  * `up` and its scrape timestamps, one query for the load gauges and counters, one per histogram
  * (each histogram of every worker is the bulk of an answer, so each gets its own body cap), and one
  * for the pool's `custom` series when triggers ask for some.
+ *
+ * Gauges, counters and custom series are read raw, label for label, as a scrape has them.
+ * Histograms are summed by the engine over what extraction does not read — data-parallel engines
+ * and target labels — keeping the worker, `le` and the model labels: extraction merges a worker's
+ * histograms over its engines by exactly that sum, so the sample is the same, and the answer (the
+ * bulk of a round) is a fraction of the raw series.
  */
 import { formatPromMatchers, type PromMatcher } from '../../config/prom-selector.js';
 import type { SeriesQuery } from '../../store/series-query.js';
@@ -20,8 +26,16 @@ export interface SeriesQueries {
   readonly up: string;
   /** `timestamp(up{selector})`: when each target was last scraped. */
   readonly scrapedAt: string;
-  /** The engine's series, in groups of names (one query each). */
+  /** The engine's series: the load group raw, then each histogram summed over engines. */
   readonly series: readonly string[];
+  /** The `custom` queries' series, raw, when there are any. */
+  readonly custom?: string;
+}
+
+/** The names one round asks for: the load group (read raw) and one group per histogram (summed over engines). */
+export interface NameGroups {
+  readonly load: readonly string[];
+  readonly histograms: readonly (readonly string[])[];
 }
 
 /** A vector selector for every series named in `names` under the pool's matchers. */
@@ -33,7 +47,7 @@ export function namesQuery(names: readonly string[], matchers: readonly PromMatc
 }
 
 /** The profile's series names, grouped: load gauges, block counts and counters together, each histogram apart. */
-export function profileNameGroups(profile: EngineProfile): string[][] {
+export function profileNameGroups(profile: EngineProfile): NameGroups {
   const wanted = profile.wantedSeries;
   const names = (candidates: readonly string[]): string[] => [...new Set(candidates.map((c) => selectorOf(c).name))].filter((n) => wanted.has(n));
   const load = names([
@@ -44,17 +58,35 @@ export function profileNameGroups(profile: EngineProfile): string[][] {
     ...profile.blocks.map((b) => b.series),
     ...Object.values(profile.counters).flat(),
   ]);
-  const histograms = Object.values(profile.histograms).map((bases) => names(bases.flatMap((b) => [`${b}_bucket`, `${b}_sum`, `${b}_count`])));
-  return [load, ...histograms].filter((group) => group.length > 0);
+  const histograms = Object.values(profile.histograms)
+    .map((bases) => names(bases.flatMap((b) => [`${b}_bucket`, `${b}_sum`, `${b}_count`])))
+    .filter((group) => group.length > 0);
+  return { load, histograms };
 }
 
-/** Every query of one round; `custom` adds one query for the names not already asked for. */
-export function roundQueries(groups: readonly (readonly string[])[], matchers: readonly PromMatcher[], custom: readonly SeriesQuery[] = []): SeriesQueries {
+/**
+ * Every query of one round. Histograms are summed `by (__name__, <workerLabel>, le, <modelLabels>)`;
+ * `custom` adds one raw query for every series name the triggers' custom queries read.
+ */
+export function roundQueries(
+  groups: NameGroups,
+  matchers: readonly PromMatcher[],
+  keep: { readonly workerLabel: string; readonly modelLabels: readonly string[] },
+  custom: readonly SeriesQuery[] = [],
+): SeriesQueries {
   const labels = formatPromMatchers(matchers);
-  const asked = new Set(groups.flat());
-  const extra = [...new Set(custom.map((q) => q.name))].filter((n) => !asked.has(n));
-  const series = [...groups, ...(extra.length > 0 ? [extra] : [])].map((names) => namesQuery(names, matchers));
-  return { up: `up{${labels}}`, scrapedAt: `timestamp(up{${labels}})`, series };
+  const by = [...new Set(['__name__', keep.workerLabel, 'le', ...keep.modelLabels])].join(', ');
+  const series = [
+    ...(groups.load.length > 0 ? [namesQuery(groups.load, matchers)] : []),
+    ...groups.histograms.map((names) => `sum by (${by}) (${namesQuery(names, matchers)})`),
+  ];
+  const customNames = [...new Set(custom.map((q) => q.name))];
+  return {
+    up: `up{${labels}}`,
+    scrapedAt: `timestamp(up{${labels}})`,
+    series,
+    ...(customNames.length > 0 ? { custom: namesQuery(customNames, matchers) } : {}),
+  };
 }
 
 /** What the `up` answers say about one worker (all the targets carrying its `workerLabel` value). */
