@@ -107,6 +107,17 @@ describe('source: prometheus, read from a real Prometheus', () => {
       { timeout: 15_000, interval: 100 },
     );
     expect(await value('prom', { metric: 'kv_cache_usage' })).toBeCloseTo(expectedKv, 9);
+    // A custom series with a label matcher, read raw in its own query: engine 1's running requests.
+    const custom = { metric: 'custom', query: 'vllm:num_requests_running{engine="1"}' };
+    const engine1 = fleet.reduce((n, w) => n + (w.state().engines.find((e) => e.engine === '1')?.running ?? NaN), 0);
+    expect(engine1).toBeGreaterThan(0);
+    await vi.waitFor(
+      async () => {
+        expect(await value('prom', custom)).toBe(engine1);
+        expect(await value('direct', custom)).toBe(engine1);
+      },
+      { timeout: 10_000, interval: 100 },
+    );
     // No request finished since the baseline while requests run: the window has no answer yet, in both.
     expect(await value('prom', ttft)).toMatchObject({ code: grpc.status.UNAVAILABLE });
     expect(await value('direct', ttft)).toMatchObject({ code: grpc.status.UNAVAILABLE });
