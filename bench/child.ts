@@ -8,6 +8,8 @@
  *                                                          ... or of workers served elsewhere
  *   node dist-bench/bench/child.js scaler --config '{"pools":[...]}'
  *                                                          ... or configured by the parent
+ *   node dist-bench/bench/child.js scaler --prometheus-url URL [--prometheus-selector '{job="bench"}']
+ *                                                          one `source: prometheus` pool instead
  *   node dist-bench/bench/child.js baseline                do-nothing grpc-js ExternalScaler
  *   node dist-bench/bench/child.js fixture [--servers N]   N HTTP servers serving the fixture
  *   node dist-bench/bench/child.js fleet [--servers N] [--tick-ms 500]
@@ -50,6 +52,8 @@ export interface ChildWindow {
   /** The scaler's own count of worker scrapes during the window, by result. */
   scrapesOk?: number;
   scrapesFailed?: number;
+  /** Observations of the scrape-duration histogram: worker scrapes, or rounds of queries for a prometheus pool. */
+  collections?: number;
   /** Scaler only: undefined when ready, else why not (at the end of the window). */
   notReady?: string;
 }
@@ -74,11 +78,12 @@ async function startScaler(
   workers: number,
   targetPorts: number[] | undefined,
   configJson: string | undefined,
+  prometheus?: { url: string; selector: string; timeout: string },
 ): Promise<{ running: Running; grpcPort: number; httpPort: number }> {
   ensureBenchProto();
   const [{ Scaler }, { validateConfig }] = await Promise.all([import('../src/scaler.js'), import('../src/config/load.js')]);
   const servers: FixtureServer[] = [];
-  if (!targetPorts && configJson === undefined) {
+  if (!targetPorts && !prometheus && configJson === undefined) {
     const text = readVllmFixture();
     for (let i = 0; i < workers; i++) servers.push(await startFixtureServer(text));
   }
@@ -89,7 +94,15 @@ async function startScaler(
     checkInterval: '1s',
     cacheTtl: '5s',
     logLevel: 'silent',
-    pools: [{ name: 'bench', source: 'vllm', targets: ports.map((port) => `127.0.0.1:${port}`) }],
+    pools: [
+      prometheus
+        ? {
+            name: 'bench',
+            source: 'prometheus',
+            prometheus: { url: prometheus.url, selector: prometheus.selector, engine: 'vllm', timeout: prometheus.timeout },
+          }
+        : { name: 'bench', source: 'vllm', targets: ports.map((port) => `127.0.0.1:${port}`) },
+    ],
     ...(configJson !== undefined ? (JSON.parse(configJson) as Record<string, unknown>) : {}),
   });
   const scaler = await Scaler.start(config);
@@ -105,10 +118,12 @@ async function startScaler(
     original(labels, value);
   };
 
-  // Ready means the first collection finished and every worker is fresh.
-  const deadline = Date.now() + 15_000;
-  while (scaler.notReadyReason() !== undefined) {
-    if (Date.now() > deadline) throw new Error(`scaler not ready after 15 s: ${scaler.notReadyReason()}`);
+  // Ready means the first collection finished and every worker is fresh. Through Prometheus, a first
+  // round answered is enough: on a loaded machine its answers can be older than cacheTtl by the time they arrive.
+  const deadline = Date.now() + (prometheus ? 60_000 : 15_000);
+  const started = (reason: string | undefined) => reason === undefined || (prometheus !== undefined && reason.endsWith('no worker has fresh data'));
+  while (!started(scaler.notReadyReason())) {
+    if (Date.now() > deadline) throw new Error(`scaler not ready in time: ${scaler.notReadyReason()}`);
     await new Promise((r) => setTimeout(r, 50));
   }
 
@@ -123,6 +138,12 @@ async function startScaler(
     return counts;
   };
   let scrapesAtBegin = { ok: 0, error: 0 };
+  const collections = async () => {
+    let n = 0;
+    for (const v of (await scaler.metrics.scrapeDuration.get()).values) if (v.metricName?.endsWith('_count')) n += v.value;
+    return n;
+  };
+  let collectionsAtBegin = 0;
   return {
     grpcPort: scaler.grpcPort,
     httpPort: scaler.httpPort,
@@ -137,6 +158,7 @@ async function startScaler(
           recording = true;
           servedAtBegin = served();
           scrapesAtBegin = await scrapeCounts();
+          collectionsAtBegin = await collections();
         },
         async end() {
           recording = false;
@@ -147,6 +169,7 @@ async function startScaler(
             served: served() - servedAtBegin,
             scrapesOk: now.ok - scrapesAtBegin.ok,
             scrapesFailed: now.error - scrapesAtBegin.error,
+            collections: (await collections()) - collectionsAtBegin,
             ...(notReady !== undefined ? { notReady } : {}),
           };
         },
@@ -246,6 +269,9 @@ async function main(): Promise<void> {
       'target-ports': { type: 'string' },
       /** Configuration keys (JSON) over the default single-pool one, e.g. other pools or checkInterval. */
       config: { type: 'string' },
+      'prometheus-url': { type: 'string' },
+      'prometheus-selector': { type: 'string', default: '{job="bench"}' },
+      'prometheus-timeout': { type: 'string', default: '5s' },
       'tick-ms': { type: 'string', default: '100' },
       loads: { type: 'string', default: '0.6' },
       engines: { type: 'string', default: '2' },
@@ -255,7 +281,9 @@ async function main(): Promise<void> {
   let running: Running;
   if (mode === 'scaler') {
     const targetPorts = values['target-ports']?.split(',').map(Number);
-    const started = await startScaler(Number(values.workers), targetPorts, values.config);
+    const promUrl = values['prometheus-url'];
+    const prometheus = promUrl !== undefined ? { url: promUrl, selector: values['prometheus-selector'], timeout: values['prometheus-timeout'] } : undefined;
+    const started = await startScaler(Number(values.workers), targetPorts, values.config, prometheus);
     running = started.running;
     send({ type: 'ready', grpcPort: started.grpcPort, httpPort: started.httpPort });
   } else if (mode === 'baseline') {

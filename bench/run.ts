@@ -14,8 +14,9 @@
  *   --collect-workers 1000 --collect-duration 20 --collect-warmup 12 --collect-rounds 2 --collect-streams 10 --collect-soak 600 --collect-tick-ms 500
  *   --nats-workers 10000 --nats-messages 200000 --nats-mode event-plane|kv-metrics --nats-url nats://...
  *   --reaction-changes 100 --reaction-interval-ms 1000 --reaction-workers 8
+ *   --prom-workers 1000 --prom-duration 15 --prom-rounds 2
  *   --sim-rounds 3 --sim-scenario examples/seed-002.yaml
- *   --only scrape-parse|evaluation|collection|getmetrics|nats|reaction|status-history|simulate
+ *   --only scrape-parse|evaluation|collection|getmetrics|nats|reaction|prometheus-source|status-history|simulate
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -26,12 +27,13 @@ import { formatCollection, parseCollectionArgs, runCollectionBench, type Collect
 import { DEFAULT_EVALUATION_OPTIONS, runEvaluationBench, type EvaluationResult } from './evaluation.js';
 import { COMPARED_METRICS, parseGetMetricsArgs, runGetMetricsBench, worstHandlerP99Us, type GetMetricsResult } from './getmetrics.js';
 import { run as runNatsIngestBench, parseNatsIngestArgs, type NatsIngestResult } from './nats-ingest.js';
+import { parsePrometheusSourceArgs, runPrometheusSourceBench, type PrometheusSourceBenchResult } from './prometheus-source.js';
 import { parseReactionArgs, reactionSummary, runReactionBench, type ReactionResult } from './reaction.js';
 import { parseScrapeParseArgs, runScrapeParseBench, type ScrapeParseResult } from './scrape-parse.js';
 import { parseSimulateArgs, runSimulateBench, type SimulateBenchResult } from './simulate.js';
 import { runStatusHistoryBench, type StatusHistoryResult } from './status-history.js';
 
-const STEPS = ['scrape-parse', 'evaluation', 'collection', 'getmetrics', 'nats', 'reaction', 'status-history', 'simulate'] as const;
+const STEPS = ['scrape-parse', 'evaluation', 'collection', 'getmetrics', 'nats', 'reaction', 'prometheus-source', 'status-history', 'simulate'] as const;
 
 /** budget: "10,000 NATS messages/s". */
 const NATS_BUDGET_MSGS_PER_S = 10_000;
@@ -106,6 +108,12 @@ async function main(): Promise<void> {
   let reaction: ReactionResult | undefined;
   if (wanted('reaction')) {
     reaction = await runReactionBench(parseReactionArgs(prefixedArgs(argv, 'reaction', ['changes', 'interval-ms', 'workers'])));
+    console.log('');
+  }
+
+  let promSource: PrometheusSourceBenchResult | undefined;
+  if (wanted('prometheus-source')) {
+    promSource = await runPrometheusSourceBench(parsePrometheusSourceArgs(argv));
     console.log('');
   }
 
@@ -228,6 +236,18 @@ async function main(): Promise<void> {
         `scaler in the loop ${fmt(simulate.scalerCostRatio, 2)}× the fleet model alone`,
     );
   }
+  if (promSource) {
+    const mean = (source: 'direct' | 'prometheus', key: 'scalerCpuMsPerInterval' | 'prometheusCores') => {
+      const ws = promSource.windows.filter((w) => w.source === source);
+      return ws.reduce((n, w) => n + w[key], 0) / ws.length;
+    };
+    console.log(
+      `  source: prometheus, ${promSource.options.workers} workers: scaler ${fmt(mean('prometheus', 'scalerCpuMsPerInterval'), 1)} ms CPU per interval ` +
+        `through Prometheus vs ${fmt(mean('direct', 'scalerCpuMsPerInterval'), 1)} ms directly (ratio ${fmt(promSource.ratio, 3)}; per 1,000 samples ` +
+        `${fmt(promSource.ratioPerSample, 3)}); Prometheus itself ` +
+        `${fmt(mean('prometheus', 'prometheusCores') * 100, 1)} % / ${fmt(mean('direct', 'prometheusCores') * 100, 1)} % of a core`,
+    );
+  }
 
   const outDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'results');
   mkdirSync(outDir, { recursive: true });
@@ -243,6 +263,7 @@ async function main(): Promise<void> {
         getMetrics,
         natsIngest: nats,
         reaction,
+        prometheusSource: promSource,
         statusHistory,
         simulate,
         ...(natsSkipped ? { natsIngestSkipped: natsSkipped } : {}),

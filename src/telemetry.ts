@@ -31,7 +31,9 @@ export class ScalerMetrics {
     });
     this.scrapeErrors = new Counter({
       name: 'keda_llm_scaler_scrape_errors_total',
-      help: 'Failed worker scrapes by pool and cause (connect, timeout, http_status, body_too_large, parse, no_metrics, model_mismatch, error).',
+      help:
+        'Failed worker scrapes by pool and cause (connect, timeout, http_status, body_too_large, parse, no_metrics, model_mismatch, ' +
+        'target_down: up == 0 in Prometheus, error; prometheus_*: a prometheus pool could not be queried).',
       labelNames: ['pool', 'cause'],
       registers,
     });

@@ -43,7 +43,7 @@ describe('keda-llm-scaler serve (the built binary)', () => {
     await writeFile(file, 'pools:\n  - name: llama\n    source: tgi\n    targets: ["127.0.0.1:1"]\n');
     const bad = run(['serve', '--config', file]);
     expect(await bad.exited).toBe(2);
-    expect(bad.output().stderr).toContain('pools[0].source: must be one of vllm, sglang, trtllm, dynamo-http, dynamo-nats (got "tgi")');
+    expect(bad.output().stderr).toContain('pools[0].source: must be one of vllm, sglang, trtllm, dynamo-http, dynamo-nats, prometheus (got "tgi")');
 
     const missingKey = run(['serve', '--targets', '127.0.0.1:1', '--tls-cert', file]);
     expect(await missingKey.exited).toBe(2);

@@ -85,7 +85,7 @@ describe('configuration', () => {
       throw new Error('expected a configuration error');
     };
     expect(error({ pools: [{ name: 'a', source: 'vlm', targets: ['h:1'] }] })).toMatch(
-      /pools\[0\]\.source: must be one of vllm, sglang, trtllm, dynamo-http, dynamo-nats \(got "vlm"\)/,
+      /pools\[0\]\.source: must be one of vllm, sglang, trtllm, dynamo-http, dynamo-nats, prometheus \(got "vlm"\)/,
     );
     expect(error({ grpc: { port: 'ninety' }, pools: [{ name: 'a', source: 'vllm', targets: ['h:1'] }] })).toMatch(/grpc\.port: .*port/);
     expect(error({ checkInterval: 'often', pools: [{ name: 'a', source: 'vllm', targets: ['h:1'] }] })).toMatch(

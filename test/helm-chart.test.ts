@@ -64,7 +64,9 @@ function checkAll(rendered: Rendered): { config: ScalerConfig; deployment: any; 
   // Security: non-root, read-only root filesystem, no capabilities, RuntimeDefault seccomp.
   expect(pod.securityContext).toMatchObject({ runAsNonRoot: true, seccompProfile: { type: 'RuntimeDefault' } });
   expect(container.securityContext).toMatchObject({ readOnlyRootFilesystem: true, allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } });
-  expect(pod.automountServiceAccountToken).toBe(false);
+  // A token is mounted only for Kubernetes discovery, and then the chart grants what it needs.
+  const roles = rendered.objects.filter((o) => o.kind === 'Role');
+  expect(pod.automountServiceAccountToken).toBe(roles.length > 0);
   // The process, the Service and the probes agree on ports.
   const ports = Object.fromEntries(container.ports.map((p: any) => [p.name, p.containerPort]));
   expect(ports).toEqual({ grpc: config.grpc.port, http: config.http.port });
@@ -429,6 +431,61 @@ describe('helm chart: pools and ScaledObjects for the common cases', () => {
   });
 });
 
+describe('helm chart: RBAC for Kubernetes discovery', () => {
+  it('renders no Role, no RoleBinding and no token when no pool uses Kubernetes discovery', async () => {
+    const rendered = await render({
+      config: {
+        pools: [{ name: 'p', source: 'prometheus', prometheus: { url: 'http://prometheus.monitoring.svc:9090', selector: '{job="vllm"}', engine: 'vllm' } }],
+      },
+    });
+    checkAll(rendered);
+    expect(kinds(rendered.objects)).toEqual(['ConfigMap', 'Deployment', 'Service', 'ServiceAccount']);
+  });
+
+  it('a Role (list/watch EndpointSlices) and a RoleBinding to the scaler in each namespace a pool or activation discovers', async () => {
+    const rendered = await render(
+      {
+        config: {
+          pools: [
+            { name: 'a', source: 'vllm', discovery: { kubernetes: { namespace: 'llm', service: 'llama', port: 'http' } } },
+            {
+              name: 'b',
+              source: 'sglang',
+              discovery: { kubernetes: { namespace: 'llm', labelSelector: 'app=qwen', port: 30000 } },
+              activation: { source: 'dynamo-http', discovery: { kubernetes: { namespace: 'gateway', service: 'frontend', port: 8000 } } },
+            },
+            { name: 'c', source: 'vllm', discovery: { dns: 'x.llm.svc', port: 8000 } },
+          ],
+        },
+      },
+      { name: 'kls', namespace: 'keda' },
+    );
+    const { config, deployment } = checkAll(rendered);
+    expect(config.pools[0]?.discovery).toEqual({ kubernetes: { namespace: 'llm', service: 'llama', port: 'http' }, path: '/metrics' });
+    const roles = rendered.objects.filter((o) => o.kind === 'Role') as any[];
+    expect(roles.map((r) => r.metadata.namespace)).toEqual(['gateway', 'llm']);
+    for (const role of roles) {
+      expect(role.metadata.name).toBe('kls-keda-llm-scaler-endpointslices');
+      expect(role.rules).toEqual([{ apiGroups: ['discovery.k8s.io'], resources: ['endpointslices'], verbs: ['list', 'watch'] }]);
+    }
+    const bindings = rendered.objects.filter((o) => o.kind === 'RoleBinding') as any[];
+    expect(bindings.map((b) => [b.metadata.namespace, b.roleRef.name, b.subjects])).toEqual(
+      ['gateway', 'llm'].map((ns) => [ns, 'kls-keda-llm-scaler-endpointslices', [{ kind: 'ServiceAccount', name: 'kls-keda-llm-scaler', namespace: 'keda' }]]),
+    );
+    expect(deployment.spec.template.spec.serviceAccountName).toBe('kls-keda-llm-scaler');
+    expect(find<any>(rendered.objects, 'ServiceAccount').automountServiceAccountToken).toBe(true);
+  });
+
+  it('rbac.create false leaves RBAC to the cluster admin (the token is still mounted)', async () => {
+    const rendered = await render({
+      rbac: { create: false },
+      config: { pools: [{ name: 'a', source: 'vllm', discovery: { kubernetes: { namespace: 'llm', service: 'llama', port: 8000 } } }] },
+    });
+    expect(rendered.objects.filter((o) => o.kind === 'Role' || o.kind === 'RoleBinding')).toEqual([]);
+    expect(find<any>(rendered.objects, 'Deployment').spec.template.spec.automountServiceAccountToken).toBe(true);
+  });
+});
+
 describe('values.schema.json (what helm install validates values with)', () => {
   async function merged(values: Record<string, unknown>): Promise<Record<string, unknown>> {
     // The schema validates the merged values, as Helm does; rendering may still fail, which is fine here.
@@ -486,5 +543,24 @@ describe('values.schema.json (what helm install validates values with)', () => {
       ),
     ).not.toBe('');
     expect(errorsOf(await merged({ probes: { readiness: { path: '/metrics' } } }))).toContain('/probes/readiness/path');
+  });
+
+  it('prometheus pools and Kubernetes discovery: accepted as the scaler accepts them, refused as it refuses them', async () => {
+    const prom = { url: 'http://prom:9090', selector: '{job="vllm"}', engine: 'vllm', workerLabel: 'pod', timeout: '3s', headers: { 'X-Scope-OrgID': 'llm' } };
+    expect(errorsOf(await merged({ config: { pools: [{ name: 'p', source: 'prometheus', prometheus: prom }] } }))).toBe('');
+    expect(errorsOf(await merged({ config: { pools: [{ name: 'p', source: 'prometheus' }] } }))).toContain('prometheus');
+    expect(errorsOf(await merged({ config: { pools: [{ name: 'p', source: 'prometheus', prometheus: prom, targets: ['a:1'] }] } }))).not.toBe('');
+    expect(errorsOf(await merged({ config: { pools: [{ name: 'p', source: 'vllm', targets: ['a:1'], prometheus: prom }] } }))).not.toBe('');
+    expect(errorsOf(await merged({ config: { pools: [{ name: 'p', source: 'prometheus', prometheus: { ...prom, engine: 'tgi' } }] } }))).toContain(
+      '/config/pools/0/prometheus/engine',
+    );
+    const kube = (kubernetes: Record<string, unknown>, extra: Record<string, unknown> = {}) =>
+      merged({ config: { pools: [{ name: 'k', source: 'vllm', discovery: { kubernetes, ...extra } }] } });
+    expect(errorsOf(await kube({ namespace: 'llm', service: 'llama', port: 'http' }))).toBe('');
+    expect(errorsOf(await kube({ namespace: 'llm', labelSelector: 'app=llama', port: 8000 }))).toBe('');
+    expect(errorsOf(await kube({ namespace: 'llm', port: 8000 }))).not.toBe('');
+    expect(errorsOf(await kube({ namespace: 'llm', service: 'llama', labelSelector: 'a=b', port: 8000 }))).not.toBe('');
+    expect(errorsOf(await kube({ namespace: 'llm', service: 'llama', port: 8000 }, { dns: 'x' }))).not.toBe('');
+    expect(errorsOf(await kube({ namespace: 'LLM', service: 'llama', port: 8000 }))).toContain('/config/pools/0/discovery/kubernetes/namespace');
   });
 });

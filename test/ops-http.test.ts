@@ -32,8 +32,8 @@ describe('ops HTTP server', () => {
 
     const pools = await json(`${base}/api/v1/pools`);
     expect(pools.body['pools']).toEqual([
-      { name: 'llama', source: 'vllm', workers: 2, fresh: 1, stale: 0, failing: 1, pending: 0 },
-      { name: 'empty', source: 'vllm', workers: 0, fresh: 0, stale: 0, failing: 0, pending: 0 },
+      { name: 'llama', source: 'vllm', workers: 2, fresh: 1, stale: 0, failing: 1, pending: 0, draining: 0 },
+      { name: 'empty', source: 'vllm', workers: 0, fresh: 0, stale: 0, failing: 0, pending: 0, draining: 0 },
     ]);
 
     const llama = (await json(`${base}/api/v1/pools/llama`)).body as {

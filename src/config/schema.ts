@@ -1,11 +1,12 @@
 import { z } from 'zod';
 import { parseDuration } from './duration.js';
+import { parsePromSelector, type PromMatcher } from './prom-selector.js';
 
 /** Sources scraped over HTTP (Prometheus text), each with its engine's metric names. */
 export const HTTP_SOURCES = ['vllm', 'sglang', 'trtllm', 'dynamo-http'] as const;
 export type HttpSourceKind = (typeof HTTP_SOURCES)[number];
 /** Every source a pool can have. */
-export const SOURCES = [...HTTP_SOURCES, 'dynamo-nats'] as const;
+export const SOURCES = [...HTTP_SOURCES, 'dynamo-nats', 'prometheus'] as const;
 export type SourceKind = (typeof SOURCES)[number];
 /** How Dynamo workers publish load over NATS; `auto` detects it. */
 export const DYNAMO_NATS_MODES = ['auto', 'stats', 'kv-metrics', 'event-plane'] as const;
@@ -56,16 +57,57 @@ const hostPort = z
   .string()
   .regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9._-]+):\d{1,5}(\/.*)?$/, 'must be host:port (optionally with a path, e.g. 10.0.0.7:8000/metrics)');
 
-const discovery = z.strictObject({
-  dns: z.string().min(1, 'must name a DNS name, e.g. a headless Service'),
-  port: port,
-  path: z.string().startsWith('/').default('/metrics'),
-  /** Ask this DNS server (host:port) instead of the system resolver. */
-  server: z
+const dnsServer = z
+  .string()
+  .regex(/^[^\s:]+:\d{1,5}$|^\[[0-9a-fA-F:.]+\]:\d{1,5}$/, 'must be host:port of a DNS server')
+  .optional();
+
+/** Where a pool's pods are found through the Kubernetes API: the EndpointSlices of a Service, or of a label selector. */
+const kubernetesDiscovery = z.strictObject({
+  namespace: z.string().regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'must be a Kubernetes namespace name'),
+  /** The Service whose EndpointSlices list the workers (label `kubernetes.io/service-name`). */
+  service: z
     .string()
-    .regex(/^[^\s:]+:\d{1,5}$|^\[[0-9a-fA-F:.]+\]:\d{1,5}$/, 'must be host:port of a DNS server')
+    .regex(/^[a-z]([-a-z0-9]*[a-z0-9])?$/, 'must be a Kubernetes Service name')
     .optional(),
+  /** A label selector over EndpointSlices (they carry their Service's labels), e.g. app=llama. */
+  labelSelector: z.string().min(1, 'must be a Kubernetes label selector such as app=llama').optional(),
+  /** The workers' metrics port: a number, or the name of a port of the EndpointSlices. */
+  port: z.union([
+    port.refine((p) => p > 0, 'must be between 1 and 65535'),
+    z.string().regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'must be a port name or number'),
+  ]),
+  /** A kubeconfig file; without it, the pod's service account (in-cluster configuration). */
+  kubeconfig: z.string().min(1).optional(),
 });
+
+const discovery = z
+  .strictObject({
+    dns: z.string().min(1, 'must name a DNS name, e.g. a headless Service').optional(),
+    port: port.optional(),
+    path: z.string().startsWith('/').default('/metrics'),
+    /** Ask this DNS server (host:port) instead of the system resolver. */
+    server: dnsServer,
+    kubernetes: kubernetesDiscovery.optional(),
+  })
+  .superRefine((d, ctx) => {
+    if (d.kubernetes !== undefined) {
+      for (const key of ['dns', 'port', 'server'] as const) {
+        if (d[key] !== undefined)
+          ctx.addIssue({ code: 'custom', path: [key], message: `does not apply to kubernetes discovery (its port is kubernetes.port)` });
+      }
+      if ((d.kubernetes.service === undefined) === (d.kubernetes.labelSelector === undefined)) {
+        ctx.addIssue({ code: 'custom', path: ['kubernetes'], message: 'needs exactly one of service or labelSelector' });
+      }
+      return;
+    }
+    if (d.dns === undefined) ctx.addIssue({ code: 'custom', path: ['dns'], message: 'needs dns (a DNS name) or kubernetes (EndpointSlices)' });
+    if (d.port === undefined) ctx.addIssue({ code: 'custom', path: ['port'], message: 'required with dns discovery' });
+  })
+  .transform((d): DiscoveryConfig => {
+    if (d.kubernetes !== undefined) return { kubernetes: d.kubernetes, path: d.path };
+    return { dns: d.dns ?? '', port: d.port ?? 0, path: d.path, server: d.server };
+  });
 
 const activation = z.strictObject({
   source: z.enum(HTTP_SOURCES, { error: `must be one of ${HTTP_SOURCES.join(', ')}` }),
@@ -89,6 +131,52 @@ const nats = z.strictObject({
   tls: z.strictObject({ ca: z.string().optional(), cert: z.string().optional(), key: z.string().optional() }).optional(),
 });
 
+const headerName = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+
+/** Where a `source: prometheus` pool reads its workers' series: a Prometheus-compatible HTTP query API. */
+const prometheusSource = z.strictObject({
+  /** The engine's base URL; `/api/v1/query` is appended (Thanos, Mimir with its prefix, VictoriaMetrics). */
+  url: z
+    .string()
+    .regex(/^https?:\/\/[^\s/]+(\/\S*)?$/, 'must be an http(s) URL such as http://prometheus.monitoring.svc:9090')
+    .transform((u) => u.replace(/\/+$/, '')),
+  /** PromQL label matchers naming the pool's scrape targets, e.g. {job="vllm", namespace="llm"}. */
+  selector: z.string().transform((text, ctx): readonly PromMatcher[] => {
+    const parsed = parsePromSelector(text);
+    if (!parsed.ok) {
+      ctx.addIssue({ code: 'custom', message: parsed.message });
+      return z.NEVER;
+    }
+    return parsed.matchers;
+  }),
+  /** Which engine's series to read (the same profiles as direct scraping). */
+  engine: z.enum(HTTP_SOURCES, { error: `must be one of ${HTTP_SOURCES.join(', ')}` }),
+  /** The label whose value is one worker (a scrape target): instance by default, pod is common. */
+  workerLabel: z
+    .string()
+    .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be a label name')
+    .refine((l) => l !== '__name__', 'must be a target label, not __name__')
+    .default('instance'),
+  /** Sent with every query, e.g. Authorization, or X-Scope-OrgID for a Mimir tenant. */
+  headers: z.record(z.string().regex(headerName, 'must be an HTTP header name'), z.string().regex(/^[^\r\n]*$/, 'must be one line')).optional(),
+  tls: z
+    .strictObject({
+      ca: z.string().min(1).optional(),
+      cert: z.string().min(1).optional(),
+      key: z.string().min(1).optional(),
+      insecureSkipVerify: z.boolean().default(false),
+    })
+    .optional(),
+  /** Per query, connect to last byte; the engine is also asked to give up by then. */
+  timeout: duration('prometheus.timeout').default(5000),
+  /** Largest query response accepted (a round's largest answer holds one histogram family of every worker). */
+  maxBodyBytes: z.coerce
+    .number()
+    .int()
+    .min(1024, 'must be ≥ 1024')
+    .default(64 * 1024 * 1024),
+});
+
 const poolName = z.string().regex(/^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/, 'must be lowercase letters, digits and dashes (it becomes part of metric names)');
 
 const pool = z.strictObject({
@@ -100,6 +188,8 @@ const pool = z.strictObject({
   scheme: z.enum(['http', 'https']).default('http'),
   activation: activation.optional(),
   defaultMetric: z.string().optional(),
+  // prometheus only:
+  prometheus: prometheusSource.optional(),
   // dynamo-nats only:
   nats: nats.optional(),
   namespace: z.string().min(1).optional(),
@@ -171,7 +261,22 @@ export const configSchema = z
       if (seen.has(p.name)) ctx.addIssue({ code: 'custom', path: ['pools', index, 'name'], message: `pool '${p.name}' is declared twice` });
       seen.add(p.name);
       const where = (p.targets ? 1 : 0) + (p.discovery ? 1 : 0);
-      if (p.source === 'dynamo-nats') {
+      if (p.prometheus !== undefined && p.source !== 'prometheus') {
+        ctx.addIssue({ code: 'custom', path: ['pools', index, 'prometheus'], message: `only applies to prometheus pools, not ${p.source}` });
+      }
+      if (p.source === 'prometheus') {
+        if (where !== 0)
+          ctx.addIssue({
+            code: 'custom',
+            path: ['pools', index],
+            message: 'a prometheus pool finds its workers in the engine (prometheus.selector); remove targets/discovery',
+          });
+        if (!p.prometheus)
+          ctx.addIssue({ code: 'custom', path: ['pools', index, 'prometheus'], message: 'required for a prometheus pool: { url, selector, engine }' });
+        for (const key of NATS_ONLY_KEYS) {
+          if (p[key] !== undefined) ctx.addIssue({ code: 'custom', path: ['pools', index, key], message: 'only applies to dynamo-nats pools, not prometheus' });
+        }
+      } else if (p.source === 'dynamo-nats') {
         if (where !== 0)
           ctx.addIssue({ code: 'custom', path: ['pools', index], message: 'a dynamo-nats pool finds its workers over NATS; remove targets/discovery' });
         if (!p.component) ctx.addIssue({ code: 'custom', path: ['pools', index, 'component'], message: 'required for a dynamo-nats pool (e.g. backend)' });
@@ -216,10 +321,14 @@ export type DynamoNatsPoolConfig = PoolFields & {
   readonly defaultMetric: string;
 };
 export type HttpPoolConfig = PoolFields & { readonly source: HttpSourceKind };
-export type PoolConfig = DynamoNatsPoolConfig | HttpPoolConfig;
+export type PrometheusSourceConfig = z.output<typeof prometheusSource>;
+/** A pool read from a Prometheus-compatible engine instead of its workers. */
+export type PrometheusPoolConfig = PoolFields & { readonly source: 'prometheus'; readonly prometheus: PrometheusSourceConfig };
+export type PoolConfig = DynamoNatsPoolConfig | HttpPoolConfig | PrometheusPoolConfig;
 
 /** Fills a validated pool's defaults (superRefine has checked that a dynamo-nats pool names its component). */
 function withDefaults(p: PoolFields, checkIntervalMs: number): PoolConfig {
+  if (p.source === 'prometheus') return { ...p, source: 'prometheus', prometheus: p.prometheus as PrometheusSourceConfig };
   if (p.source !== 'dynamo-nats') return { ...p, source: p.source };
   return {
     ...p,
@@ -235,6 +344,15 @@ function withDefaults(p: PoolFields, checkIntervalMs: number): PoolConfig {
 }
 
 export type ScalerConfig = z.output<typeof configSchema>;
-export type DnsDiscoveryConfig = z.output<typeof discovery>;
+export type KubernetesDiscoveryConfig = z.output<typeof kubernetesDiscovery>;
+export interface DnsDiscoveryConfig {
+  readonly dns: string;
+  readonly port: number;
+  /** The metrics path, `/metrics` unless set. */
+  readonly path?: string;
+  readonly server?: string;
+}
+/** A pool's `discovery`: DNS names, or Kubernetes EndpointSlices. */
+export type DiscoveryConfig = DnsDiscoveryConfig | { readonly kubernetes: KubernetesDiscoveryConfig; readonly path?: string };
 export type ActivationConfig = z.output<typeof activation>;
 export type TlsConfig = NonNullable<ScalerConfig['tls']>;

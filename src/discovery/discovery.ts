@@ -4,6 +4,10 @@ export interface WorkerTarget {
   readonly id: string;
   /** `<scheme>://host:port<path>`. */
   readonly url: string;
+  /** A name for explanations, e.g. the worker's pod. */
+  readonly name?: string;
+  /** Set (to the reason) while the worker drains (a terminating pod still serving): shown, not scraped, never counted. */
+  readonly draining?: string;
 }
 
 /** Decides which workers a pool has right now. Called once per collection round. */
@@ -12,6 +16,13 @@ export interface Discovery {
   resolve(): Promise<WorkerTarget[]>;
   /** A short human-readable description for logs, e.g. `dns llama-headless:8000`. */
   describe(): string;
+  /**
+   * Set while `resolve` answers from a cache that may be out of date (a watch that keeps failing
+   * after a good list): the answer is still the best known, and this says why it may be old.
+   */
+  problem?(): string | undefined;
+  /** Ends what the discovery keeps open (a watch); resolves once it has. */
+  close?(): Promise<void>;
 }
 
 export type Scheme = 'http' | 'https';

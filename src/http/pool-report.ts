@@ -16,6 +16,7 @@ export function poolReport(runtime: PoolRuntime, source: string, triggers: reado
     at: new Date(snapshot.at).toISOString(),
     workers: snapshot.workers.map((w) => ({
       id: w.id,
+      name: w.name,
       state: w.state,
       reason: w.reason,
       ageSeconds: w.sample ? round((snapshot.at - w.sample.at) / 1000) : undefined,
@@ -86,7 +87,7 @@ export function decisionReport(trigger: Trigger) {
     active: result.active,
     reason: result.ok ? undefined : result.reason,
     explanation: explain(trigger, result),
-    ...splitContributions(evaluation.contributions),
+    ...withPods(splitContributions(evaluation.contributions), snapshot),
     details: evaluation.ok ? evaluation.details : undefined,
     activation: result.activation
       ? {
@@ -139,6 +140,20 @@ function signalReport(snapshot: PoolSnapshot, use: SignalUse) {
     value: evaluation.ok ? evaluation.value : undefined,
     readyWorkers: evaluation.ok ? evaluation.readyWorkers : undefined,
     reason: evaluation.ok ? undefined : evaluation.reason,
-    ...splitContributions(evaluation.contributions),
+    ...withPods(splitContributions(evaluation.contributions), snapshot),
   };
+}
+
+type Split = ReturnType<typeof splitContributions>;
+
+/** Each worker's pod (the name discovery gave it) beside its id, when workers have names. */
+function withPods(split: Split, snapshot: PoolSnapshot): Split & { included: { pod?: string }[]; excluded: { pod?: string }[] } {
+  const names = new Map<string, string>();
+  for (const w of snapshot.workers) if (w.name !== undefined) names.set(w.id, w.name);
+  if (names.size === 0) return split;
+  const pod = <T extends { worker: string }>(c: T): T & { pod?: string } => {
+    const name = names.get(c.worker);
+    return name === undefined ? c : { ...c, pod: name };
+  };
+  return { included: split.included.map(pod), excluded: split.excluded.map(pod) };
 }

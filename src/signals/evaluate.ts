@@ -48,7 +48,12 @@ function computeOver(snapshot: PoolSnapshot, use: SignalUse, model: string | und
   const discovered = snapshot.workers.length;
   const notFresh: Contribution[] = notFreshMembers(snapshot).map((w) => ({ worker: w.id, excluded: `${w.state}: ${w.reason ?? ''}`.trim() }));
   // A worker that answers for another model is known, not missing: it just is not in this fleet.
+  // A draining worker (terminating, still serving its last requests) is shown but never counted.
+  const draining: Contribution[] = snapshot.workers
+    .filter((w) => w.state === 'draining')
+    .map((w) => ({ worker: w.id, excluded: `draining: ${w.reason ?? 'terminating'}; left out of the fleet and of replica counts` }));
   const otherModel: Contribution[] = [
+    ...draining,
     ...snapshot.workers.filter((w) => w.failure?.cause === 'model_mismatch').map((w) => ({ worker: w.id, excluded: w.reason ?? 'serves another model' })),
     ...(model === undefined
       ? []

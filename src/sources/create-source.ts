@@ -5,6 +5,7 @@ import type { PoolStore } from '../store/pool-store.js';
 import type { ScalerMetrics } from '../telemetry.js';
 import { DynamoNatsSource } from './dynamo/dynamo-nats-source.js';
 import { HttpSource } from './http/http-source.js';
+import { PrometheusSource } from './prometheus/prometheus-source.js';
 import type { ScrapeClient } from './http/scrape-client.js';
 import type { Source } from './source.js';
 
@@ -38,6 +39,19 @@ export function createSource(poolName: string, pool: SourceConfig, store: PoolSt
       workerTtlMs: pool.workerTtl,
       kvBlocksPerWorker: pool.kvBlocksPerWorker,
       model: pool.model,
+      metrics,
+      log,
+      failures,
+    });
+  }
+  if (pool.source === 'prometheus') {
+    return new PrometheusSource({
+      pool: poolName,
+      config: pool.prometheus,
+      model: pool.model,
+      store,
+      intervalMs: config.checkInterval,
+      cacheTtlMs: config.cacheTtl,
       metrics,
       log,
       failures,

@@ -4,7 +4,7 @@ import type { WorkerSample } from './sample.js';
 import type { SeriesQuery } from './series-query.js';
 
 /** Why the last attempt to read a worker failed. Stable strings: they label metrics and logs. */
-export type FailureCause = 'connect' | 'timeout' | 'http_status' | 'body_too_large' | 'parse' | 'no_metrics' | 'model_mismatch' | 'error';
+export type FailureCause = 'connect' | 'timeout' | 'http_status' | 'body_too_large' | 'parse' | 'no_metrics' | 'model_mismatch' | 'target_down' | 'error';
 
 export interface WorkerFailure {
   readonly cause: FailureCause;
@@ -40,11 +40,22 @@ interface CachedViews {
   readonly until: number;
 }
 
-export type WorkerState = 'fresh' | 'stale' | 'failing' | 'pending';
+/** `draining`: discovery says the worker is terminating but still serving (Kubernetes); shown, never counted. */
+export type WorkerState = 'fresh' | 'stale' | 'failing' | 'pending' | 'draining';
+
+/** What discovery knows about a worker beyond its id (see `setWorkers`). */
+export interface WorkerDetails {
+  /** A name for explanations, e.g. the worker's pod. */
+  readonly name?: string;
+  /** Set (to the reason) while the worker drains: it is left out of every signal and replica count. */
+  readonly draining?: string;
+}
 
 export interface WorkerView {
   readonly id: string;
   readonly state: WorkerState;
+  /** The name discovery gave the worker (its pod), when it has one. */
+  readonly name?: string;
   readonly sample?: WorkerSample;
   readonly failure?: WorkerFailure;
   readonly counterResets: number;
@@ -107,12 +118,12 @@ export interface FreshWorker {
  * exposition serves another model is not in this fleet at all.
  */
 export function notFreshMembers(snapshot: PoolSnapshot): WorkerView[] {
-  return snapshot.workers.filter((w) => w.state !== 'fresh' && w.failure?.cause !== 'model_mismatch');
+  return snapshot.workers.filter((w) => w.state !== 'fresh' && w.state !== 'draining' && w.failure?.cause !== 'model_mismatch');
 }
 
 /** How many workers are in each state. */
 export function countByState(snapshot: PoolSnapshot): Record<WorkerState, number> {
-  const counts: Record<WorkerState, number> = { fresh: 0, stale: 0, failing: 0, pending: 0 };
+  const counts: Record<WorkerState, number> = { fresh: 0, stale: 0, failing: 0, pending: 0, draining: 0 };
   for (const w of snapshot.workers) counts[w.state] += 1;
   return counts;
 }
@@ -172,6 +183,8 @@ export class PoolStore {
   /** When the published snapshot may be wrong without any write: its earliest sample expiry. */
   private publishedExpiry = 0;
   private customQueries: readonly SeriesQuery[] = [];
+  /** Names and draining marks from the last `setWorkers`, when discovery gives any. */
+  private details?: ReadonlyMap<string, WorkerDetails>;
 
   constructor(
     readonly pool: string,
@@ -188,9 +201,14 @@ export class PoolStore {
     return { id, history: new WorkerHistory({ intervalMs: this.options.intervalMs, coverageMs: this.historyWindowMs }), counterResets: 0 };
   }
 
-  /** Replaces the set of workers the pool should have. Returns the ids that were removed. */
-  setWorkers(ids: Iterable<string>): string[] {
+  /**
+   * Replaces the set of workers the pool should have. Returns the ids that were removed.
+   * `details` (replacing the previous ones) names workers and marks those draining.
+   */
+  setWorkers(ids: Iterable<string>, details?: ReadonlyMap<string, WorkerDetails>): string[] {
     const wanted = new Set(ids);
+    if (details !== this.details && (details?.size || this.details?.size)) this.notify();
+    this.details = details?.size ? details : undefined;
     const removed: string[] = [];
     for (const id of this.records.keys()) {
       if (!wanted.has(id)) {
@@ -322,6 +340,18 @@ export class PoolStore {
     let nextExpiry = Number.POSITIVE_INFINITY;
     let collected = this.discoveryDone;
     for (const record of this.records.values()) {
+      const details = this.details?.get(record.id);
+      if (details?.draining !== undefined) {
+        workers.push({
+          id: record.id,
+          state: 'draining',
+          name: details.name,
+          sample: record.last,
+          counterResets: record.counterResets,
+          reason: details.draining,
+        });
+        continue;
+      }
       // Most workers did not change since the last snapshot (it is rebuilt every 20 ms while
       // samples arrive): their views are reused as they are, nothing is allocated for them.
       const cached = record.views;
@@ -390,7 +420,11 @@ export class PoolStore {
         remember(view, Number.POSITIVE_INFINITY);
       }
     }
-    return { snapshot: { pool: this.pool, at: now, workers, fresh, collected, sourceProblem: this.sourceProblem, state: this.state }, expiry: nextExpiry };
+    const named = this.details === undefined ? workers : withNames(workers, this.details);
+    return {
+      snapshot: { pool: this.pool, at: now, workers: named, fresh, collected, sourceProblem: this.sourceProblem, state: this.state },
+      expiry: nextExpiry,
+    };
   }
 
   /**
@@ -448,6 +482,13 @@ function hasCumulativeValues(sample: WorkerSample): boolean {
   for (const _ in sample.histograms) return true;
   for (const _ in sample.custom ?? {}) return true;
   return false;
+}
+
+function withNames(workers: readonly WorkerView[], details: ReadonlyMap<string, WorkerDetails>): WorkerView[] {
+  return workers.map((w) => {
+    const name = details.get(w.id)?.name;
+    return name === undefined || w.name !== undefined ? w : { ...w, name };
+  });
 }
 
 function countersWentBack(previous: WorkerSample, next: WorkerSample): boolean {

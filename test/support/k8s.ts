@@ -23,6 +23,8 @@ import { Service } from 'kubernetes-models/v1/Service';
 import { ServiceAccount } from 'kubernetes-models/v1/ServiceAccount';
 import { Deployment } from 'kubernetes-models/apps/v1/Deployment';
 import { PodDisruptionBudget } from 'kubernetes-models/policy/v1/PodDisruptionBudget';
+import { Role } from 'kubernetes-models/rbac.authorization.k8s.io/v1/Role';
+import { RoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1/RoleBinding';
 import { ClusterTriggerAuthentication } from '@kubernetes-models/keda/keda.sh/v1alpha1/ClusterTriggerAuthentication';
 import { ScaledObject } from '@kubernetes-models/keda/keda.sh/v1alpha1/ScaledObject';
 import { TriggerAuthentication } from '@kubernetes-models/keda/keda.sh/v1alpha1/TriggerAuthentication';
@@ -54,6 +56,8 @@ const MODELS: Record<string, ModelClass> = {
   'v1/ServiceAccount': ServiceAccount as unknown as ModelClass,
   'apps/v1/Deployment': Deployment as unknown as ModelClass,
   'policy/v1/PodDisruptionBudget': PodDisruptionBudget as unknown as ModelClass,
+  'rbac.authorization.k8s.io/v1/Role': Role as unknown as ModelClass,
+  'rbac.authorization.k8s.io/v1/RoleBinding': RoleBinding as unknown as ModelClass,
   'keda.sh/v1alpha1/ScaledObject': ScaledObject as unknown as ModelClass,
   'keda.sh/v1alpha1/TriggerAuthentication': TriggerAuthentication as unknown as ModelClass,
   'keda.sh/v1alpha1/ClusterTriggerAuthentication': ClusterTriggerAuthentication as unknown as ModelClass,

@@ -102,3 +102,20 @@ Service, probes and Secret mounts always agree with what the process serves.
 {{- end }}
 {{- toYaml $config }}
 {{- end }}
+
+{{/*
+The namespaces whose EndpointSlices some pool (or its activation) discovers through the Kubernetes
+API, as a JSON list (sorted, without duplicates): each gets a Role and a RoleBinding.
+*/}}
+{{- define "keda-llm-scaler.kubernetesDiscoveryNamespaces" -}}
+{{- $seen := dict }}
+{{- range .Values.config.pools }}
+{{- range (list .discovery ((.activation | default dict).discovery)) }}
+{{- $kubernetes := ((. | default dict).kubernetes | default dict) }}
+{{- if $kubernetes.namespace }}
+{{- $_ := set $seen $kubernetes.namespace true }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- keys $seen | sortAlpha | toJson }}
+{{- end }}

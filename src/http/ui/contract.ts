@@ -3,7 +3,8 @@
  * (src/http/status-view.ts) and the page that shows it: types only, nothing runs.
  */
 
-export type WorkerState = 'fresh' | 'stale' | 'failing' | 'pending';
+/** 'draining': Kubernetes says the pod is terminating; shown, never counted. */
+export type WorkerState = 'fresh' | 'stale' | 'failing' | 'pending' | 'draining';
 
 /** Time-stamped rows as columns (what uPlot draws): `t` in epoch ms, `null` where a value was missing. */
 export interface Columns {

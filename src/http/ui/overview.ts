@@ -17,7 +17,7 @@ export const SIGNAL_LABELS: Readonly<Record<string, string>> = {
 /** The signals the overview table shows, in order. */
 const OVERVIEW_SIGNALS = ['kv_cache_usage', 'queue_depth', 'running_requests', 'saturation', 'desired_replicas'];
 
-const STATES: readonly WorkerState[] = ['fresh', 'stale', 'failing', 'pending'];
+const STATES: readonly WorkerState[] = ['fresh', 'stale', 'failing', 'pending', 'draining'];
 
 export function workerCounts(pool: PoolOverview): HTMLElement {
   const parts = STATES.filter((s) => s === 'fresh' || pool.counts[s] > 0).map((s) => pill(`${pool.counts[s]} ${s}`, s));

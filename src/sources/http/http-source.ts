@@ -2,7 +2,7 @@ import { performance } from 'node:perf_hooks';
 import type { HttpSourceKind } from '../../config/schema.js';
 import type { Discovery, WorkerTarget } from '../../discovery/discovery.js';
 import type { FailureLog, Logger } from '../../log.js';
-import type { FailureCause, PoolStore } from '../../store/pool-store.js';
+import type { FailureCause, PoolStore, WorkerDetails } from '../../store/pool-store.js';
 import type { SeriesQuery } from '../../store/series-query.js';
 import type { ScalerMetrics } from '../../telemetry.js';
 import type { Source } from '../source.js';
@@ -30,6 +30,8 @@ export interface HttpSourceOptions {
 
 /** Label of `keda_llm_scaler_scrape_errors_total` for a failed discovery (no worker was scraped). */
 export const DISCOVERY_ERROR_CAUSE = 'discovery';
+/** The same, when discovery answers from a cache it cannot refresh (a Kubernetes watch that keeps failing). */
+export const DISCOVERY_OUTDATED_CAUSE = 'discovery_outdated';
 
 /**
  * Polls every worker of one HTTP pool (vLLM, SGLang, TRT-LLM) into its store.
@@ -78,6 +80,7 @@ export class HttpSource implements Source {
     this.timer = undefined;
     await this.loop;
     await Promise.allSettled([...this.inFlight.values()]);
+    await this.options.discovery.close?.();
   }
 
   async collectOnce(): Promise<void> {
@@ -117,7 +120,12 @@ export class HttpSource implements Source {
   private async discoverAndLaunch(): Promise<Promise<void>[]> {
     await this.discover();
     // A worker already being scraped is not asked again; its running scrape is this round's outcome.
-    return [...this.targets.values()].map((target) => this.inFlight.get(target.id) ?? this.scrape(target));
+    // A draining worker is not scraped: it is shown as draining and counts nowhere.
+    const launched: Promise<void>[] = [];
+    for (const target of this.targets.values()) {
+      if (target.draining === undefined) launched.push(this.inFlight.get(target.id) ?? this.scrape(target));
+    }
+    return launched;
   }
 
   private async discover(): Promise<void> {
@@ -139,20 +147,32 @@ export class HttpSource implements Source {
       });
       return;
     }
-    this.discoveryError = undefined;
-    failures.recovered(subject, { pool, discovery: discovery.describe() });
+    this.discoveryError = discovery.problem?.();
+    if (this.discoveryError === undefined) failures.recovered(subject, { pool, discovery: discovery.describe() });
+    else {
+      metrics.scrapeErrors.inc({ pool, cause: DISCOVERY_OUTDATED_CAUSE });
+      failures.failed(subject, DISCOVERY_OUTDATED_CAUSE, 'worker discovery may be out of date; using its last answer', {
+        pool,
+        discovery: discovery.describe(),
+        error: this.discoveryError,
+        workers: found.length,
+      });
+    }
 
     const next = new Map(found.map((target) => [target.id, target]));
     const added = [...next.keys()].filter((id) => !this.targets.has(id));
+    const draining = found.filter((t) => t.draining !== undefined && this.targets.get(t.id)?.draining === undefined).map((t) => t.name ?? t.id);
     this.targets = next;
-    const removed = store.setWorkers(next.keys());
+    const details = new Map<string, WorkerDetails>();
+    for (const t of found) if (t.name !== undefined || t.draining !== undefined) details.set(t.id, { name: t.name, draining: t.draining });
+    const removed = store.setWorkers(next.keys(), details);
     // A worker that leaves is forgotten, so if it ever comes back its first failure is logged again.
     for (const id of removed) {
       failures.forget(workerSubject(pool, id));
       this.parser?.shapes.delete(id);
     }
-    if (added.length > 0 || removed.length > 0) {
-      log.info({ pool, discovery: discovery.describe(), added, removed, workers: next.size }, 'pool workers changed');
+    if (added.length > 0 || removed.length > 0 || draining.length > 0) {
+      log.info({ pool, discovery: discovery.describe(), added, removed, draining, workers: next.size }, 'pool workers changed');
     }
   }
 

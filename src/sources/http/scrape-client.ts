@@ -161,8 +161,41 @@ export class ScrapeClient {
   }
 }
 
+/**
+ * Reads a response body (from undici's `request` API), refusing it (and closing the socket, so the
+ * sender stops too) as soon as it passes `maxBodyBytes`, or at once when its Content-Length says
+ * it will. Used by clients other than the scraper (Prometheus queries).
+ */
+export async function readCappedBody(response: Dispatcher.ResponseData, maxBodyBytes: number): Promise<FetchResult> {
+  const { body } = response;
+  const declared = Number(headerValue(response.headers['content-length']));
+  if (Number.isFinite(declared) && declared > maxBodyBytes) {
+    body.destroy();
+    return { ok: false, cause: 'body_too_large', message: `Content-Length ${declared} exceeds the ${maxBodyBytes}-byte cap` };
+  }
+  const chunks: Buffer[] = [];
+  let bytes = 0;
+  for await (const chunk of body as AsyncIterable<Buffer>) {
+    bytes += chunk.length;
+    if (bytes > maxBodyBytes) {
+      body.destroy();
+      throw new BodyTooLarge(`body exceeds the ${maxBodyBytes}-byte cap`);
+    }
+    chunks.push(chunk);
+  }
+  return { ok: true, body: Buffer.concat(chunks, bytes), bytes };
+}
+
 function headerValue(value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? value[0] : value;
+}
+
+/** Why a request made with an AbortSignal timeout failed (undici's `request` API). */
+export function classifyFetchError(error: unknown, signal: AbortSignal, url: string, timeoutMs: number): FetchResult {
+  if (error instanceof BodyTooLarge) return { ok: false, cause: 'body_too_large', message: error.message };
+  // Our own timeout fired: whatever error undici surfaced for it, the cause is the timeout.
+  if (signal.aborted) return { ok: false, cause: 'timeout', message: `no complete response from ${url} within ${timeoutMs} ms` };
+  return classify(error, url);
 }
 
 function classify(error: unknown, url: string): FetchResult {
