@@ -11,8 +11,9 @@ export class ChildHandle {
     readonly ready: Extract<ChildMessage, { type: 'ready' }>,
   ) {}
 
-  static async start(mode: ChildMode, args: readonly string[] = [], timeoutMs = 30_000): Promise<ChildHandle> {
-    const child = fork(CHILD_ENTRY, [mode, ...args], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  /** `execArgv`: Node flags for the child, e.g. `--expose-gc` so that its memory is measured after a collection. */
+  static async start(mode: ChildMode, args: readonly string[] = [], timeoutMs = 30_000, execArgv: readonly string[] = []): Promise<ChildHandle> {
+    const child = fork(CHILD_ENTRY, [mode, ...args], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: [...execArgv] });
     const ready = await new Promise<Extract<ChildMessage, { type: 'ready' }>>((resolve, reject) => {
       const timer = setTimeout(() => {
         child.kill();

@@ -13,13 +13,12 @@
  * Run alone: node dist-bench/bench/collection.js [--collect-workers 1000] [--collect-duration 20] [--collect-rounds 2]
  *            [--collect-streams 10] [--collect-soak 600]
  */
-import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
 import { ChildHandle } from './child-handle.js';
 import type { ChildWindow } from './child.js';
-import { ensureBenchProto, fmt, isMain, machineBusySeconds, onPath, otherLoadCores, table } from './common.js';
+import { ensureBenchProto, fmt, isMain, machineBusySeconds, onPath, otherLoadCores, processCpuSeconds, processRssMiB, table } from './common.js';
 import { externalScalerClientConstructor } from '../src/grpc/proto.js';
 import type { IsActiveResponse, ScaledObjectRef } from '../src/grpc/messages.js';
 import { PrometheusRun, prometheusVersion } from './services.js';
@@ -74,18 +73,6 @@ interface StreamClient extends grpc.Client {
 }
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
-/** CPU seconds (user + system) of a process, from /proc (clock ticks of 10 ms). */
-function processCpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100;
-}
-
-function processRssMiB(pid: number): number {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? NaN) / 1024;
-}
 
 export async function runCollectionBench(
   options: CollectionOptions = DEFAULT_COLLECTION_OPTIONS,
@@ -213,8 +200,8 @@ export async function runCollectionBench(
 
 /** The scaler alone for `seconds`, heap and RSS read every 30 s. */
 async function soak(ports: readonly number[], seconds: number, log: (line: string) => void): Promise<SoakPoint[]> {
-  log(`  soak: the scaler alone for ${seconds} s, heap and RSS every 30 s`);
-  const scaler = await ChildHandle.start('scaler', ['--target-ports', ports.join(',')], 120_000);
+  log(`  soak: the scaler alone for ${seconds} s, live heap (after a full GC) and RSS every 30 s`);
+  const scaler = await ChildHandle.start('scaler', ['--target-ports', ports.join(',')], 120_000, ['--expose-gc']);
   const points: SoakPoint[] = [];
   const started = performance.now();
   try {

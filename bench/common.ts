@@ -224,3 +224,26 @@ export function onPath(name: string): string | undefined {
   }
   return undefined;
 }
+
+/** CPU seconds (user + system) a process has used, from /proc (clock ticks of 10 ms); NaN where /proc is not there. */
+export function processCpuSeconds(pid: number | undefined): number {
+  if (pid === undefined) return NaN;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return NaN;
+  }
+}
+
+/** Resident memory of a process in MiB, from /proc; NaN where /proc is not there. */
+export function processRssMiB(pid: number | undefined): number {
+  if (pid === undefined) return NaN;
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? NaN) / 1024;
+  } catch {
+    return NaN;
+  }
+}

@@ -12,17 +12,12 @@
  *
  * Run alone: node dist-bench/bench/prometheus-source.js [--prom-workers 1000] [--prom-duration 15] [--prom-rounds 2]
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { accessSync, constants, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
-import { stringify } from 'yaml';
 import { ChildHandle } from './child-handle.js';
 import type { ChildWindow } from './child.js';
-import { ensureBenchProto, fmt, isMain, machineBusySeconds, otherLoadCores, table } from './common.js';
-import { freePort } from '../src/cli/demo/net.js';
+import { ensureBenchProto, fmt, isMain, machineBusySeconds, onPath, otherLoadCores, processCpuSeconds, table } from './common.js';
+import { PrometheusRun } from './services.js';
 
 export interface PrometheusSourceBenchOptions {
   workers: number;
@@ -62,73 +57,14 @@ export interface PrometheusSourceBenchResult {
   ratioPerSample: number;
 }
 
-/** Whether an executable `name` is on PATH. */
-function onPath(name: string): boolean {
-  return (process.env['PATH'] ?? '').split(path.delimiter).some((dir) => {
-    if (!dir) return false;
-    try {
-      accessSync(path.join(dir, name), constants.X_OK);
-      return true;
-    } catch {
-      return false;
-    }
-  });
-}
-
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-const CLOCK_TICKS_PER_S = 100;
-
-/** CPU seconds a process has used (utime + stime from /proc), or NaN where /proc is not there. */
-function processCpuSeconds(pid: number | undefined): number {
-  if (pid === undefined) return NaN;
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_S;
-  } catch {
-    return NaN;
-  }
-}
-
-async function startPrometheus(dir: string, ports: readonly number[]): Promise<{ child: ChildProcess; url: string }> {
-  const port = await freePort();
-  writeFileSync(
-    path.join(dir, 'prometheus.yml'),
-    stringify({
-      global: { scrape_interval: '1s', scrape_timeout: '1s' },
-      scrape_configs: [{ job_name: 'bench', static_configs: [{ targets: ports.map((p) => `127.0.0.1:${p}`) }] }],
-    }),
-  );
-  const child = spawn(
-    'prometheus',
-    [
-      `--config.file=${path.join(dir, 'prometheus.yml')}`,
-      `--storage.tsdb.path=${path.join(dir, 'data')}`,
-      `--web.listen-address=127.0.0.1:${port}`,
-      '--storage.tsdb.retention.time=1h',
-      '--log.level=error',
-    ],
-    { stdio: ['ignore', 'ignore', 'inherit'] },
-  );
-  const url = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + 60_000;
-  // Ready, and every target scraped once: the scaler's first round then sees the whole fleet.
-  for (;;) {
-    const answer = await fetch(`${url}/api/v1/query?query=${encodeURIComponent('count(up{job="bench"} == 1)')}`).then(
-      async (r) => (r.ok ? ((await r.json()) as { data?: { result?: { value: [number, string] }[] } }) : undefined),
-      () => undefined,
-    );
-    if (Number(answer?.data?.result?.[0]?.value[1] ?? 0) >= ports.length) return { child, url };
-    if (Date.now() > deadline || child.exitCode !== null) throw new Error('prometheus did not scrape every bench worker within 60 s');
-    await sleep(250);
-  }
-}
 
 export async function runPrometheusSourceBench(
   options: PrometheusSourceBenchOptions = DEFAULT_PROMETHEUS_SOURCE_OPTIONS,
   log: (line: string) => void = console.log,
 ): Promise<PrometheusSourceBenchResult | undefined> {
-  if (!onPath('prometheus')) {
+  const binary = onPath('prometheus');
+  if (binary === undefined) {
     log('source: prometheus benchmark SKIPPED: prometheus is not on PATH');
     return undefined;
   }
@@ -137,18 +73,18 @@ export async function runPrometheusSourceBench(
     `source: prometheus vs direct: ${options.workers} vLLM workers scraped every 1 s by Prometheus; the scaler collects them every 1 s ` +
       `directly or through Prometheus, ${options.rounds} rounds of ${options.durationS} s windows`,
   );
-  const dir = mkdtempSync(path.join(tmpdir(), 'kls-bench-prom-'));
   const fixture = await ChildHandle.start('fixture', ['--servers', String(options.workers)], 60_000);
   const ports = fixture.ready.fixturePorts ?? [];
-  let prometheus: ChildProcess | undefined;
+  let prometheus: PrometheusRun | undefined;
   const windows: SourceWindow[] = [];
   try {
-    const started = await startPrometheus(dir, ports);
-    prometheus = started.child;
+    prometheus = await PrometheusRun.start(binary, ports, 1, 'bench');
+    // Every target scraped once: the scaler's first round then sees the whole fleet.
+    await prometheus.waitAllUp(ports.length);
     const args = {
       direct: ['--target-ports', ports.join(',')],
       // A generous query timeout: on a small machine Prometheus may need more than one interval to answer for 1,000 workers.
-      prometheus: ['--prometheus-url', started.url, '--prometheus-selector', '{job="bench"}', '--prometheus-timeout', '20s'],
+      prometheus: ['--prometheus-url', prometheus.url, '--prometheus-selector', '{job="bench"}', '--prometheus-timeout', '20s'],
     } as const;
     for (let round = 1; round <= options.rounds; round++) {
       const order: ('direct' | 'prometheus')[] = round % 2 === 1 ? ['direct', 'prometheus'] : ['prometheus', 'direct'];
@@ -195,9 +131,8 @@ export async function runPrometheusSourceBench(
       }
     }
   } finally {
-    prometheus?.kill('SIGKILL');
+    await prometheus?.stop();
     await fixture.stop();
-    rmSync(dir, { recursive: true, force: true });
   }
   const mean = (source: SourceWindow['source'], key: 'scalerCpuMsPerInterval' | 'scalerCpuMsPer1000Samples') => {
     const ws = windows.filter((w) => w.source === source);

@@ -4,10 +4,9 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { connect as tcpConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { freePort } from '../src/cli/demo/net.js';
+import { freePort, waitForPort } from '../src/cli/demo/net.js';
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
@@ -20,12 +19,12 @@ export class PrometheusRun {
     private readonly intervalS: number,
   ) {}
 
-  static async start(binary: string, ports: readonly number[], intervalS = 1): Promise<PrometheusRun> {
+  static async start(binary: string, ports: readonly number[], intervalS = 1, job = 'workers'): Promise<PrometheusRun> {
     const dir = mkdtempSync(path.join(tmpdir(), 'bench-prometheus-'));
     const config = [
       `global: { scrape_interval: ${intervalS}s, scrape_timeout: ${Math.round(intervalS * 900)}ms }`,
       'scrape_configs:',
-      '  - job_name: workers',
+      `  - job_name: ${job}`,
       '    static_configs:',
       `      - targets: [${ports.map((p) => `"127.0.0.1:${p}"`).join(', ')}]`,
       '',
@@ -36,7 +35,8 @@ export class PrometheusRun {
       `--config.file=${path.join(dir, 'prometheus.yml')}`,
       `--storage.tsdb.path=${path.join(dir, 'data')}`,
       `--web.listen-address=127.0.0.1:${port}`,
-      '--log.level=warn',
+      '--storage.tsdb.retention.time=1h',
+      '--log.level=error',
     ];
     const child = spawn(binary, args, { stdio: ['ignore', 'ignore', 'inherit'] });
     const run = new PrometheusRun(child, dir, port, intervalS);
@@ -56,6 +56,19 @@ export class PrometheusRun {
 
   get pid(): number {
     return this.child.pid as number;
+  }
+
+  get url(): string {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  /** Waits until every one of `count` targets was scraped successfully once (so a first query sees the whole fleet). */
+  async waitAllUp(count: number, timeoutMs = 60_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while ((await this.queryValue('count(up == 1)').catch(() => undefined)) !== count) {
+      if (Date.now() > deadline || this.child.exitCode !== null) throw new Error(`prometheus did not scrape all ${count} targets within ${timeoutMs} ms`);
+      await sleep(250);
+    }
   }
 
   /** Scrapes done so far: the count of Prometheus's own scrape-interval summary. */
@@ -100,23 +113,6 @@ export async function startNatsServer(): Promise<{ url: string; stop(): void }> 
   const port = await freePort();
   const child = spawn('nats-server', ['-a', '127.0.0.1', '-p', String(port)], { stdio: 'ignore' });
   const failed = new Promise<never>((_, reject) => child.once('error', (e) => reject(new Error(`cannot run nats-server: ${e.message}`))));
-  await Promise.race([waitForPort(port), failed]);
+  await Promise.race([waitForPort(port, 10_000, 'nats-server'), failed]);
   return { url: `nats://127.0.0.1:${port}`, stop: () => child.kill('SIGTERM') };
-}
-
-async function waitForPort(port: number): Promise<void> {
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    const open = await new Promise<boolean>((resolve) => {
-      const socket = tcpConnect(port, '127.0.0.1');
-      socket.once('connect', () => {
-        socket.destroy();
-        resolve(true);
-      });
-      socket.once('error', () => resolve(false));
-    });
-    if (open) return;
-    if (Date.now() > deadline) throw new Error(`nats-server did not listen on ${port}`);
-    await sleep(25);
-  }
 }

@@ -11,6 +11,7 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { mulberry32 } from '../src/simulation/random.js';
 
 interface Slot {
   /** Everything on the line before the value, e.g. `vllm:num_requests_running{engine="0",...} `. */
@@ -100,18 +101,6 @@ function assignRoles(slots: readonly Slot[]): Role[] {
   return roles;
 }
 
-/** Small deterministic PRNG (mulberry32), one per worker. */
-function prng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 class FleetWorker {
   private readonly values: Float64Array;
   private readonly random: () => number;
@@ -127,7 +116,7 @@ class FleetWorker {
     seed: number,
   ) {
     this.values = Float64Array.from(template.slots, (s) => s.value);
-    this.random = prng(seed);
+    this.random = mulberry32(seed);
   }
 
   /** Moves the worker's numbers forward to tick `t`, one tick at a time. */

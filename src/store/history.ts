@@ -85,15 +85,15 @@ function fieldKey(field: HistoryField): string {
   return `q:${field.custom}`;
 }
 
-const INITIAL_ROWS = 32;
-
 export class WorkerHistory {
   private layout = new Layout();
-  private data = new Float64Array(INITIAL_ROWS * this.layout.width);
-  private capacity = INITIAL_ROWS;
+  private capacity: number;
+  private data: Float64Array;
   /** Slots of the rows in time order, oldest first. */
   private order: number[] = [];
   private free: number[] = [];
+  /** Set when the coverage grew: the next sample sizes the storage for it. */
+  private resize = false;
   /** Set when a sample restarted the layout (new bucket bounds): its fields start again as after a restart. */
   private restarted = false;
   /**
@@ -103,7 +103,10 @@ export class WorkerHistory {
   private readonly since = new Map<string, FieldValidity>();
 
   constructor(private options: HistoryOptions) {
-    for (let slot = INITIAL_ROWS - 1; slot >= 0; slot--) this.free.push(slot);
+    this.capacity = steadyRows(options);
+    // One column until the first sample says which fields there are; the rows are sized then.
+    this.data = new Float64Array(this.capacity * this.layout.width);
+    for (let slot = this.capacity - 1; slot >= 0; slot--) this.free.push(slot);
   }
 
   /** Rows kept, oldest first. */
@@ -113,7 +116,10 @@ export class WorkerHistory {
 
   /** Keeps at least this much history from now on (a trigger asked for a longer window). */
   cover(coverageMs: number): void {
-    if (coverageMs > this.options.coverageMs) this.options = { ...this.options, coverageMs };
+    if (coverageMs <= this.options.coverageMs) return;
+    this.options = { ...this.options, coverageMs };
+    // Storage grows to the new coverage's rows with the next sample (collection's path, not KEDA's call that asked).
+    this.resize = true;
   }
 
   /** Forgets every row (the worker restarted: no delta may span it). Fields start again with the next sample. */
@@ -125,6 +131,11 @@ export class WorkerHistory {
 
   /** Records a sample at `now` (the store's clock), then thins older rows. */
   append(sample: WorkerSample, now: number): void {
+    if (this.resize) {
+      this.resize = false;
+      const rows = steadyRows(this.options);
+      if (rows > this.capacity) this.relayout(rows);
+    }
     this.fit(sample);
     const newest = this.order.length - 1;
     const previous = newest >= 1 ? this.at(newest - 1) : undefined;
@@ -308,18 +319,78 @@ export class WorkerHistory {
    * neighbour's age).
    */
   private thin(now: number): void {
-    const order = this.order;
-    const start = now - this.options.coverageMs;
-    let firstKept = 0;
-    while (firstKept + 1 < order.length && this.at(firstKept + 1) <= start) firstKept++;
-    if (firstKept > 0) this.free.push(...order.splice(0, firstKept));
-    const interval = this.options.intervalMs;
-    let i = 1;
-    while (i < order.length - 1) {
-      const younger = this.at(i + 1);
-      const allowed = Math.max(interval, 0.05 * (now - younger));
-      if (younger - this.at(i - 1) <= allowed) this.free.push(...order.splice(i, 1));
-      else i++;
+    thinRows(
+      this.order,
+      (slot) => this.data[slot * this.layout.width] as number,
+      now,
+      this.options,
+      (slot) => this.free.push(slot),
+    );
+  }
+}
+
+/**
+ * The thinning rule on rows given by `order` (oldest first; `timeOf` reads a row's time): rows
+ * older than the coverage go, except the one that starts it; then, oldest first, a row goes when
+ * the row kept before it and the row after it are close enough without it: max(one interval, 5 %
+ * of the younger one's age). One pass, in place; each removed row is handed to `release`.
+ */
+function thinRows(order: number[], timeOf: (row: number) => number, now: number, options: HistoryOptions, release: (row: number) => void): void {
+  const start = now - options.coverageMs;
+  const n = order.length;
+  let first = 0;
+  while (first + 1 < n && timeOf(order[first + 1] as number) <= start) first++;
+  for (let i = 0; i < first; i++) release(order[i] as number);
+  if (n - first <= 2) {
+    if (first > 0) order.splice(0, first);
+    return;
+  }
+  const interval = options.intervalMs;
+  let kept = order[first] as number;
+  let w = 0;
+  order[w++] = kept;
+  for (let i = first + 1; i < n - 1; i++) {
+    const row = order[i] as number;
+    const younger = timeOf(order[i + 1] as number);
+    if (younger - timeOf(kept) <= Math.max(interval, 0.05 * (now - younger))) release(row);
+    else {
+      order[w++] = row;
+      kept = row;
     }
   }
+  order[w++] = order[n - 1] as number;
+  order.length = w;
+}
+
+const steadyRowsMemo = new Map<number, number>();
+
+/**
+ * How many rows a history of this coverage holds once full, sampled every interval: the storage
+ * each worker gets at its first sample, so that memory is taken once and does not grow while the
+ * coverage fills (found by running the thinning rule on regular times, once per coverage and interval).
+ */
+export function steadyRows(options: HistoryOptions): number {
+  // The rule scales with the interval: the rows depend only on how many intervals the coverage spans.
+  const intervals = Math.ceil(options.coverageMs / Math.max(1, options.intervalMs));
+  let rows = steadyRowsMemo.get(intervals);
+  if (rows === undefined) {
+    const times: number[] = [];
+    const unit = { coverageMs: intervals, intervalMs: 1 };
+    let most = 0;
+    for (let t = 0; t <= intervals * 1.25 + 4; t++) {
+      times.push(t);
+      thinRows(
+        times,
+        (time) => time,
+        t,
+        unit,
+        () => undefined,
+      );
+      most = Math.max(most, times.length);
+    }
+    // A few rows of slack for scrapes that do not land exactly one interval apart.
+    rows = most + 8;
+    steadyRowsMemo.set(intervals, rows);
+  }
+  return rows;
 }

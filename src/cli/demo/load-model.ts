@@ -32,18 +32,6 @@ export function loadModel(options: Partial<LoadModel>): LoadModel {
   };
 }
 
-/** Deterministic PRNG (mulberry32): values in [0, 1). */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** Throws unless `load` is a finite number ≥ 0 (0 idle, 1 full, above 1 overloaded). */
 export function checkLoad(load: number): void {
   if (!Number.isFinite(load) || load < 0) throw new RangeError(`load must be a finite number ≥ 0, got ${load}`);

@@ -21,7 +21,8 @@ import { createServer, type Server } from 'node:http';
 import { pack } from 'msgpackr';
 import { connect as connectNats, type NatsConnection } from 'nats';
 import { Counter, Gauge, Registry } from 'prom-client';
-import { checkLoad, loadFigures, loadModel, mulberry32, type LoadModel } from './load-model.js';
+import { mulberry32 } from '../../simulation/random.js';
+import { checkLoad, loadFigures, loadModel, type LoadModel } from './load-model.js';
 import { closeServer, listen } from './net.js';
 
 export type DynamoTransport = 'nats' | 'http';

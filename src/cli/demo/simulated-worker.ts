@@ -13,7 +13,8 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
-import { checkLoad, loadFigures, loadModel, mulberry32, type LoadModel } from './load-model.js';
+import { mulberry32 } from '../../simulation/random.js';
+import { checkLoad, loadFigures, loadModel, type LoadModel } from './load-model.js';
 import { closeServer, listen } from './net.js';
 // vLLM's bucket bounds live with the simulator's replicas; the demo worker uses the same.
 import { build125Buckets, VLLM_ITL_BUCKETS, VLLM_REQUEST_LATENCY_BUCKETS, VLLM_TTFT_BUCKETS } from '../../simulation/vllm-buckets.js';
