@@ -116,7 +116,8 @@ export async function runSimulateBench(options: SimulateBenchOptions): Promise<S
   const { perStrategy: _unused, ...baselineMeasurement } = b;
   void _unused;
   return {
-    options,
+    // Recorded relative to the repository, so a results file names no machine's folders.
+    options: { ...options, scenario: path.relative(repoRoot(), options.scenario) },
     strategies: scenario.strategies.map((x) => x.name),
     scenario: scenarioMeasurement,
     baseline: baselineMeasurement,
