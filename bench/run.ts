@@ -162,7 +162,10 @@ async function main(): Promise<void> {
     }
   }
   if (collection) {
-    for (const line of formatCollection(collection).split('\n').slice(-3)) console.log(`  ${line}`);
+    // The verdict lines after the per-round table (the table itself was printed with the step).
+    const text = formatCollection(collection);
+    const verdicts = text.split('\n').filter((line) => /PASS|FAIL/.test(line));
+    for (const line of verdicts) console.log(`  ${line}`);
   }
   if (getMetrics) {
     const g = getMetrics;
@@ -209,7 +212,8 @@ async function main(): Promise<void> {
       console.log(
         `  NATS ingest (${m.mode}, ${nats.options.workers} workers): ${fmt(m.ingest.msgsPerS, 0)} msgs/s wall, ${fmt(m.ingest.cpuUsPerMsg, 2)} µs CPU/msg ` +
           `(${fmt(m.ingest.coreMsgsPerS, 0)} msgs/s per core); bare subscription ${fmt(m.bare.msgsPerS, 0)} msgs/s  (budget ≥ ` +
-          `${fmt(NATS_BUDGET_MSGS_PER_S, 0)} msgs/s) ${ok ? 'PASS' : 'FAIL'}`,
+          `${fmt(NATS_BUDGET_MSGS_PER_S, 0)} msgs/s) ${ok ? 'PASS' : 'FAIL'}; ` +
+          `ingest/bare ${fmt(m.ratio, 3)} (goal ≥ ${m.mode === 'event-plane' ? '0.5' : '0.33'})`,
       );
     }
   } else if (natsSkipped) {
