@@ -2,7 +2,8 @@
  * How a parsed `/metrics` body becomes one WorkerSample under an engine profile: counts summed
  * over data-parallel engines, KV usage averaged, blocks paired per engine, histograms merged.
  */
-import type { CounterName, CumulativeHistogram, HistogramName } from '../../store/sample.js';
+import type { ValueFailureCause } from '../../store/pool-store.js';
+import { MAX_PLAUSIBLE_VALUE, type CounterName, type CumulativeHistogram, type HistogramName } from '../../store/sample.js';
 import { matchesLabels } from '../../store/series-query.js';
 import { selectorOf, type BlockSource, type EngineProfile, type ExtractResult } from './profiles/profile.js';
 import { parseSampleValue, type ParsedExposition, type Series } from './prometheus-text.js';
@@ -48,8 +49,34 @@ function gaugeNames(profile: EngineProfile): readonly string[] {
   return names;
 }
 
+/** The first value of a worker's answer that cannot be true; it excludes the whole sample. */
+interface Problem {
+  readonly cause: ValueFailureCause;
+  readonly message: string;
+}
+
+/** What is wrong with a count (waiting, running, blocks, counters, bucket counts), if anything. */
+function countProblem(name: string, s: Series): Problem | undefined {
+  const v = s.value;
+  if (!Number.isFinite(v) || v > MAX_PLAUSIBLE_VALUE) {
+    return { cause: 'implausible-value', message: `${describe(name, s)} is ${v}: not a plausible count (finite, at most ${MAX_PLAUSIBLE_VALUE})` };
+  }
+  if (v < 0) return { cause: 'invalid-sample', message: `${describe(name, s)} is ${v}: a count cannot be negative` };
+  return undefined;
+}
+
+/** A series as the message names it: its name and the labels the scaler reads. */
+function describe(name: string, s: Series): string {
+  const labels = Object.entries(s.labels).map(([k, v]) => `${k}=${JSON.stringify(v.length > 60 ? `${v.slice(0, 60)}…` : v)}`);
+  return labels.length === 0 ? name : `${name}{${labels.join(',')}}`;
+}
+
 class Extraction {
   readonly models = new Set<string>();
+  /** The first impossible value met; the sample is refused when set. */
+  problem: Problem | undefined;
+  /** Odd but usable values (KV usage above 1). */
+  readonly notes: string[] = [];
   private lastModel: string | undefined;
   /** Each candidate's series, computed once per extraction however many concepts ask. */
   private readonly selected = new Map<string, Series[]>();
@@ -86,6 +113,37 @@ class Extraction {
       used.push(s);
     }
     return used;
+  }
+
+  /** Records the first count among these candidates' series that cannot be true. */
+  checkCounts(names: readonly string[]): void {
+    if (this.problem !== undefined) return;
+    for (const name of names) {
+      for (const s of this.series(name)) {
+        const problem = countProblem(selectorOf(name).name, s);
+        if (problem !== undefined) {
+          this.problem = problem;
+          return;
+        }
+      }
+    }
+  }
+
+  /** Records the first KV usage that cannot be true (not finite, negative); notes usage above 1. */
+  checkUsage(names: readonly string[]): void {
+    for (const name of names) {
+      for (const s of this.series(name)) {
+        const v = s.value;
+        if (this.problem === undefined && !Number.isFinite(v)) {
+          this.problem = { cause: 'implausible-value', message: `${describe(selectorOf(name).name, s)} is ${v}: KV usage must be a finite fraction` };
+        } else if (this.problem === undefined && v < 0) {
+          // Never clamped up to 0: a negative usage is a broken exporter, and 0 would read as idle.
+          this.problem = { cause: 'invalid-sample', message: `${describe(selectorOf(name).name, s)} is ${v}: KV usage cannot be negative` };
+        } else if (v > 1 && this.notes.length === 0) {
+          this.notes.push(`${describe(selectorOf(name).name, s)} is ${v}, above 1: read as 1 (full)`);
+        }
+      }
+    }
   }
 
   /** The first candidate that has at least one series with a usable value. */
@@ -130,7 +188,11 @@ class Extraction {
       const out = new Map<string, number>();
       for (const s of this.series(source.series)) {
         const raw = source.from === 'gauge' ? s.value : parseLabelNumber(s.labels[source.label]);
-        if (raw === undefined || !isCount(raw)) continue;
+        if (raw === undefined) continue;
+        if (this.problem === undefined && (raw > MAX_PLAUSIBLE_VALUE || (source.from === 'gauge' && !isCount(raw)))) {
+          this.problem = countProblem(source.series, source.from === 'gauge' ? s : { labels: s.labels, value: raw });
+        }
+        if (!isCount(raw)) continue;
         const key = this.engineKey(s);
         out.set(key, (out.get(key) ?? 0) + raw);
       }
@@ -143,6 +205,7 @@ class Extraction {
     for (const base of bases) {
       const parts = partsOf(base);
       const buckets = this.series(parts.bucket);
+      this.checkCounts([parts.bucket, parts.count]);
       let countTotal = 0;
       let counted = 0;
       for (const s of this.series(parts.count)) {
@@ -243,12 +306,13 @@ function mean(values: Iterable<number>): number | undefined {
  */
 function kvBlocks(kv: ReadonlyMap<string, number>, blocks: ReadonlyMap<string, number>, exactUsed: number | undefined): { used?: number; total?: number } {
   if (exactUsed !== undefined) {
-    // A worker reporting its blocks in use (Dynamo's kvstats) is taken at its word, bounded by
-    // its capacity; without a capacity the count still serves load_avg / load_std.
+    // A worker reporting its blocks in use (Dynamo's kvstats) is taken at its word; more in use
+    // than it has is refused by the caller (an invalid sample). Without a capacity the count
+    // still serves load_avg / load_std.
     let total: number | undefined;
     for (const b of blocks.values()) total = (total ?? 0) + b;
     total = total === undefined ? undefined : finiteOrUndefined(total);
-    return { used: total === undefined ? exactUsed : Math.min(exactUsed, total), total };
+    return { used: exactUsed, total };
   }
   if (blocks.size === 0) return {};
   let total = 0;
@@ -272,6 +336,13 @@ function kvBlocks(kv: ReadonlyMap<string, number>, blocks: ReadonlyMap<string, n
  */
 export function extractWorkerSample(parsed: ParsedExposition, profile: EngineProfile, options: { model?: string; at: number }): ExtractResult {
   const gauges = gaugeNames(profile);
+  if (parsed.duplicate !== undefined) {
+    return {
+      ok: false,
+      cause: 'duplicate-series',
+      message: `${parsed.duplicate} appears twice in one exposition; Prometheus refuses such a scrape too ("duplicate sample for timestamp")`,
+    };
+  }
   // Any body without the engine's load gauges (an HTML error page, another engine, garbage) is
   // not this engine's /metrics.
   if (!gauges.some((name) => (parsed.series.get(selectorOf(name).name)?.length ?? 0) > 0)) {
@@ -286,13 +357,19 @@ export function extractWorkerSample(parsed: ParsedExposition, profile: EnginePro
   if (options.model !== undefined && !gauges.some((name) => x.series(name).length > 0)) {
     const seen = new Extraction(parsed, profile, undefined);
     for (const name of gauges) seen.series(name);
+    const models = [...seen.models].sort().map(ownCopy);
     return {
       ok: false,
       cause: 'model_mismatch',
-      message: `worker serves ${JSON.stringify([...seen.models].sort())}, ` + `not ${JSON.stringify(options.model)}`,
+      message: `worker serves ${JSON.stringify(models)}, ` + `not ${JSON.stringify(options.model)}`,
+      models,
     };
   }
 
+  x.checkCounts(profile.waiting);
+  x.checkCounts(profile.running);
+  x.checkCounts(profile.usedBlocks);
+  x.checkUsage(profile.kvUsage);
   const waiting = x.sum(profile.waiting);
   const running = x.sum(profile.running);
   const kv = x.kvByEngine(profile.kvUsage);
@@ -303,6 +380,7 @@ export function extractWorkerSample(parsed: ParsedExposition, profile: EnginePro
 
   const counters: Partial<Record<CounterName, number>> = {};
   for (const [name, candidates] of Object.entries(profile.counters) as [CounterName, readonly string[]][]) {
+    x.checkCounts(candidates);
     const v = x.sum(candidates);
     if (v !== undefined) counters[name] = v;
   }
@@ -310,6 +388,10 @@ export function extractWorkerSample(parsed: ParsedExposition, profile: EnginePro
   for (const [name, bases] of Object.entries(profile.histograms) as [HistogramName, readonly string[]][]) {
     const h = x.histogram(bases);
     if (h !== undefined) histograms[name] = h;
+  }
+  if (x.problem !== undefined) return { ok: false, cause: x.problem.cause, message: x.problem.message };
+  if (used !== undefined && total !== undefined && used > total) {
+    return { ok: false, cause: 'invalid-sample', message: `${used} KV blocks in use exceed the ${total} the worker has` };
   }
 
   return {
@@ -327,6 +409,7 @@ export function extractWorkerSample(parsed: ParsedExposition, profile: EnginePro
       kvBlocksTotal: total,
       counters,
       histograms,
+      ...(x.notes.length > 0 ? { notes: x.notes } : {}),
     },
   };
 }
