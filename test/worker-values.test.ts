@@ -4,7 +4,9 @@
  * excluded with its cause; one that stops answering keeps its last good value until the cache TTL;
  * a model name no worker serves is UNAVAILABLE, never 0.
  */
+import { Writable } from 'node:stream';
 import * as grpc from '@grpc/grpc-js';
+import pino from 'pino';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { KedaClient, statusOf } from './support/keda-client.js';
 import { TestScaler } from './support/test-scaler.js';
@@ -105,8 +107,19 @@ describe('a model name no worker serves', () => {
 describe('implausible values', () => {
   it('a worker exposing 1e308 waiting is excluded (implausible-value), counted on /metrics; the other worker still answers', async () => {
     const [good, bad] = await workers(vllm({ waiting: 2 }), vllm({ waiting: '1e308' }));
-    await harness.start([{ name: 'llama', source: 'vllm', targets: [good!.target, bad!.target] }]);
+    const logs: Record<string, unknown>[] = [];
+    const sink = new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        for (const line of chunk.toString('utf8').split('\n')) if (line) logs.push(JSON.parse(line) as Record<string, unknown>);
+        done();
+      },
+    });
+    await harness.start([{ name: 'llama', source: 'vllm', targets: [good!.target, bad!.target] }], {}, { log: pino({ level: 'info' }, sink) });
     await vi.waitFor(async () => expect((await summary()).failing).toBe(1), WAIT);
+    // Many scrapes later (every 100 ms), the worker's cause has been logged once.
+    const requests = bad!.requests;
+    await vi.waitFor(() => expect(bad!.requests).toBeGreaterThanOrEqual(requests + 5), WAIT);
+    expect(logs.filter((l) => l['cause'] === 'implausible-value').map((l) => l['worker'])).toEqual([bad!.target]);
     expect(await value({ metric: 'queue_depth', target: '5' })).toBe(2);
     const s = await summary();
     expect(s.excluded).toEqual([
