@@ -143,6 +143,19 @@ describe('implausible values', () => {
   });
 });
 
+describe('answers above 1e12', () => {
+  it('two workers at the bound each: the sum would exceed 1e12, so UNAVAILABLE rather than a number KEDA mangles', async () => {
+    const [a, b] = await workers(vllm({ waiting: 1e12 }), vllm({ waiting: 1e12 }));
+    await harness.start([{ name: 'llama', source: 'vllm', targets: [a!.target, b!.target] }]);
+    await harness.waitReady();
+    const so = ref({ metric: 'queue_depth', target: '5' });
+    const spec = await harness.client.getMetricSpec(so);
+    const status = await statusOf(harness.client.getMetrics(so, spec.metricSpecs[0]?.metricName as string));
+    expect(status.code).toBe(grpc.status.UNAVAILABLE);
+    expect(status.details).toContain('signal queue_depth produced an unusable value (2000000000000, above 1000000000000)');
+  });
+});
+
 describe('invalid samples and duplicate series', () => {
   it('negative KV usage excludes the worker (never read as 0); KV above 1 is read as 1 and flagged in the explanation', async () => {
     const [negative, over] = await workers(vllm({ waiting: 1, kv: -0.5 }), vllm({ waiting: 1, kv: 1.3 }));
