@@ -2,11 +2,11 @@
  * How a parsed `/metrics` body becomes one WorkerSample under an engine profile: counts summed
  * over data-parallel engines, KV usage averaged, blocks paired per engine, histograms merged.
  */
-import type { ValueFailureCause } from '../../store/pool-store.js';
 import { MAX_PLAUSIBLE_VALUE, type CounterName, type CumulativeHistogram, type HistogramName } from '../../store/sample.js';
 import { matchesLabels } from '../../store/series-query.js';
 import { selectorOf, type BlockSource, type EngineProfile, type ExtractResult } from './profiles/profile.js';
 import { parseSampleValue, type ParsedExposition, type Series } from './prometheus-text.js';
+import { countProblem, ValueChecks } from './value-checks.js';
 
 /** The first of `labels` a series carries, or undefined. */
 function firstLabel(s: Series, labels: readonly string[]): string | undefined {
@@ -49,34 +49,10 @@ function gaugeNames(profile: EngineProfile): readonly string[] {
   return names;
 }
 
-/** The first value of a worker's answer that cannot be true; it excludes the whole sample. */
-interface Problem {
-  readonly cause: ValueFailureCause;
-  readonly message: string;
-}
-
-/** What is wrong with a count (waiting, running, blocks, counters, bucket counts), if anything. */
-function countProblem(name: string, s: Series): Problem | undefined {
-  const v = s.value;
-  if (!Number.isFinite(v) || v > MAX_PLAUSIBLE_VALUE) {
-    return { cause: 'implausible-value', message: `${describe(name, s)} is ${v}: not a plausible count (finite, at most ${MAX_PLAUSIBLE_VALUE})` };
-  }
-  if (v < 0) return { cause: 'invalid-sample', message: `${describe(name, s)} is ${v}: a count cannot be negative` };
-  return undefined;
-}
-
-/** A series as the message names it: its name and the labels the scaler reads. */
-function describe(name: string, s: Series): string {
-  const labels = Object.entries(s.labels).map(([k, v]) => `${k}=${JSON.stringify(v.length > 60 ? `${v.slice(0, 60)}…` : v)}`);
-  return labels.length === 0 ? name : `${name}{${labels.join(',')}}`;
-}
-
 class Extraction {
   readonly models = new Set<string>();
-  /** The first impossible value met; the sample is refused when set. */
-  problem: Problem | undefined;
-  /** Odd but usable values (KV usage above 1). */
-  readonly notes: string[] = [];
+  /** Whether the values can be true: run over the same selected series the extraction reads. */
+  readonly checks = new ValueChecks((candidate) => this.series(candidate));
   private lastModel: string | undefined;
   /** Each candidate's series, computed once per extraction however many concepts ask. */
   private readonly selected = new Map<string, Series[]>();
@@ -113,37 +89,6 @@ class Extraction {
       used.push(s);
     }
     return used;
-  }
-
-  /** Records the first count among these candidates' series that cannot be true. */
-  checkCounts(names: readonly string[]): void {
-    if (this.problem !== undefined) return;
-    for (const name of names) {
-      for (const s of this.series(name)) {
-        const problem = countProblem(selectorOf(name).name, s);
-        if (problem !== undefined) {
-          this.problem = problem;
-          return;
-        }
-      }
-    }
-  }
-
-  /** Records the first KV usage that cannot be true (not finite, negative); notes usage above 1. */
-  checkUsage(names: readonly string[]): void {
-    for (const name of names) {
-      for (const s of this.series(name)) {
-        const v = s.value;
-        if (this.problem === undefined && !Number.isFinite(v)) {
-          this.problem = { cause: 'implausible-value', message: `${describe(selectorOf(name).name, s)} is ${v}: KV usage must be a finite fraction` };
-        } else if (this.problem === undefined && v < 0) {
-          // Never clamped up to 0: a negative usage is a broken exporter, and 0 would read as idle.
-          this.problem = { cause: 'invalid-sample', message: `${describe(selectorOf(name).name, s)} is ${v}: KV usage cannot be negative` };
-        } else if (v > 1 && this.notes.length === 0) {
-          this.notes.push(`${describe(selectorOf(name).name, s)} is ${v}, above 1: read as 1 (full)`);
-        }
-      }
-    }
   }
 
   /** The first candidate that has at least one series with a usable value. */
@@ -189,8 +134,8 @@ class Extraction {
       for (const s of this.series(source.series)) {
         const raw = source.from === 'gauge' ? s.value : parseLabelNumber(s.labels[source.label]);
         if (raw === undefined) continue;
-        if (this.problem === undefined && (raw > MAX_PLAUSIBLE_VALUE || (source.from === 'gauge' && !isCount(raw)))) {
-          this.problem = countProblem(source.series, source.from === 'gauge' ? s : { labels: s.labels, value: raw });
+        if (raw > MAX_PLAUSIBLE_VALUE || (source.from === 'gauge' && !isCount(raw))) {
+          this.checks.refuse(countProblem(source.series, source.from === 'gauge' ? s : { labels: s.labels, value: raw }));
         }
         if (!isCount(raw)) continue;
         const key = this.engineKey(s);
@@ -205,7 +150,7 @@ class Extraction {
     for (const base of bases) {
       const parts = partsOf(base);
       const buckets = this.series(parts.bucket);
-      this.checkCounts([parts.bucket, parts.count]);
+      this.checks.counts([parts.bucket, parts.count]);
       let countTotal = 0;
       let counted = 0;
       for (const s of this.series(parts.count)) {
@@ -366,10 +311,10 @@ export function extractWorkerSample(parsed: ParsedExposition, profile: EnginePro
     };
   }
 
-  x.checkCounts(profile.waiting);
-  x.checkCounts(profile.running);
-  x.checkCounts(profile.usedBlocks);
-  x.checkUsage(profile.kvUsage);
+  x.checks.counts(profile.waiting);
+  x.checks.counts(profile.running);
+  x.checks.counts(profile.usedBlocks);
+  x.checks.usage(profile.kvUsage);
   const waiting = x.sum(profile.waiting);
   const running = x.sum(profile.running);
   const kv = x.kvByEngine(profile.kvUsage);
@@ -380,7 +325,7 @@ export function extractWorkerSample(parsed: ParsedExposition, profile: EnginePro
 
   const counters: Partial<Record<CounterName, number>> = {};
   for (const [name, candidates] of Object.entries(profile.counters) as [CounterName, readonly string[]][]) {
-    x.checkCounts(candidates);
+    x.checks.counts(candidates);
     const v = x.sum(candidates);
     if (v !== undefined) counters[name] = v;
   }
@@ -389,7 +334,8 @@ export function extractWorkerSample(parsed: ParsedExposition, profile: EnginePro
     const h = x.histogram(bases);
     if (h !== undefined) histograms[name] = h;
   }
-  if (x.problem !== undefined) return { ok: false, cause: x.problem.cause, message: x.problem.message };
+  const problem = x.checks.problem;
+  if (problem !== undefined) return { ok: false, cause: problem.cause, message: problem.message };
   if (used !== undefined && total !== undefined && used > total) {
     return { ok: false, cause: 'invalid-sample', message: `${used} KV blocks in use exceed the ${total} the worker has` };
   }
@@ -409,7 +355,7 @@ export function extractWorkerSample(parsed: ParsedExposition, profile: EnginePro
       kvBlocksTotal: total,
       counters,
       histograms,
-      ...(x.notes.length > 0 ? { notes: x.notes } : {}),
+      ...(x.checks.notes.length > 0 ? { notes: x.checks.notes } : {}),
     },
   };
 }
