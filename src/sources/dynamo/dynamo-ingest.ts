@@ -338,6 +338,7 @@ export class DynamoIngest {
 
   private forget(id: string, why?: string): void {
     this.options.store.removeWorker(id, why);
+    this.options.failures.forget(`${this.options.pool}/${id}/values`);
     this.dirty.delete(id);
     this.routerOnly.delete(id);
   }
