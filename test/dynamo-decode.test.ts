@@ -495,11 +495,14 @@ describe('merging what several messages say about one worker', () => {
     l.observe({ generation: 'stats', reading: reading('s', 0, { kvBlocksUsed: 1 }) }, 0);
     l.observe({ generation: 'event-plane', publisherId: 'h', engine: true, heartbeats: true, ownComponent: true, reading: reading('h', 0, { running: 1 }) }, 0);
     l.observe({ generation: 'kv-metrics', reading: reading('p', 0, { kvBlocksUsed: 1 }) }, 0);
-    expect(l.sweep(5000)).toEqual({ removed: [], alive: ['h', 'p'] });
-    expect(l.sweep(5001)).toEqual({ removed: ['s', 'h'], alive: ['p'] });
+    expect(l.sweep(5000)).toMatchObject({ removed: [], alive: ['h', 'p'] });
+    const first = l.sweep(5001);
+    expect(first).toMatchObject({ removed: ['s', 'h'], alive: ['p'] });
+    expect(first.why.get('s')).toBe('stopped answering $SRV.STATS for longer than the cache TTL (5s; last heard 1970-01-01T00:00:00.000Z)');
+    expect(first.why.get('h')).toBe('silent for longer than workerTtl (5s; last heard 1970-01-01T00:00:00.000Z)');
     l.shift(1000); // NATS was down for a second: not silence
-    expect(l.sweep(600_500)).toEqual({ removed: [], alive: ['p'] });
-    expect(l.sweep(601_001)).toEqual({ removed: ['p'], alive: [] });
+    expect(l.sweep(600_500)).toMatchObject({ removed: [], alive: ['p'] });
+    expect(l.sweep(601_001)).toMatchObject({ removed: ['p'], alive: [] });
   });
 
   it("another component's workers (seen on its forward-pass-metrics) are dropped from the namespace-wide kv_metrics", () => {

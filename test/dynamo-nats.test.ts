@@ -244,9 +244,9 @@ describe('event-plane generation (MessagePack envelopes)', () => {
     expect(await fleet('kv_blocks_usage_percent')).toBeCloseTo(50, 9);
   });
 
-  it('a worker that heartbeats (FPM, wall_time 0) stays; one whose heartbeats stop leaves soon after', async () => {
+  it('a worker that heartbeats (FPM, wall_time 0) stays; one whose heartbeats stop leaves after workerTtl', async () => {
     const ns = freshNamespace();
-    await startScaler({ namespace: ns, mode: 'event-plane' }, { cacheTtl: '500ms' });
+    await startScaler({ namespace: ns, mode: 'event-plane', workerTtl: '1s' }, { cacheTtl: '500ms' });
     const alive = harness.track(await EventPlanePublisher.start(nats.url, ns, 1n));
     const dying = harness.track(await EventPlanePublisher.start(nats.url, ns, 2n));
     const idle = { scheduled: { prefill: 0, decode: 0 }, queued: { prefill: 0, prefillTokens: 0 }, wallTime: 0 };
@@ -254,7 +254,7 @@ describe('event-plane generation (MessagePack envelopes)', () => {
     const beat = setInterval(() => void alive.forwardPass('backend', { workerId: 1n, ...idle }), 200);
     harness.onClose(async () => clearInterval(beat));
     await waitFleet('queue_depth', 3);
-    // No more heartbeats from worker 2: gone after max(cache TTL, 3 heartbeats) = 3 s.
+    // No more heartbeats from worker 2: gone after workerTtl (1 s), like any silent push worker.
     await waitFleet('queue_depth', 0, 5000);
     expect(await poolWorkers()).toEqual(['1']);
   });

@@ -384,7 +384,7 @@ dynamo_component_gpu_cache_usage_percent{dp_rank="0"} 0.5
     expect(extract(WORKER_2026_BARE, QWEN).kvUsage).toBe(0.75);
   });
 
-  it('derives KV usage from blocks when no usage gauge is exposed, and caps used at total', () => {
+  it('derives KV usage from blocks when no usage gauge is exposed; more blocks in use than exist is an invalid sample', () => {
     expect(extract('dynamo_component_kvstats_active_blocks 300\ndynamo_component_kvstats_total_blocks 1200\n')).toMatchObject({
       kvUsage: 0.25,
       kvBlocksUsed: 300,
@@ -395,7 +395,11 @@ dynamo_component_gpu_cache_usage_percent{dp_rank="0"} 0.5
     expect(noTotal.kvBlocksUsed).toBe(300);
     expect(noTotal.kvBlocksTotal).toBeUndefined();
     expect(noTotal.kvUsage).toBeUndefined();
-    expect(extract('dynamo_component_active_blocks 9000\ndynamo_component_total_blocks 8192\n')).toMatchObject({ kvBlocksUsed: 8192, kvUsage: 1 });
+    expect(run('dynamo_component_active_blocks 9000\ndynamo_component_total_blocks 8192\n')).toEqual({
+      ok: false,
+      cause: 'invalid-sample',
+      message: '9000 KV blocks in use exceed the 8192 the worker has',
+    });
   });
 
   it('reads a bare engine exposition exactly as that engine’s profile does', () => {
@@ -441,7 +445,7 @@ describe('dynamo-http robustness (fast-check)', () => {
       for (const model of [undefined, QWEN]) {
         const r = extractWorkerSample(parsed, profile, { model, at: AT });
         if (!r.ok) {
-          expect(['no_metrics', 'model_mismatch']).toContain(r.cause);
+          expect(['no_metrics', 'model_mismatch', 'implausible-value', 'invalid-sample']).toContain(r.cause);
           continue;
         }
         const s = r.sample;

@@ -227,33 +227,49 @@ describe('gauge rules', () => {
     });
   });
 
-  it('clamps KV usage to [0,1] before averaging engines', () => {
-    const text = 'vllm:kv_cache_usage_perc{engine="0"} 1.7\nvllm:kv_cache_usage_perc{engine="1"} -0.2\n';
-    expect(extract(text).kvUsage).toBe(0.5);
+  it('reads KV usage above 1 as 1 (full) and says so; refuses a negative one instead of clamping it to 0', () => {
+    const over = extract('vllm:kv_cache_usage_perc{engine="0"} 1.7\nvllm:kv_cache_usage_perc{engine="1"} 0.2\n');
+    expect(over.kvUsage).toBe(0.6);
+    expect(over.notes).toEqual(['vllm:kv_cache_usage_perc{engine="0"} is 1.7, above 1: read as 1 (full)']);
+    const negative = run('vllm:kv_cache_usage_perc{engine="0"} 0.9\nvllm:kv_cache_usage_perc{engine="1"} -0.2\nvllm:num_requests_waiting 1\n');
+    expect(negative).toEqual({
+      ok: false,
+      cause: 'invalid-sample',
+      message: 'vllm:kv_cache_usage_perc{engine="1"} is -0.2: KV usage cannot be negative',
+    });
   });
 
-  it('treats NaN, Inf and negative gauges as unknown, never 0', () => {
-    const s = extract(
-      ['vllm:num_requests_waiting{engine="0"} NaN', 'vllm:num_requests_running{engine="0"} -1', 'vllm:kv_cache_usage_perc{engine="0"} +Inf'].join('\n'),
-    );
-    expect(s.waiting).toBeUndefined();
-    expect(s.running).toBeUndefined();
-    expect(s.kvUsage).toBeUndefined();
+  it('refuses the whole sample for a NaN, infinite, negative or absurd count or usage (never unknown-and-summed, never 0)', () => {
+    const cases: [string, string][] = [
+      ['vllm:num_requests_waiting{engine="0"} NaN', 'implausible-value'],
+      ['vllm:num_requests_waiting{engine="0"} 1e308', 'implausible-value'],
+      ['vllm:num_requests_waiting{engine="0"} 1000000000001', 'implausible-value'],
+      ['vllm:num_requests_running{engine="0"} -1', 'invalid-sample'],
+      ['vllm:kv_cache_usage_perc{engine="0"} +Inf', 'implausible-value'],
+      ['vllm:generation_tokens_total 1e13', 'implausible-value'],
+      ['vllm:time_to_first_token_seconds_bucket{le="+Inf"} -3', 'invalid-sample'],
+    ];
+    for (const [line, cause] of cases) {
+      expect(run(`vllm:num_requests_waiting{engine="1"} 2\n${line}\n`), line).toMatchObject({ ok: false, cause });
+    }
+    // The bound itself is plausible.
+    expect(extract('vllm:num_requests_waiting 1000000000000\n').waiting).toBe(1e12);
   });
 
-  it('leaves out a bad engine, and KV blocks used when an engine has no KV value', () => {
-    const s = extract(
+  it('refuses a worker one of whose engines reports NaN, rather than summing only the other engines', () => {
+    const r = run(
       [
         'vllm:num_requests_waiting{engine="0"} 2',
         'vllm:num_requests_waiting{engine="1"} NaN',
         'vllm:kv_cache_usage_perc{engine="0"} 0.4',
-        'vllm:kv_cache_usage_perc{engine="1"} NaN',
-        'vllm:cache_config_info{engine="0",num_gpu_blocks="100"} 1.0',
-        'vllm:cache_config_info{engine="1",num_gpu_blocks="100"} 1.0',
+        'vllm:kv_cache_usage_perc{engine="1"} 0.5',
       ].join('\n'),
     );
-    expect(s).toMatchObject({ waiting: 2, kvUsage: 0.4, kvBlocksTotal: 200 });
-    expect(s.kvBlocksUsed).toBeUndefined();
+    expect(r).toEqual({
+      ok: false,
+      cause: 'implausible-value',
+      message: 'vllm:num_requests_waiting{engine="1"} is NaN: not a plausible count (finite, at most 1000000000000)',
+    });
   });
 
   it('pairs KV and blocks by engine, an engine-less entry with the single other one', () => {
@@ -535,7 +551,7 @@ describe('robustness (fast-check)', () => {
           if (r.ok) {
             checkSample(r.sample);
             samplesChecked += 1;
-          } else expect(['no_metrics', 'model_mismatch']).toContain(r.cause);
+          } else expect(['no_metrics', 'model_mismatch', 'implausible-value', 'invalid-sample']).toContain(r.cause);
         }
       }
     }

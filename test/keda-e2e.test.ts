@@ -108,15 +108,16 @@ describe('KEDA end to end against real vLLM workers', () => {
     await harness.waitReady();
     const so = ref({ pool: 'llama', metric: 'queue_depth', target: '5' });
 
+    // A worker that is down counts with its last good value until that is the cache TTL (2 s) old.
     await a!.down();
     await vi.waitFor(async () => expect((await harness.client.getMetrics(so, 'llama-queue_depth')).metricValues[0]!.metricValueFloat).toBe(3), {
-      timeout: 3000,
+      timeout: 8000,
       interval: 20,
     });
 
     await b!.down();
     await vi.waitFor(async () => expect((await statusOf(harness.client.getMetrics(so, 'llama-queue_depth'))).code).toBe(grpc.status.UNAVAILABLE), {
-      timeout: 3000,
+      timeout: 8000,
       interval: 20,
     });
     const unavailable = await statusOf(harness.client.getMetrics(so, 'llama-queue_depth'));

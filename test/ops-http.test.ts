@@ -32,8 +32,19 @@ describe('ops HTTP server', () => {
 
     const pools = await json(`${base}/api/v1/pools`);
     expect(pools.body['pools']).toEqual([
-      { name: 'llama', source: 'vllm', workers: 2, fresh: 1, stale: 0, failing: 1, pending: 0, draining: 0 },
-      { name: 'empty', source: 'vllm', workers: 0, fresh: 0, stale: 0, failing: 0, pending: 0, draining: 0 },
+      {
+        name: 'llama',
+        source: 'vllm',
+        workers: 2,
+        fresh: 1,
+        stale: 0,
+        failing: 1,
+        pending: 0,
+        draining: 0,
+        // Each worker left out, with its cause.
+        excluded: [{ id: broken.target, state: 'failing', cause: 'http_status', reason: expect.stringMatching(/^http_status: .*500/) as string }],
+      },
+      { name: 'empty', source: 'vllm', workers: 0, fresh: 0, stale: 0, failing: 0, pending: 0, draining: 0, excluded: [] },
     ]);
 
     const llama = (await json(`${base}/api/v1/pools/llama`)).body as {

@@ -105,8 +105,9 @@ describe('StatusHistory', () => {
     ]);
 
     // Both workers fail: the value is missing (null), not 0, and the change is recorded once.
-    llama.store.recordFailure('a', 'connect', 'refused');
-    llama.store.recordFailure('b', 'connect', 'refused');
+    // (A wrong answer: a refused connection would keep each last good sample until the cache TTL.)
+    llama.store.recordFailure('a', 'implausible-value', 'vllm:num_requests_waiting is NaN');
+    llama.store.recordFailure('b', 'implausible-value', 'vllm:num_requests_waiting is NaN');
     await published();
     now += 1000;
     history.record();

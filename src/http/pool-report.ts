@@ -19,6 +19,8 @@ export function poolReport(runtime: PoolRuntime, source: string, triggers: reado
       name: w.name,
       state: w.state,
       reason: w.reason,
+      cause: w.failure?.cause,
+      notes: w.sample?.notes,
       ageSeconds: w.sample ? round((snapshot.at - w.sample.at) / 1000) : undefined,
       counterResets: w.counterResets,
       last: w.sample
@@ -46,7 +48,20 @@ export function poolReport(runtime: PoolRuntime, source: string, triggers: reado
 
 export function poolSummary(runtime: PoolRuntime, source: string) {
   const snapshot = runtime.store.published();
-  return { name: runtime.name, source, workers: snapshot.workers.length, ...countByState(snapshot) };
+  return { name: runtime.name, source, workers: snapshot.workers.length, ...countByState(snapshot), ...excludedWorkers(snapshot) };
+}
+
+/**
+ * Each worker that is not counted, with its cause (`timeout`, `implausible-value`, `stale`, …) and
+ * reason; and why the pool has no workers, when the source says so. At most 100 are listed.
+ */
+function excludedWorkers(snapshot: PoolSnapshot) {
+  const excluded = snapshot.workers
+    .filter((w) => w.state !== 'fresh')
+    .slice(0, 100)
+    .map((w) => ({ id: w.id, name: w.name, state: w.state, cause: w.failure?.cause ?? w.state, reason: w.reason }));
+  const why = snapshot.workers.length === 0 ? snapshot.emptyBecause : undefined;
+  return { excluded, ...(why === undefined ? {} : { emptyBecause: why }) };
 }
 
 /** A trigger's metadata as the explain API shows it: without KEDA's own keys (TLS material). */
@@ -130,7 +145,9 @@ function explain(trigger: Trigger, result: ReturnType<Trigger['evaluate']>): str
       ? `with metricType Value HPA scales the current replicas by ${round(value)} / ${spec.target}`
       : `with metricType AverageValue HPA wants ceil(${round(value)} / ${spec.target}) = ${Math.ceil(value / spec.target - 1e-9)} replicas (before its ` +
         `tolerance and behavior)`;
-  return `${how}; ${hpa}; ${result.active ? 'active' : 'inactive'} (activationThreshold ${spec.activationThreshold})`;
+  const notes = evaluation.contributions.filter((c) => c.note !== undefined && c.excluded === undefined).map((c) => `${c.worker}: ${c.note}`);
+  const noted = notes.length > 0 ? `; note ${notes.join('; ')}` : '';
+  return `${how}; ${hpa}; ${result.active ? 'active' : 'inactive'} (activationThreshold ${spec.activationThreshold})${noted}`;
 }
 
 function signalReport(snapshot: PoolSnapshot, use: SignalUse) {

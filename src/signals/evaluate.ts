@@ -1,5 +1,5 @@
 import type { Contribution, Evaluation, SignalContext, SignalDefinition, SignalUse } from './types.js';
-import { notFreshMembers, type PoolSnapshot } from '../store/pool-store.js';
+import { notFreshMembers, type FreshWorker, type PoolSnapshot } from '../store/pool-store.js';
 
 /** Resolves a signal and its parameters from metadata-like values (throws MetadataError). */
 export function useOf(signal: SignalDefinition, values: ReadonlyMap<string, string>): SignalUse {
@@ -67,11 +67,14 @@ function computeOver(snapshot: PoolSnapshot, use: SignalUse, model: string | und
   }
   const candidates = model === undefined ? snapshot.fresh : snapshot.fresh.filter((w) => w.sample.models.includes(model));
   if (candidates.length === 0) {
+    const served = servedModels(snapshot, model);
     if (notFresh.length === 0) {
-      // Every worker is known and none serves this model: that is a real zero, not missing data.
-      return { ok: true, value: 0, readyWorkers: 0, contributions: otherModel };
+      // Only draining workers: the fleet is legitimately empty.
+      if (otherModel.length === draining.length) return { ok: true, value: 0, readyWorkers: 0, contributions: otherModel };
+      // Workers answer, but none for this model: a typo in `model` must not read as an idle fleet.
+      return { ok: false, reason: noWorkerServes(snapshot.pool, model, served), contributions: otherModel };
     }
-    const forModel = model ? ` and no fresh worker serves ${model}` : '';
+    const forModel = model ? ` and no fresh worker serves ${model}${served.length > 0 ? ` (fresh workers serve ${served.join(', ')})` : ''}` : '';
     return {
       ok: false,
       reason: `no fresh data in pool '${snapshot.pool}': ${notFresh.length} of ${discovered} workers are not fresh${forModel}`,
@@ -84,6 +87,44 @@ function computeOver(snapshot: PoolSnapshot, use: SignalUse, model: string | und
     evaluate: (other) => evaluateSignal(snapshot, other, model),
   };
   const outcome = use.signal.compute(candidates, use.params, context);
-  const contributions = [...outcome.contributions, ...notFresh, ...otherModel];
+  const contributions = [...withNotes(outcome.contributions, candidates, snapshot.at), ...notFresh, ...otherModel];
   return outcome.ok ? { ...outcome, contributions } : { ok: false, reason: outcome.reason, contributions };
+}
+
+/** The models the pool's workers serve: those of fresh workers, and those named by a `model_mismatch`. */
+function servedModels(snapshot: PoolSnapshot, model: string | undefined): string[] {
+  const served = new Set<string>();
+  for (const w of snapshot.fresh) for (const m of w.sample.models) if (m !== model) served.add(m);
+  for (const w of snapshot.workers) for (const m of w.failure?.models ?? []) served.add(m);
+  return [...served].sort();
+}
+
+function noWorkerServes(pool: string, model: string | undefined, served: readonly string[]): string {
+  const which = served.length > 0 ? `its workers serve ${served.map((m) => JSON.stringify(m)).join(', ')}` : 'its workers report no model name';
+  // Without a trigger-level model, the workers were refused by the pool's own `model`.
+  const asked = model === undefined ? "the pool's model" : JSON.stringify(model);
+  return `no worker in pool '${pool}' serves ${asked}: ${which}; check the model key (names are case-sensitive)`;
+}
+
+/**
+ * Counted workers' notes: a worker whose latest attempt failed is counted with its last good value
+ * (and its age says how long that lasts), and corrections made to its values.
+ */
+function withNotes(contributions: readonly Contribution[], candidates: readonly FreshWorker[], at: number): readonly Contribution[] {
+  let noted: Map<string, string> | undefined;
+  for (const w of candidates) {
+    const parts: string[] = [];
+    if (w.failure) {
+      const age = Math.round((at - w.sample.at) / 100) / 10;
+      parts.push(`last good value, ${age}s old (latest attempt failed: ${w.failure.cause}: ${w.failure.message})`);
+    }
+    if (w.sample.notes) parts.push(...w.sample.notes);
+    if (parts.length > 0) (noted ??= new Map()).set(w.id, parts.join('; '));
+  }
+  if (noted === undefined) return contributions;
+  const notes = noted;
+  return contributions.map((c) => {
+    const note = c.excluded === undefined ? notes.get(c.worker) : undefined;
+    return note === undefined ? c : { ...c, note };
+  });
 }

@@ -18,6 +18,8 @@ export interface Contribution {
   readonly excluded?: string;
   /** For windowed signals: the time the worker's window actually covers (shorter than asked while history builds up). */
   readonly windowSeconds?: number;
+  /** What to know about a counted worker's value: it is its last good one (and how old), or it was read with a correction. */
+  readonly note?: string;
 }
 
 /** A signal's value for a fleet, or why there is none. Every signal and policy answers with one. */
@@ -90,17 +92,19 @@ export function define<P>(signal: SignalDefinition<P>): SignalDefinition {
 
 /** The contributions split the way every report shows them: who counted, and who was left out and why. */
 export function splitContributions(contributions: readonly Contribution[]): {
-  included: { worker: string; value?: number; windowSeconds?: number }[];
+  included: { worker: string; value?: number; windowSeconds?: number; note?: string }[];
   excluded: { worker: string; why: string }[];
 } {
-  const included: { worker: string; value?: number; windowSeconds?: number }[] = [];
+  const included: { worker: string; value?: number; windowSeconds?: number; note?: string }[] = [];
   const excluded: { worker: string; why: string }[] = [];
   for (const c of contributions) {
     if (c.excluded !== undefined) excluded.push({ worker: c.worker, why: c.excluded });
-    else
-      included.push(
-        c.windowSeconds === undefined ? { worker: c.worker, value: c.value } : { worker: c.worker, value: c.value, windowSeconds: round3(c.windowSeconds) },
-      );
+    else {
+      const shown: { worker: string; value?: number; windowSeconds?: number; note?: string } =
+        c.windowSeconds === undefined ? { worker: c.worker, value: c.value } : { worker: c.worker, value: c.value, windowSeconds: round3(c.windowSeconds) };
+      if (c.note !== undefined) shown.note = c.note;
+      included.push(shown);
+    }
   }
   return { included, excluded };
 }

@@ -4,12 +4,31 @@ import type { WorkerSample } from './sample.js';
 import type { SeriesQuery } from './series-query.js';
 
 /** Why the last attempt to read a worker failed. Stable strings: they label metrics and logs. */
-export type FailureCause = 'connect' | 'timeout' | 'http_status' | 'body_too_large' | 'parse' | 'no_metrics' | 'model_mismatch' | 'target_down' | 'error';
+export type FailureCause =
+  'connect' | 'timeout' | 'http_status' | 'body_too_large' | 'parse' | 'no_metrics' | 'model_mismatch' | 'target_down' | 'error' | ValueFailureCause;
+
+/**
+ * The worker answered, but with values that cannot be true: a count beyond MAX_PLAUSIBLE_VALUE or
+ * not finite (`implausible-value`), a value outside its range such as a negative KV usage or more
+ * blocks in use than exist (`invalid-sample`), the same series twice in one exposition
+ * (`duplicate-series`, which Prometheus refuses as well).
+ */
+export type ValueFailureCause = 'implausible-value' | 'invalid-sample' | 'duplicate-series';
+
+/**
+ * Causes that say the worker's own answer is wrong, so its last good sample is dropped at once.
+ * Any other failure (a timeout, a refused connection: an overloaded worker looks like that) keeps
+ * the last good sample until the cache TTL passes: an overloaded worker whose `/metrics` times out
+ * must not lower the fleet's value and push it toward scale-down.
+ */
+const WRONG_ANSWER: ReadonlySet<FailureCause> = new Set<FailureCause>(['implausible-value', 'invalid-sample', 'duplicate-series', 'model_mismatch']);
 
 export interface WorkerFailure {
   readonly cause: FailureCause;
   readonly message: string;
   readonly at: number;
+  /** For `model_mismatch`: the models the worker does serve. */
+  readonly models?: readonly string[];
 }
 
 /** Everything the store knows about one discovered worker. */
@@ -101,11 +120,15 @@ export interface PoolSnapshot {
   readonly sourceProblem?: string;
   /** Pool-lifetime state that policies keep across snapshots (see SignalContext.state). */
   readonly state: StateScopes;
+  /** While the pool has no workers: why its last one went, when its source said (a silent push worker past workerTtl). */
+  readonly emptyBecause?: string;
 }
 
 export interface FreshWorker {
   readonly id: string;
   readonly sample: WorkerSample;
+  /** Set when the latest attempt failed and `sample` is the last good one, still within the cache TTL. */
+  readonly failure?: WorkerFailure;
   /**
    * The worker's history, live: rows written after this snapshot was taken are newer than
    * `sample`, and readers only use rows older than it (signals/windowed/window-span.ts).
@@ -185,6 +208,8 @@ export class PoolStore {
   private customQueries: readonly SeriesQuery[] = [];
   /** Names and draining marks from the last `setWorkers`, when discovery gives any. */
   private details?: ReadonlyMap<string, WorkerDetails>;
+  /** Why the last worker removed with a reason went (see `removeWorker`). */
+  private lastRemoval?: string;
 
   constructor(
     readonly pool: string,
@@ -236,9 +261,11 @@ export class PoolStore {
     this.notify();
   }
 
-  removeWorker(id: string): void {
+  /** Forgets a worker; `why` (e.g. "silent for longer than workerTtl") is shown while the pool is left without workers. */
+  removeWorker(id: string, why?: string): void {
     if (this.records.delete(id)) {
       this.freshAt.del(id);
+      if (why !== undefined) this.lastRemoval = `worker ${id} was removed: ${why}`;
       this.notify();
     }
   }
@@ -272,11 +299,15 @@ export class PoolStore {
     this.notify();
   }
 
-  recordFailure(id: string, cause: FailureCause, message: string): void {
+  /**
+   * Records a failed attempt. A wrong answer (WRONG_ANSWER) ends the worker's freshness at once; any
+   * other failure leaves its last good sample in use until the cache TTL passes.
+   */
+  recordFailure(id: string, cause: FailureCause, message: string, models?: readonly string[]): void {
     const record = this.records.get(id);
     if (!record) return;
-    record.failure = { cause, message, at: this.now() };
-    this.freshAt.del(id);
+    record.failure = models === undefined ? { cause, message, at: this.now() } : { cause, message, at: this.now(), models };
+    if (WRONG_ANSWER.has(cause)) this.freshAt.del(id);
     this.notify();
   }
 
@@ -384,8 +415,13 @@ export class PoolStore {
       const sample = this.freshAt.has(record.id) ? record.last : undefined;
       const seenAt = sample ? Math.max(sample.at, record.aliveAt ?? 0) : 0;
       if (sample && now - seenAt < this.ttlMs) {
-        const freshView: FreshWorker = { id: record.id, sample, history: record.history };
-        const view: WorkerView = { id: record.id, state: 'fresh', sample, counterResets: record.counterResets };
+        const failure = record.failure;
+        const freshView: FreshWorker = failure
+          ? { id: record.id, sample, history: record.history, failure }
+          : { id: record.id, sample, history: record.history };
+        const view: WorkerView = failure
+          ? { id: record.id, state: 'fresh', sample, failure, counterResets: record.counterResets, reason: lastGoodReason(failure, sample, this.ttlMs) }
+          : { id: record.id, state: 'fresh', sample, counterResets: record.counterResets };
         fresh.push(freshView);
         workers.push(view);
         nextExpiry = Math.min(nextExpiry, seenAt + this.ttlMs);
@@ -422,7 +458,16 @@ export class PoolStore {
     }
     const named = this.details === undefined ? workers : withNames(workers, this.details);
     return {
-      snapshot: { pool: this.pool, at: now, workers: named, fresh, collected, sourceProblem: this.sourceProblem, state: this.state },
+      snapshot: {
+        pool: this.pool,
+        at: now,
+        workers: named,
+        fresh,
+        collected,
+        sourceProblem: this.sourceProblem,
+        state: this.state,
+        ...(named.length === 0 && this.lastRemoval !== undefined ? { emptyBecause: this.lastRemoval } : {}),
+      },
       expiry: nextExpiry,
     };
   }
@@ -475,6 +520,14 @@ export class PoolStore {
     this.publishedExpiry = expiry;
     this.outOfDate = false;
   }
+}
+
+/** Why a failing worker still counts: the failure, and which sample stands in until when. */
+export function lastGoodReason(failure: WorkerFailure, sample: WorkerSample, ttlMs: number): string {
+  return (
+    `latest attempt failed (${failure.cause}: ${failure.message}); using its last good value from ${new Date(sample.at).toISOString()} ` +
+    `until it is ${ttlMs / 1000}s old (cache TTL)`
+  );
 }
 
 function hasCumulativeValues(sample: WorkerSample): boolean {

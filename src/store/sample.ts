@@ -34,7 +34,20 @@ export interface WorkerSample {
    * entry (unknown, not 0).
    */
   readonly custom?: Readonly<Record<string, number>>;
+  /**
+   * What was odd about the worker's values but still usable (e.g. KV usage above 1, read as 1):
+   * shown beside the worker in explanations.
+   */
+  readonly notes?: readonly string[];
 }
+
+/**
+ * The largest count, value or target taken from a worker or a trigger. Larger numbers are a
+ * broken exporter, not load: KEDA 2.17–2.19 convert a metric with `int64(v * 1000)`, which goes
+ * negative above ~9.2e15 (kedacore/keda pkg/scalers/external_scaler.go), so 1e308 scales to the
+ * minimum there and to the maximum in 2.20+. The Dynamo decoder uses the same bound.
+ */
+export const MAX_PLAUSIBLE_VALUE = 1e12;
 
 export type CounterName = 'promptTokens' | 'generationTokens' | 'requestSuccess' | 'preemptions';
 

@@ -1,6 +1,7 @@
 import { useOf } from '../signals/evaluate.js';
 import { MetadataError } from '../signals/metadata-error.js';
 import type { SignalUse } from '../signals/types.js';
+import { MAX_PLAUSIBLE_VALUE } from '../store/sample.js';
 import { findSignal, signalNames } from './catalogue.js';
 
 /** A configured dynamo-nats pool, as Dynamo metrics-keda metadata (`component`, `endpoint`) selects it. */
@@ -188,6 +189,7 @@ function parseTargetKeys(values: ReadonlyMap<string, string>, catalog: PoolCatal
   const parsed = given.map(({ key, text }) => {
     const value = parseNumber(key, text, `a number ≥ ${MIN_TARGET}`);
     if (value < MIN_TARGET) throw new MetadataError(key, `'${text}' is too small; expected a number ≥ ${MIN_TARGET}`);
+    if (value > MAX_PLAUSIBLE_VALUE) throw new MetadataError(key, `'${text}' is too large; expected a number ≤ ${MAX_PLAUSIBLE_VALUE}`);
     return value;
   });
   const [target, threshold] = parsed as [number, number | undefined];

@@ -1,6 +1,7 @@
 import { evaluateSignal, evaluationKey } from '../signals/evaluate.js';
 import { averageValue, type Evaluation, type SignalUse } from '../signals/types.js';
 import type { PoolStore } from '../store/pool-store.js';
+import { MAX_PLAUSIBLE_VALUE } from '../store/sample.js';
 import type { TriggerSpec } from './metadata.js';
 
 /** A pool as triggers see it: its store and, optionally, a separate activation signal. */
@@ -65,9 +66,12 @@ export class Trigger {
     const activatedBySource = activation?.active === true;
     if (!evaluation.ok) return { ok: false, reason: evaluation.reason, evaluation, active: activatedBySource, activation };
     const value = spec.valueMode === 'raw' ? evaluation.value : averageValue(spec.use.kind, evaluation);
-    if (!Number.isFinite(value) || value < 0) {
-      // Defence in depth: a signal must never hand KEDA NaN, Inf or a negative number.
-      return { ok: false, reason: `signal ${spec.use.signal.name} produced an unusable value (${value})`, evaluation, active: activatedBySource, activation };
+    if (!Number.isFinite(value) || value < 0 || value > MAX_PLAUSIBLE_VALUE) {
+      // Defence in depth: a signal must never hand KEDA NaN, Inf, a negative number or one beyond
+      // the bound that KEDA's conversion to milli-units survives.
+      const why = value > MAX_PLAUSIBLE_VALUE ? `, above ${MAX_PLAUSIBLE_VALUE}` : '';
+      const reason = `signal ${spec.use.signal.name} produced an unusable value (${value}${why})`;
+      return { ok: false, reason, evaluation, active: activatedBySource, activation };
     }
     // Activation compares the fleet value in the signal's own unit (e.g. 0.05 = 5 % KV usage).
     const active = evaluation.value > spec.activationThreshold || activatedBySource;

@@ -71,7 +71,10 @@ export class DynamoIngest {
     this.models = options.model ? [options.model] : [];
     this.ledger = new WorkerLedger({
       statsTtlMs: options.cacheTtlMs,
-      heartbeatTtlMs: Math.max(options.cacheTtlMs, 3 * FPM_HEARTBEAT_MS),
+      // A worker whose forward-pass heartbeats stop keeps its last value until workerTtl too, as
+      // README promises for every push worker: a few silent seconds (a stalled event loop, a
+      // network blip) must not empty the pool and read as zero load.
+      heartbeatTtlMs: options.workerTtlMs,
       pushTtlMs: options.workerTtlMs,
     });
   }
@@ -152,7 +155,9 @@ export class DynamoIngest {
     for (const id of this.dirty) {
       const aggregate = this.ledger.aggregate(id, now);
       if (!aggregate) continue;
-      store.recordSample(id, this.sample(aggregate.load, now));
+      const sample = this.sample(aggregate.load, now);
+      if (!this.plausible(id, sample)) continue;
+      store.recordSample(id, sample);
       if (aggregate.grade === 'router') {
         if (!this.routerOnly.has(id)) {
           this.routerOnly.add(id);
@@ -176,8 +181,8 @@ export class DynamoIngest {
     this.flush();
     const now = this.options.now();
     const { store } = this.options;
-    const { removed, alive } = this.ledger.sweep(now);
-    for (const id of removed) this.forget(id);
+    const { removed, alive, why } = this.ledger.sweep(now);
+    for (const id of removed) this.forget(id, why.get(id));
     for (const id of alive) store.confirmAlive(id, now);
     if (discoveryReady) store.setWorkers(this.ledger.ids());
     const detected = this.detected(now);
@@ -309,8 +314,31 @@ export class DynamoIngest {
     };
   }
 
-  private forget(id: string): void {
-    this.options.store.removeWorker(id);
+  /**
+   * More KV blocks in use than the worker has (e.g. `kv_used_blocks` above `kvBlocksPerWorker`) is
+   * an invalid sample: the worker is excluded until it reports a possible value, as the JSON
+   * decoder rules for kv_stats. Counted and logged once per worker.
+   */
+  private plausible(id: string, sample: WorkerSample): boolean {
+    const { store, metrics, failures, pool } = this.options;
+    const used = sample.kvBlocksUsed;
+    const total = sample.kvBlocksTotal;
+    const subject = `${pool}/${id}/values`;
+    if (used !== undefined && total !== undefined && used > total) {
+      const configured = this.options.kvBlocksPerWorker !== undefined && total === this.options.kvBlocksPerWorker ? ' (kvBlocksPerWorker)' : '';
+      const message = `${used} KV blocks in use exceed the ${total}${configured} the worker has`;
+      store.recordFailure(id, 'invalid-sample', message);
+      metrics.scrapeFailed(pool, 'invalid-sample');
+      failures.failed(subject, 'invalid-sample', `worker values refused: ${message}`, { pool, worker: id });
+      return false;
+    }
+    failures.recovered(subject, { pool, worker: id });
+    return true;
+  }
+
+  private forget(id: string, why?: string): void {
+    this.options.store.removeWorker(id, why);
+    this.options.failures.forget(`${this.options.pool}/${id}/values`);
     this.dirty.delete(id);
     this.routerOnly.delete(id);
   }

@@ -197,9 +197,10 @@ export class WorkerLedger {
    * Ends the workers whose lifetime has passed and returns them, plus the push workers that are
    * still within theirs (their last value stays fresh: push topics are silent while idle).
    */
-  sweep(now: number): { removed: string[]; alive: string[] } {
+  sweep(now: number): { removed: string[]; alive: string[]; why: Map<string, string> } {
     const removed: string[] = [];
     const alive: string[] = [];
+    const why = new Map<string, string>();
     for (const [id, entry] of this.workers) {
       const lifetime = lifetimeOf(entry);
       const lastHeard = Math.max(entry.lastStatsAt ?? 0, entry.lastPushAt ?? 0);
@@ -207,13 +208,15 @@ export class WorkerLedger {
       if (now - lastHeard > ttl) {
         this.workers.delete(id);
         removed.push(id);
+        const rule = lifetime === 'stats' ? 'stopped answering $SRV.STATS for longer than the cache TTL' : 'silent for longer than workerTtl';
+        why.set(id, `${rule} (${ttl / 1000}s; last heard ${new Date(lastHeard).toISOString()})`);
       } else if (lifetime !== 'stats') {
         alive.push(id);
       }
     }
     this.publishers.prune(now - this.options.pushTtlMs);
     for (const [id, at] of this.foreign) if (now - at > this.options.pushTtlMs) this.foreign.delete(id);
-    return { removed, alive };
+    return { removed, alive, why };
   }
 
   /** Moves every clock forward by `ms`: time NATS was down is not silence of the workers. */

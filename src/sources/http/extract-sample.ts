@@ -2,10 +2,11 @@
  * How a parsed `/metrics` body becomes one WorkerSample under an engine profile: counts summed
  * over data-parallel engines, KV usage averaged, blocks paired per engine, histograms merged.
  */
-import type { CounterName, CumulativeHistogram, HistogramName } from '../../store/sample.js';
+import { MAX_PLAUSIBLE_VALUE, type CounterName, type CumulativeHistogram, type HistogramName } from '../../store/sample.js';
 import { matchesLabels } from '../../store/series-query.js';
 import { selectorOf, type BlockSource, type EngineProfile, type ExtractResult } from './profiles/profile.js';
 import { parseSampleValue, type ParsedExposition, type Series } from './prometheus-text.js';
+import { countProblem, ValueChecks } from './value-checks.js';
 
 /** The first of `labels` a series carries, or undefined. */
 function firstLabel(s: Series, labels: readonly string[]): string | undefined {
@@ -50,6 +51,8 @@ function gaugeNames(profile: EngineProfile): readonly string[] {
 
 class Extraction {
   readonly models = new Set<string>();
+  /** Whether the values can be true: run over the same selected series the extraction reads. */
+  readonly checks = new ValueChecks((candidate) => this.series(candidate));
   private lastModel: string | undefined;
   /** Each candidate's series, computed once per extraction however many concepts ask. */
   private readonly selected = new Map<string, Series[]>();
@@ -130,7 +133,11 @@ class Extraction {
       const out = new Map<string, number>();
       for (const s of this.series(source.series)) {
         const raw = source.from === 'gauge' ? s.value : parseLabelNumber(s.labels[source.label]);
-        if (raw === undefined || !isCount(raw)) continue;
+        if (raw === undefined) continue;
+        if (raw > MAX_PLAUSIBLE_VALUE || (source.from === 'gauge' && !isCount(raw))) {
+          this.checks.refuse(countProblem(source.series, source.from === 'gauge' ? s : { labels: s.labels, value: raw }));
+        }
+        if (!isCount(raw)) continue;
         const key = this.engineKey(s);
         out.set(key, (out.get(key) ?? 0) + raw);
       }
@@ -143,6 +150,7 @@ class Extraction {
     for (const base of bases) {
       const parts = partsOf(base);
       const buckets = this.series(parts.bucket);
+      this.checks.counts([parts.bucket, parts.count]);
       let countTotal = 0;
       let counted = 0;
       for (const s of this.series(parts.count)) {
@@ -243,12 +251,13 @@ function mean(values: Iterable<number>): number | undefined {
  */
 function kvBlocks(kv: ReadonlyMap<string, number>, blocks: ReadonlyMap<string, number>, exactUsed: number | undefined): { used?: number; total?: number } {
   if (exactUsed !== undefined) {
-    // A worker reporting its blocks in use (Dynamo's kvstats) is taken at its word, bounded by
-    // its capacity; without a capacity the count still serves load_avg / load_std.
+    // A worker reporting its blocks in use (Dynamo's kvstats) is taken at its word; more in use
+    // than it has is refused by the caller (an invalid sample). Without a capacity the count
+    // still serves load_avg / load_std.
     let total: number | undefined;
     for (const b of blocks.values()) total = (total ?? 0) + b;
     total = total === undefined ? undefined : finiteOrUndefined(total);
-    return { used: total === undefined ? exactUsed : Math.min(exactUsed, total), total };
+    return { used: exactUsed, total };
   }
   if (blocks.size === 0) return {};
   let total = 0;
@@ -272,6 +281,13 @@ function kvBlocks(kv: ReadonlyMap<string, number>, blocks: ReadonlyMap<string, n
  */
 export function extractWorkerSample(parsed: ParsedExposition, profile: EngineProfile, options: { model?: string; at: number }): ExtractResult {
   const gauges = gaugeNames(profile);
+  if (parsed.duplicate !== undefined) {
+    return {
+      ok: false,
+      cause: 'duplicate-series',
+      message: `${parsed.duplicate} appears twice in one exposition; Prometheus refuses such a scrape too ("duplicate sample for timestamp")`,
+    };
+  }
   // Any body without the engine's load gauges (an HTML error page, another engine, garbage) is
   // not this engine's /metrics.
   if (!gauges.some((name) => (parsed.series.get(selectorOf(name).name)?.length ?? 0) > 0)) {
@@ -286,13 +302,19 @@ export function extractWorkerSample(parsed: ParsedExposition, profile: EnginePro
   if (options.model !== undefined && !gauges.some((name) => x.series(name).length > 0)) {
     const seen = new Extraction(parsed, profile, undefined);
     for (const name of gauges) seen.series(name);
+    const models = [...seen.models].sort().map(ownCopy);
     return {
       ok: false,
       cause: 'model_mismatch',
-      message: `worker serves ${JSON.stringify([...seen.models].sort())}, ` + `not ${JSON.stringify(options.model)}`,
+      message: `worker serves ${JSON.stringify(models)}, ` + `not ${JSON.stringify(options.model)}`,
+      models,
     };
   }
 
+  x.checks.counts(profile.waiting);
+  x.checks.counts(profile.running);
+  x.checks.counts(profile.usedBlocks);
+  x.checks.usage(profile.kvUsage);
   const waiting = x.sum(profile.waiting);
   const running = x.sum(profile.running);
   const kv = x.kvByEngine(profile.kvUsage);
@@ -303,6 +325,7 @@ export function extractWorkerSample(parsed: ParsedExposition, profile: EnginePro
 
   const counters: Partial<Record<CounterName, number>> = {};
   for (const [name, candidates] of Object.entries(profile.counters) as [CounterName, readonly string[]][]) {
+    x.checks.counts(candidates);
     const v = x.sum(candidates);
     if (v !== undefined) counters[name] = v;
   }
@@ -310,6 +333,11 @@ export function extractWorkerSample(parsed: ParsedExposition, profile: EnginePro
   for (const [name, bases] of Object.entries(profile.histograms) as [HistogramName, readonly string[]][]) {
     const h = x.histogram(bases);
     if (h !== undefined) histograms[name] = h;
+  }
+  const problem = x.checks.problem;
+  if (problem !== undefined) return { ok: false, cause: problem.cause, message: problem.message };
+  if (used !== undefined && total !== undefined && used > total) {
+    return { ok: false, cause: 'invalid-sample', message: `${used} KV blocks in use exceed the ${total} the worker has` };
   }
 
   return {
@@ -327,6 +355,7 @@ export function extractWorkerSample(parsed: ParsedExposition, profile: EnginePro
       kvBlocksTotal: total,
       counters,
       histograms,
+      ...(x.checks.notes.length > 0 ? { notes: x.checks.notes } : {}),
     },
   };
 }

@@ -187,7 +187,7 @@ export class HttpSource implements Source {
   private async scrapeWorker(target: WorkerTarget): Promise<void> {
     const { pool, client, metrics } = this.options;
     const started = performance.now();
-    let outcome: { ok: true; reset: boolean } | { ok: false; cause: FailureCause; message: string };
+    let outcome: Outcome;
     try {
       outcome = await this.fetchAndRecord(target, client);
     } catch (error) {
@@ -201,15 +201,12 @@ export class HttpSource implements Source {
       this.reportRecovered(target, outcome.reset);
     } else {
       metrics.scrapeFailed(pool, outcome.cause);
-      this.options.store.recordFailure(target.id, outcome.cause, outcome.message);
+      this.options.store.recordFailure(target.id, outcome.cause, outcome.message, outcome.models);
       this.reportFailure(target, outcome.cause, outcome.message);
     }
   }
 
-  private async fetchAndRecord(
-    target: WorkerTarget,
-    client: ScrapeClient,
-  ): Promise<{ ok: true; reset: boolean } | { ok: false; cause: FailureCause; message: string }> {
+  private async fetchAndRecord(target: WorkerTarget, client: ScrapeClient): Promise<Outcome> {
     const fetched = await client.fetchBody(target.url);
     if (!fetched.ok) return fetched;
     // Stamped when the body arrived: that is when the worker's numbers were true.
@@ -274,6 +271,9 @@ export class HttpSource implements Source {
     if (reset) log.info({ pool, worker: target.id }, 'worker counters went backwards (restart); rate history restarted');
   }
 }
+
+/** A scrape's outcome; `models` names what a worker of another model serves. */
+type Outcome = { ok: true; reset: boolean } | { ok: false; cause: FailureCause; message: string; models?: readonly string[] };
 
 function workerSubject(pool: string, id: string): string {
   return `${pool}/${id}`;

@@ -24,6 +24,11 @@ export interface ParsedExposition {
   readonly sampleLines: number;
   /** Non-blank, non-comment lines that are not valid samples. */
   readonly invalidLines: number;
+  /**
+   * A wanted series (name and every label, as written) that appeared twice, if one did: Prometheus
+   * refuses such a scrape, and summing both would count one value twice. Set by ExpositionReader.
+   */
+  readonly duplicate?: string;
 }
 
 /** What a scan reports to; every method is called synchronously while the scan runs. */
@@ -452,7 +457,15 @@ interface LineInfo {
   readonly words: Uint32Array;
   readonly name?: string;
   readonly labels?: Readonly<Record<string, string>>;
+  /**
+   * The number of the read that last met this line: equal lines share one info, so meeting it
+   * twice in one read is a duplicate series, found without hashing or comparing any labels.
+   */
+  seenIn?: number;
 }
+
+/** Numbers each `read` (across readers: the infos are per reader, the count only has to differ). */
+let readCount = 0;
 
 /**
  * The lines of a worker's last body, by line number: a worker's next body has the same lines in
@@ -509,6 +522,13 @@ export class ExpositionReader {
     let name = '';
     let labels: Record<string, string> = newLabels();
     let wanted = false;
+    const thisRead = ++readCount;
+    let duplicate: LineInfo | undefined;
+    const meet = (info: LineInfo | undefined): void => {
+      if (info === undefined || info.kind !== 'read') return;
+      if (info.seenIn === thisRead) duplicate ??= info;
+      else info.seenIn = thisRead;
+    };
     const push = (seriesName: string, seriesLabels: Readonly<Record<string, string>>, value: number) => {
       const list = series.get(seriesName);
       if (list === undefined) series.set(seriesName, [{ labels: seriesLabels, value }]);
@@ -549,6 +569,7 @@ export class ExpositionReader {
         const read = valueToLineEnd(bytes, lineStart + info.prefix.length);
         if (read >= 0) {
           note(line, info);
+          meet(info);
           push(info.name as string, info.labels as Readonly<Record<string, string>>, lastValue);
           sampleLines++;
           lineStart = read;
@@ -576,10 +597,11 @@ export class ExpositionReader {
       wanted = false;
       if (pos === start && scanLine(bytes, pos, lineEnd, sink)) {
         sampleLines++;
-        note(
-          line,
-          wanted ? this.lineInfo(bytes, pos, lastLineMark, 'read', name, Object.freeze(labels)) : this.lineInfo(bytes, pos, lastLineMark + 1, 'skipped'),
-        );
+        const info = wanted
+          ? this.lineInfo(bytes, pos, lastLineMark, 'read', name, Object.freeze(labels))
+          : this.lineInfo(bytes, pos, lastLineMark + 1, 'skipped');
+        meet(info);
+        note(line, info);
       } else if (pos !== start && scanLine(bytes, pos, lineEnd, sink)) {
         // A line indented with blanks is read, but not remembered: its prefix would not start at the line start.
         sampleLines++;
@@ -592,7 +614,9 @@ export class ExpositionReader {
     // A body with fewer lines than the previous one has another shape too.
     if (lines === undefined && known !== undefined && known.length > line) lines = known.slice(0, line);
     const shape = lines === undefined ? (previous as BodyShape) : { lines };
-    return { parsed: { series, sampleLines, invalidLines }, shape };
+    const parsed: ParsedExposition =
+      duplicate === undefined ? { series, sampleLines, invalidLines } : { series, sampleLines, invalidLines, duplicate: duplicateText(duplicate) };
+    return { parsed, shape };
   }
 
   /** The shared info of a line with these prefix bytes, kind, name and labels. */
@@ -660,6 +684,12 @@ export class ExpositionReader {
       sample: (_handle, value) => onSample(value),
     };
   }
+}
+
+/** A duplicated line as messages quote it: its bytes before the value, cut to a readable length. */
+function duplicateText(info: LineInfo): string {
+  const text = Buffer.from(info.prefix).toString('utf8').trim();
+  return text.length > 200 ? `${text.slice(0, 200)}…` : text;
 }
 
 /** Whether the body has the line's prefix at `start`, compared a 32-bit word at a time (unaligned reads through a DataView). */

@@ -4,6 +4,7 @@
  * releases at once), and the set of series a scrape keeps for it.
  */
 import type { HttpSourceKind } from '../../../config/schema.js';
+import type { ValueFailureCause } from '../../../store/pool-store.js';
 import type { CounterName, HistogramName, WorkerSample } from '../../../store/sample.js';
 import { parseSeriesQuery, type SeriesQuery } from '../../../store/series-query.js';
 
@@ -41,7 +42,10 @@ export interface EngineProfile {
   readonly modelLabels: readonly string[];
 }
 
-export type ExtractResult = { ok: true; sample: WorkerSample } | { ok: false; cause: 'no_metrics' | 'model_mismatch'; message: string };
+export type ExtractResult =
+  | { ok: true; sample: WorkerSample }
+  | { ok: false; cause: 'no_metrics' | ValueFailureCause; message: string }
+  | { ok: false; cause: 'model_mismatch'; message: string; models: readonly string[] };
 
 type ProfileNames = Omit<EngineProfile, 'wantedSeries' | 'readLabels' | 'usedBlocks' | 'engineLabels' | 'modelLabels'> &
   Partial<Pick<EngineProfile, 'usedBlocks' | 'engineLabels' | 'modelLabels'>>;
