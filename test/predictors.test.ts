@@ -116,6 +116,12 @@ describe('rules every predictor keeps', () => {
     });
   }
 
+  it('arima: a series shorter than the package accepts (11 points for (1,1,1)) answers the last value, with its reason', async () => {
+    const f = await forecast('arima', [1, 2, 3, 4, 5, 6, 7, 8], 1);
+    expect(f).toMatchObject({ value: 8, method: 'last-value' });
+    expect(f.note).toMatch(/arima fit failed \(ARIMA\(1,1,1\): Series too short \(8 values\)\. Minimum length for these parameters is 11\)/);
+  });
+
   it('non-finite points are left out, and said so', async () => {
     const f = await forecast('kalman', [1, 2, Number.NaN, 3, 4, Number.POSITIVE_INFINITY, 5], 1);
     expect(f.points).toBe(5);

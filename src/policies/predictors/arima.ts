@@ -21,9 +21,13 @@ export const ARIMA_ORDERS: readonly (readonly [number, number, number])[] = [
   [0, 2, 2],
   [1, 2, 1],
 ];
-/** Origins scored per order, and the shortest prefix a candidate is fitted on. */
+/**
+ * Origins scored per order, and the shortest prefix a candidate is fitted on: the package refuses
+ * fewer than d + max(p + q, 10) values (its load.js), 12 for the orders above. A series shorter
+ * than 11 values has no ARIMA fit and answers the last value, with the package's reason.
+ */
 const ORIGINS = 5;
-const MIN_PREFIX = 10;
+const MIN_PREFIX = 12;
 
 interface ArimaModel {
   fit(ts: number[]): ArimaModel;
@@ -63,15 +67,20 @@ function load(): Promise<ArimaConstructor> {
   return loaded;
 }
 
-/** The forecast `steps` ahead of one order fitted on `series`, NaN when the fit fails. */
-function fitOne(ARIMA: ArimaConstructor, order: readonly [number, number, number], series: readonly number[], steps: number): number {
+/** The forecast `steps` ahead of one order fitted on `series`, or why there is none. */
+function fitOne(
+  ARIMA: ArimaConstructor,
+  order: readonly [number, number, number],
+  series: readonly number[],
+  steps: number,
+): { value: number } | { error: string } {
   let model: ArimaModel | undefined;
   try {
     model = new ARIMA({ p: order[0], d: order[1], q: order[2], method: 0, optimizer: 6, verbose: false }).fit([...series]);
     const value = model.predict(steps)[0][steps - 1];
-    return value !== undefined && Number.isFinite(value) ? value : Number.NaN;
-  } catch {
-    return Number.NaN;
+    return value !== undefined && Number.isFinite(value) ? { value } : { error: `the forecast is ${String(value)}` };
+  } catch (error) {
+    return { error: error instanceof Error ? error.message : String(error) };
   } finally {
     model?.destroy();
   }
@@ -91,7 +100,7 @@ function chooseOrder(ARIMA: ArimaConstructor, series: readonly number[], steps: 
     let error = 0;
     for (const origin of origins) {
       const predicted = fitOne(ARIMA, order, series.slice(0, origin), h);
-      error += Number.isNaN(predicted) ? Number.POSITIVE_INFINITY : (predicted - (series[origin + h - 1] as number)) ** 2;
+      error += 'value' in predicted ? (predicted.value - (series[origin + h - 1] as number)) ** 2 : Number.POSITIVE_INFINITY;
     }
     if (error < bestError) {
       best = order;
@@ -109,12 +118,12 @@ export const arimaPredictor: Predictor = {
     printed = [];
     try {
       const order = chooseOrder(ARIMA, series, steps);
-      const value = fitOne(ARIMA, order, series, steps);
+      const fitted = fitOne(ARIMA, order, series, steps);
       const diagnostics = printed.filter((l) => l.trim() !== '');
-      if (!Number.isFinite(value)) {
-        throw new Error(`ARIMA(${order.join(',')}) gave no finite forecast${diagnostics.length ? ` (${diagnostics.slice(0, 3).join('; ')})` : ''}`);
+      if (!('value' in fitted)) {
+        throw new Error(`ARIMA(${order.join(',')}): ${fitted.error}${diagnostics.length ? ` (${diagnostics.slice(0, 3).join('; ')})` : ''}`);
       }
-      return { value, method: 'arima', note: `ARIMA(${order.join(',')})` };
+      return { value: fitted.value, method: 'arima', note: `ARIMA(${order.join(',')})` };
     } finally {
       printed = undefined;
       process.exitCode = exitCode;
