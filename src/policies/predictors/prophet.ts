@@ -6,6 +6,12 @@ import type { Predictor } from './predictor.js';
  * the optimizer of @bsull/augurs-prophet-wasmstan; grafana/augurs, components/cpp/prophet-wasmstan).
  * As Dynamo's planner does (components/planner/src/dynamo/planner/utils/load_predictor.py), point
  * k is stamped 2024-01-01 + k seconds, and the forecast is `yhat` at the last stamp + steps.
+ *
+ * Known limit: when Stan's optimiser fails (e.g. on a constant series, which registry.ts answers
+ * without a fit for that reason) the WebAssembly component writes its own lines ("Exception
+ * thrown", "optimization failed: 70") to the process's stdout through the WASI shim
+ * (@bytecodealliance/preview2-shim), outside the JSON log; the fit itself throws and the
+ * forecast falls back to the last value.
  */
 type ProphetModule = typeof import('@bsull/augurs/prophet');
 type Optimizer = ConstructorParameters<ProphetModule['Prophet']>[0]['optimizer'];
