@@ -16,7 +16,8 @@
  *   --reaction-changes 100 --reaction-interval-ms 1000 --reaction-workers 8
  *   --prom-workers 1000 --prom-duration 15 --prom-rounds 2
  *   --sim-rounds 3 --sim-scenario examples/seed-002.yaml
- *   --only scrape-parse|evaluation|collection|getmetrics|nats|reaction|prometheus-source|status-history|simulate
+ *   --forecast-rounds 30 --forecast-points 50
+ *   --only scrape-parse|evaluation|collection|getmetrics|nats|reaction|prometheus-source|status-history|simulate|forecast
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -32,8 +33,20 @@ import { parseReactionArgs, reactionSummary, runReactionBench, type ReactionResu
 import { parseScrapeParseArgs, runScrapeParseBench, type ScrapeParseResult } from './scrape-parse.js';
 import { parseSimulateArgs, runSimulateBench, type SimulateBenchResult } from './simulate.js';
 import { runStatusHistoryBench, type StatusHistoryResult } from './status-history.js';
+import { parseForecastArgs, runForecastBench, type ForecastBenchResult } from './forecast.js';
 
-const STEPS = ['scrape-parse', 'evaluation', 'collection', 'getmetrics', 'nats', 'reaction', 'prometheus-source', 'status-history', 'simulate'] as const;
+const STEPS = [
+  'scrape-parse',
+  'evaluation',
+  'collection',
+  'getmetrics',
+  'nats',
+  'reaction',
+  'prometheus-source',
+  'status-history',
+  'simulate',
+  'forecast',
+] as const;
 
 /** budget: "10,000 NATS messages/s". */
 const NATS_BUDGET_MSGS_PER_S = 10_000;
@@ -131,6 +144,12 @@ async function main(): Promise<void> {
       ...(typeof sim['sim-scenario'] === 'string' ? ['--scenario', sim['sim-scenario']] : []),
     ];
     simulate = await runSimulateBench(parseSimulateArgs(simArgv));
+    console.log('');
+  }
+
+  let forecastFits: ForecastBenchResult | undefined;
+  if (wanted('forecast')) {
+    forecastFits = await runForecastBench(parseForecastArgs(prefixedArgs(argv, 'forecast', ['rounds', 'points'])));
     console.log('');
   }
 
@@ -270,6 +289,7 @@ async function main(): Promise<void> {
         prometheusSource: promSource,
         statusHistory,
         simulate,
+        forecast: forecastFits,
         ...(natsSkipped ? { natsIngestSkipped: natsSkipped } : {}),
       },
       null,

@@ -13,10 +13,11 @@ import type { SeriesQuery } from '../store/series-query.js';
 import { notFreshMembers, type FreshWorker } from '../store/pool-store.js';
 import { applyBehaviour, behaviourDetails, behaviourKey, ceilTolerant, parseBehaviour, type ReplicaBehaviour } from './replica-behaviour.js';
 import { round6 } from '../signals/rounding.js';
+import { applyForecasts, parsePredictive, predictiveKey, PREDICTIVE_KEYS, type PredictiveParams } from './predictive.js';
 
 export type Strategy = 'max' | 'min' | 'average';
 const STRATEGIES: readonly Strategy[] = ['max', 'min', 'average'];
-export const COMPOSITE_KEYS = ['metrics', 'strategy'] as const;
+export const COMPOSITE_KEYS = ['metrics', 'strategy', ...PREDICTIVE_KEYS] as const;
 const MIN_TARGET = 0.001;
 
 export interface SubSignal {
@@ -33,6 +34,8 @@ export interface CompositeParams {
   /** The trigger's metadata values the sub-signals read (window, quantile …), sorted by key. */
   readonly passThrough: readonly (readonly [string, string])[];
   readonly behaviour: ReplicaBehaviour;
+  /** `predictor` / `horizon`: scale up on the forecast too (predictive.ts). */
+  readonly predictive?: PredictiveParams;
 }
 
 /** Every key some combinable signal reads: a composite passes them through to the signals it lists. */
@@ -83,13 +86,14 @@ export function parseComposite(values: ReadonlyMap<string, string>, parsed: Retu
   // Throws MetadataError naming the sub-signal's key.
   const metrics = parsed.names.map(({ signal, target }) => ({ signal, target, use: useOf(findFleetSignal(signal)!, passMap) }));
   const behaviour = parseBehaviour(values, { defaultMin: 0, lowest: 0, why: '' });
-  return { policy: 'composite', strategy, metrics, passThrough, behaviour };
+  const predictive = parsePredictive(values);
+  return { policy: 'composite', strategy, metrics, passThrough, behaviour, ...(predictive ? { predictive } : {}) };
 }
 
 export function compositeKey(p: CompositeParams): string {
   const metrics = p.metrics.map((m) => `${m.signal}:${m.target}`).join(',');
   const pass = p.passThrough.map(([k, v]) => `${k}=${v}`).join('&');
-  return `composite|${p.strategy}|${metrics}|${pass}|${behaviourKey(p.behaviour)}`;
+  return `composite|${p.strategy}|${metrics}|${pass}|${behaviourKey(p.behaviour)}${p.predictive ? `|${predictiveKey(p.predictive)}` : ''}`;
 }
 
 /** The longest window any sub-signal reads. */
@@ -146,7 +150,8 @@ function combine(strategy: Strategy, desired: readonly number[]): { recommendati
 
 export function computeComposite(workers: readonly FreshWorker[], p: CompositeParams, context: SignalContext): Evaluation {
   const current = workers.length + notFreshMembers(context.snapshot).length;
-  const results = p.metrics.map((m) => subResult(m, context.evaluate(m.use)));
+  const now = p.metrics.map((m) => subResult(m, context.evaluate(m.use)));
+  const results: readonly SubResult[] = p.predictive ? applyForecasts(now, p.predictive, context.state, context.snapshot.at) : now;
   const available = results.filter((r) => r.ok);
   const unavailable = results.filter((r) => !r.ok);
   const contributions: Contribution[] = workers.map((w) => ({ worker: w.id }));
