@@ -93,7 +93,19 @@ describe('profiles in the configuration', () => {
     const file = path.join(dir, 'scaler.yaml');
     await writeFile(
       file,
-      `pools:\n  - name: llama\n    source: vllm\n    targets: ["127.0.0.1:1"]\ngrpc: { port: 0 }\nhttp: { port: 0 }\nprofiles:\n  h200:\n    prefill: ${fixturePath('profiles', 'nan', 'prefill.npz')}\n    decode: ${path.join(poly, 'selected_decode_interpolation', 'raw_data.npz')}\n`,
+      [
+        'pools:',
+        '  - name: llama',
+        '    source: vllm',
+        '    targets: ["127.0.0.1:1"]',
+        'grpc: { port: 0 }',
+        'http: { port: 0 }',
+        'profiles:',
+        '  h200:',
+        `    prefill: ${fixturePath('profiles', 'nan', 'prefill.npz')}`,
+        `    decode: ${path.join(poly, 'selected_decode_interpolation', 'raw_data.npz')}`,
+        '',
+      ].join('\n'),
     );
     const child = spawn(process.execPath, [cli, 'serve', '--config', file], { cwd: root });
     let stderr = '';
