@@ -77,6 +77,7 @@ export class PlanLoop {
   private timer?: NodeJS.Timeout;
   private memory: PlanMemory = EMPTY_MEMORY;
   private running = false;
+  private readonly answers = new Map<'prefill' | 'decode', { plan: Plan; evaluation: Evaluation }>();
   /** The last plan, and how long computing it took. */
   last?: Plan;
   lastComputeMs?: number;
@@ -88,7 +89,9 @@ export class PlanLoop {
     readonly pools: SlaPools,
     private readonly forecaster: Forecaster,
     private readonly gauges?: Gauges,
-  ) {}
+  ) {
+    interpolatorsOf(profile); // the decode grids are built here, not in the first interval's plan
+  }
 
   start(): void {
     this.timer = setInterval(() => void this.step(), this.params.adjustmentIntervalMs);
@@ -156,7 +159,18 @@ export class PlanLoop {
         },
       };
     }
-    return { ok: true, value: plan[role], readyWorkers: 1, contributions: [], details: explain(plan, role, p, this.lastComputeMs, this.profile) };
+    // Built once per plan and role: GetMetrics between adjustments is a lookup.
+    const cached = this.answers.get(role);
+    if (cached?.plan === plan) return cached.evaluation;
+    const evaluation: Evaluation = {
+      ok: true,
+      value: plan[role],
+      readyWorkers: 1,
+      contributions: [],
+      details: explain(plan, role, p, this.lastComputeMs, this.profile),
+    };
+    this.answers.set(role, { plan, evaluation });
+    return evaluation;
   }
 }
 
