@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { probe } from '../src/cli/probe.js';
 import { KedaClient } from './support/keda-client.js';
 import { fixturePath } from './support/fixtures.js';
 import { TestScaler } from './support/test-scaler.js';
@@ -138,6 +139,14 @@ describe('policy sla with steady traffic from real vLLM workers', () => {
     expect((d['corrections'] as Record<string, number>)['prefill']).toBeCloseTo(0.5, 4);
     expect((d['corrections'] as Record<string, number>)['decode']).toBeCloseTo(0.6, 4);
     expect(d['raw']).toMatchObject({ prefill: 2, decode: 4 });
+    // probe explains the same plan from the same metadata.
+    const probed = await probe(harness.grpcAddress, { ...base, ...CONFIGS.corrected, role: 'prefill' }, 5000, {
+      httpAddress: `127.0.0.1:${harness.scaler.httpPort}`,
+    });
+    expect(probed.errors).toEqual([]);
+    expect(probed.metrics?.metricValues[0]?.metricValueFloat).toBe(2);
+    expect((probed.decision as Decision).details).toMatchObject({ role: 'prefill', answers: { prefill: 2, decode: 4 }, bounds: { minReplicas: 1 } });
+    expect(JSON.stringify((probed.decision as Decision).details)).toMatch(/"forecasts":\{"requests":\{"value":/);
     const metrics = await (await fetch(`${harness.httpUrl}/metrics`)).text();
     expect(metrics).toMatch(/keda_llm_scaler_plan_replicas\{pool="llama",role="decode"\} \d/);
     const factor = /keda_llm_scaler_plan_correction_factor\{pool="llama",role="prefill"\} (\S+)/.exec(metrics);
