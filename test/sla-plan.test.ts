@@ -61,7 +61,8 @@ describe('prefill interpolation: a not-a-knot cubic spline over ISL, clamped (sc
 });
 
 describe('decode interpolation: 100×100 grid over (KV usage, context length), nearest outside the hull', () => {
-  // Grid cell (ix, iy) sits at kv = ix/99, ctx = iy·6000/99.
+  // Grid cell (ix, iy) sits at kv = ix/99, ctx = iy·6000/99. Clough–Tocher reproduces linear data up
+  // to its gradient estimate's tolerance (scipy's tol 1e-6): ~1e-8 s here, hence 7 decimals.
   const itlCell = (ix: number, iy: number) => (5 + (80 * ix) / 99 + (iy * 6000) / 99 / 1000) / 1000;
 
   it.each([
@@ -71,19 +72,19 @@ describe('decode interpolation: 100×100 grid over (KV usage, context length), n
     [0, 0, 0, 0],
     [1, 9000, 9, 99], // kv 0.09 → ix 8.91 → 9; ctx beyond the profile → clipped to row 99
   ])('concurrency %d, context %d → cell (%d, %d)', (c, ctx, ix, iy) => {
-    expect(decode.itlAt(c, ctx)).toBeCloseTo(itlCell(ix, iy), 12);
+    expect(decode.itlAt(c, ctx)).toBeCloseTo(itlCell(ix, iy), 7);
   });
 
   it('find_best_throughput_per_gpu: highest KV usage on the row whose ITL meets the target', () => {
     // Row iy 52 (ctx 3151.5): ITL = 8.1515 + 80·ix/99 ms ≤ 50 → ix ≤ 51.79 → ix 51, kv 51/99.
     const best = decode.bestThroughput(0.05, 3150);
     expect(best.kvUsage).toBeCloseTo(51 / 99, 12);
-    expect(best.itlSeconds).toBeCloseTo(itlCell(51, 52), 12);
-    expect(best.thptPerGpu).toBeCloseTo((2000 * 51) / 99 + 10, 9);
+    expect(best.itlSeconds).toBeCloseTo(itlCell(51, 52), 8);
+    expect(best.thptPerGpu).toBeCloseTo((2000 * 51) / 99 + 10, 4);
     // No cell meets 1 ms: the cell at KV usage 0.
     const none = decode.bestThroughput(0.001, 3150);
     expect(none.kvUsage).toBe(0);
-    expect(none.thptPerGpu).toBeCloseTo(10, 9);
+    expect(none.thptPerGpu).toBeCloseTo(10, 4);
   });
 
   it("takes the nearest profiled point outside the hull (Dynamo's H200 decode points, as scipy fills them)", () => {
@@ -92,6 +93,24 @@ describe('decode interpolation: 100×100 grid over (KV usage, context length), n
     expect(h.itlAt(94_503, 10)).toBeCloseTo(0.0429, 12);
     // Cell (0, 99): kv 0 at ctx 2997, left of the hull's (0.003, 2997) → 4.4 ms (scipy: 0.0044).
     expect(h.itlAt(0, 2997)).toBeCloseTo(0.0044, 12);
+  });
+
+  it("matches scipy griddata(method='cubic') on Dynamo's H200 decode points (values from scipy 1.17, make_profiles.py's data)", () => {
+    const h = new DecodeInterpolator(h200.decode);
+    const at = (ix: number, iy: number) => {
+      const ctx = (iy * 2997) / 99;
+      return { c: ((ix / 99) * 945_029) / ctx, ctx };
+    };
+    const cell = (ix: number, iy: number) => h.itlAt(at(ix, iy).c, at(ix, iy).ctx);
+    // Clough–Tocher inside the hull: not what a linear interpolation would give.
+    expect(cell(50, 99)).toBeCloseTo(0.013813806721186744, 12);
+    expect(cell(30, 60)).toBeCloseTo(0.02383599650845116, 12);
+    expect(cell(10, 20)).toBeCloseTo(0.018246334617347603, 12);
+    // find_best_throughput_per_gpu on scipy's grid: row 99 (ctx 2997), first cell from ix 99 down with ITL ≤ target.
+    expect(h.bestThroughput(0.02, 2997)).toMatchObject({ kvUsage: 84 / 99 });
+    expect(h.bestThroughput(0.02, 2997).thptPerGpu).toBeCloseTo(13047.251143961832, 8);
+    expect(h.bestThroughput(0.015, 2997).thptPerGpu).toBeCloseTo(13603.608857086097, 8);
+    expect(h.bestThroughput(0.03, (30 * 2997) / 99).thptPerGpu).toBeCloseTo(15324.065416672836, 8);
   });
 
   it('numpy rounding is half to even', () => {
@@ -113,8 +132,8 @@ describe('correction factors (observed ÷ interpolated)', () => {
     const c = correctionFactors(obs, 2, 2, prefill, decode, { prefill: 1, decode: 1 });
     expect(c.prefill).toBeCloseTo(0.0335 / 0.067, 12); // 0.5
     expect(c.decodeConcurrency).toBeCloseTo(50, 12); // 40/2 × 5/2
-    expect(c.interpolatedItlSeconds).toBeCloseTo(itlAt99x52(), 12); // kv 50·3150/1e5 = 1.575 → ix 99; iy 52
-    expect(c.decode).toBeCloseTo(0.6, 12);
+    expect(c.interpolatedItlSeconds).toBeCloseTo(itlAt99x52(), 8); // kv 50·3150/1e5 = 1.575 → ix 99; iy 52
+    expect(c.decode).toBeCloseTo(0.6, 6);
   });
 
   it('a factor without observations keeps its last value, and says so', () => {

@@ -6,12 +6,10 @@
  *   a not-a-knot cubic spline through the points, with ISL clamped to the profiled range;
  * - decode: ITL and throughput/GPU over (KV usage, context length) are resampled from the
  *   scattered points onto a 100×100 grid (`xi = linspace(0, 1)`, `yi = linspace(0, max(ctx))`)
- *   with `griddata`, cells outside the points' convex hull taking the nearest point's value;
- *   lookups round to the nearest cell. Inside the hull the grid is interpolated piecewise
- *   linearly over the Delaunay triangulation (scipy's `cubic` is Clough–Tocher over the same
- *   triangles; both reproduce data that is linear in each triangle exactly).
+ *   with `griddata(method="cubic")` (Clough–Tocher, clough-tocher.ts), cells outside the points'
+ *   convex hull taking the nearest point's value; lookups round to the nearest cell.
  */
-import Delaunator from 'delaunator';
+import { CloughTocher } from './clough-tocher.js';
 import type { DecodeProfile, PrefillProfile } from '../../config/profiles.js';
 
 export const GRID = 100;
@@ -182,41 +180,17 @@ function gridIndex(value: number, max: number): number {
 
 /** Scattered (x, y, z) onto the GRID×GRID grid over [0, 1] × [0, maxY]. */
 function resample(xs: readonly number[], ys: readonly number[], zs: readonly number[], maxY: number): Float64Array {
-  const n = xs.length;
-  const coords = new Float64Array(2 * n);
-  for (let i = 0; i < n; i++) {
-    coords[2 * i] = xs[i] as number;
-    coords[2 * i + 1] = ys[i] as number;
-  }
-  const triangles = new Delaunator(coords).triangles;
+  const cubic = new CloughTocher(xs, ys, zs);
   const grid = new Float64Array(GRID * GRID);
   for (let iy = 0; iy < GRID; iy++) {
     const y = (maxY * iy) / (GRID - 1);
     for (let ix = 0; ix < GRID; ix++) {
       const x = ix / (GRID - 1);
-      grid[iy * GRID + ix] = linearAt(x, y, xs, ys, zs, triangles) ?? nearest(x, y, xs, ys, zs);
+      const value = cubic.at(x, y);
+      grid[iy * GRID + ix] = value !== undefined && Number.isFinite(value) ? value : nearest(x, y, xs, ys, zs);
     }
   }
   return grid;
-}
-
-const EPS = 1e-12;
-
-function linearAt(x: number, y: number, xs: readonly number[], ys: readonly number[], zs: readonly number[], t: Uint32Array): number | undefined {
-  for (let k = 0; k < t.length; k += 3) {
-    const a = t[k] as number;
-    const b = t[k + 1] as number;
-    const c = t[k + 2] as number;
-    const ax = xs[a] as number;
-    const ay = ys[a] as number;
-    const det = ((ys[b] as number) - (ys[c] as number)) * (ax - (xs[c] as number)) + ((xs[c] as number) - (xs[b] as number)) * (ay - (ys[c] as number));
-    if (det === 0) continue;
-    const l1 = (((ys[b] as number) - (ys[c] as number)) * (x - (xs[c] as number)) + ((xs[c] as number) - (xs[b] as number)) * (y - (ys[c] as number))) / det;
-    const l2 = (((ys[c] as number) - ay) * (x - (xs[c] as number)) + (ax - (xs[c] as number)) * (y - (ys[c] as number))) / det;
-    const l3 = 1 - l1 - l2;
-    if (l1 >= -EPS && l2 >= -EPS && l3 >= -EPS) return l1 * (zs[a] as number) + l2 * (zs[b] as number) + l3 * (zs[c] as number);
-  }
-  return undefined;
 }
 
 /** scipy's NearestNDInterpolator: the closest point in the raw (unscaled) coordinates. */
