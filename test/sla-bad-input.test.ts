@@ -4,7 +4,9 @@ import { copyFile, mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
+import { ConfigError } from '../src/config/load.js';
 import { validateConfig } from '../src/config/load.js';
 import { loadProfile } from '../src/config/profiles.js';
 import { Scaler } from '../src/scaler.js';
@@ -85,6 +87,33 @@ describe('profiles in the configuration', () => {
       profiles: { p: ref },
     });
     await expect(Scaler.start(config)).rejects.toThrow(message);
+  });
+
+  it('any bytes (random, or a valid npz with bytes flipped) load or fail with a ConfigError naming the profile (property)', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'sla-fuzz-'));
+    const good = new Uint8Array(await readFile(path.join(poly, 'selected_prefill_interpolation', 'raw_data.npz')));
+    const decodeFile = path.join(poly, 'selected_decode_interpolation', 'raw_data.npz');
+    const file = path.join(dir, 'p.npz');
+    const flipped = fc.array(fc.tuple(fc.nat(good.length - 1), fc.integer({ min: 1, max: 255 })), { minLength: 1, maxLength: 8 }).map((flips) => {
+      const bytes = good.slice();
+      for (const [at, x] of flips) bytes[at] = (bytes[at] as number) ^ x;
+      return bytes;
+    });
+    const { writeFileSync } = await import('node:fs');
+    fc.assert(
+      fc.property(fc.oneof(fc.uint8Array({ maxLength: 2000 }), flipped), (bytes) => {
+        writeFileSync(file, bytes);
+        try {
+          const p = loadProfile('fz', { prefill: file, decode: decodeFile });
+          expect(p.prefill.isl.length).toBeGreaterThanOrEqual(4);
+          expect(p.prefill.ttftSeconds.every((v) => Number.isFinite(v) && v > 0)).toBe(true);
+        } catch (error) {
+          expect(error).toBeInstanceOf(ConfigError);
+          expect((error as Error).message).toContain('profiles.fz: ');
+        }
+      }),
+      { numRuns: 200 },
+    );
   });
 
   it('the built binary exits 2 on a bad profile, naming it', async () => {

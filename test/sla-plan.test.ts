@@ -4,7 +4,8 @@ import { loadProfile } from '../src/config/profiles.js';
 import { applyBounds, correctionFactors, rawReplicas } from '../src/policies/sla/formulas.js';
 import { CubicSpline, DecodeInterpolator, PrefillInterpolator, roundHalfEven } from '../src/policies/sla/interpolation.js';
 import { EMPTY_MEMORY, interpolatorsOf, planInterval, type Forecaster } from '../src/policies/sla/plan.js';
-import { parseSla } from '../src/policies/sla/params.js';
+import { parseSla, SLA_KEYS } from '../src/policies/sla/params.js';
+import { MetadataError } from '../src/signals/metadata-error.js';
 import { fixturePath } from './support/fixtures.js';
 
 /**
@@ -229,5 +230,29 @@ describe('planInterval: one plan, two answers', () => {
     const { plan } = await planInterval(first.memory, { ...input({ ok: false, reason: 'no worker has fresh data' }), previous: first.plan }, last);
     expect([plan.prefill, plan.decode]).toEqual([2, 4]);
     expect(plan.held).toMatch(/no fresh observation \(no worker has fresh data\): holding the last plan/);
+  });
+});
+
+describe('parseSla (property): any metadata is accepted whole or refused naming one of its keys', () => {
+  it('never throws anything but a MetadataError for a key it was given', () => {
+    const value = fc.oneof(
+      fc.string({ maxLength: 8 }),
+      fc.constantFrom('0', '-1', '1', '2.5', '50ms', '1s', '2m', 'true', 'false', 'decode', 'prefill', 'arima', 'NaN'),
+    );
+    fc.assert(
+      fc.property(fc.dictionary(fc.constantFrom(...SLA_KEYS), value), (extra) => {
+        const values = new Map(Object.entries({ role: 'decode', profile: 'poly', ...extra }));
+        try {
+          const p = parseSla(values);
+          expect(p.minReplicas).toBeGreaterThanOrEqual(1);
+          expect(p.adjustmentIntervalMs).toBeGreaterThanOrEqual(1000);
+          expect(p.ttftTargetMs > 0 && p.itlTargetMs > 0).toBe(true);
+          if (p.maxReplicas !== undefined) expect(p.maxReplicas).toBeGreaterThanOrEqual(p.minReplicas);
+        } catch (error) {
+          expect(error).toBeInstanceOf(MetadataError);
+          expect([...values.keys()]).toContain((error as MetadataError).key);
+        }
+      }),
+    );
   });
 });

@@ -224,6 +224,7 @@ function explain(plan: Plan, role: 'prefill' | 'decode', p: SlaParams, computeMs
       ? {
           interpolated: {
             prefillThptPerGpu: r(plan.raw.prefillThptPerGpu),
+            prefillTtftSeconds: r(plan.raw.prefillTtftSeconds),
             correctedItlSeconds: r(plan.raw.correctedItlSeconds),
             decodeThptPerGpu: r(plan.raw.decodeThptPerGpu),
             decodeItlSeconds: r(plan.raw.decodeItlSeconds),

@@ -86,6 +86,8 @@ export interface ReplicaInputs {
 export interface RawReplicas {
   readonly prefillLoad: number;
   readonly prefillThptPerGpu: number;
+  /** The profile's TTFT at the forecast ISL (one request at a time, as profiled). */
+  readonly prefillTtftSeconds: number;
   readonly prefill: number;
   readonly correctedItlSeconds: number;
   readonly decodeThptPerGpu: number;
@@ -108,6 +110,7 @@ export function rawReplicas(i: ReplicaInputs, prefill: PrefillInterpolator, deco
   return {
     prefillLoad,
     prefillThptPerGpu,
+    prefillTtftSeconds: prefill.ttftAt(i.isl),
     prefill: ceilReplicas(prefillLoad / prefillThptPerGpu / i.prefillGpus),
     correctedItlSeconds,
     decodeThptPerGpu: best.thptPerGpu,
