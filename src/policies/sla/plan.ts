@@ -123,9 +123,8 @@ export async function planInterval(memory: PlanMemory, input: PlanInputs, foreca
   // As in Dynamo v1, the TTFT target does not enter the prefill count (the profile was chosen to meet
   // it); a profile that cannot meet it at this ISL is worth saying.
   if (raw.prefillTtftSeconds * Math.max(1, p.correction ? corrections.prefill : 1) > p.ttftTargetMs / 1000) {
-    notes.push(
-      `the profile's TTFT at ISL ${Math.round(islValue)} (${raw.prefillTtftSeconds} s) exceeds ttftTarget ${p.ttftTargetMs / 1000} s: no replica count meets it`,
-    );
+    const ttft = `the profile's TTFT at ISL ${Math.round(islValue)} (${raw.prefillTtftSeconds} s)`;
+    notes.push(`${ttft} exceeds ttftTarget ${p.ttftTargetMs / 1000} s: no replica count meets it`);
   }
   const bounded = applyBounds(raw, p);
   return {
