@@ -256,3 +256,36 @@ describe('parseSla (property): any metadata is accepted whole or refused naming 
     );
   });
 });
+
+describe("Dynamo's shipped H200 profile: the counts Dynamo's formulas give over scipy's interpolation", () => {
+  const h = interpolatorsOf(h200);
+  // Figures from Dynamo's _compute_replica_requirements re-run in Python over scipy's interp1d and
+  // griddata (cubic, nearest fill) on the same arrays: (num_p, num_d, the fractions before ceil).
+  it.each([
+    // 6000 requests/60 s, ISL 3000, OSL 300 (ctx 3150 → row 99), ITL 20 ms.
+    [6000, 3000, 300, 0.02, 1, 1, 3, 3, 2.705295614536944, 2.2993349073290252],
+    // 3000 requests, ISL 1000, OSL 200 (ctx 1100 → row 36), ITL 15 ms.
+    [3000, 1000, 200, 0.015, 1, 1, 1, 1, 0.993992204007364, 0.9534719602699715],
+    // ISL 8000 (clamped spline), with p 0.5 and d 0.8 (corrected ITL 37.5 ms).
+    [12000, 8000, 150, 0.03, 0.5, 0.8, 3, 3, 2.864923222670771, 2.5325004220834035],
+  ])('%d requests, ISL %d, OSL %d, ITL %f s, p %f, d %f → %d prefill, %d decode', (requests, isl, osl, itl, p, d, numP, numD, fracP, fracD) => {
+    const raw = rawReplicas(
+      { requests, isl, osl, intervalSeconds: 60, itlTargetSeconds: itl, prefillCorrection: p, decodeCorrection: d, prefillGpus: 1, decodeGpus: 1 },
+      h.prefill,
+      h.decode,
+    );
+    expect([raw.prefill, raw.decode]).toEqual([numP, numD]);
+    expect(raw.prefillLoad / raw.prefillThptPerGpu).toBeCloseTo(fracP, 9);
+    expect(raw.decodeLoad / raw.decodeThptPerGpu).toBeCloseTo(fracD, 9);
+  });
+
+  it('decode correction: observed ITL ÷ the grid cell at (requests/workers × duration/interval, ISL + OSL/2)', () => {
+    // 3000 requests over 2 decode workers, 6 s each, 60 s: concurrency 150, ctx 1100, kv 0.17460 (Python: 0.8235499072564547).
+    const c = correctionFactors({ requests: 3000, isl: 1000, osl: 200, ttftSeconds: 0.03, itlSeconds: 0.018, durationSeconds: 6 }, 60, 2, h.prefill, h.decode, {
+      prefill: 1,
+      decode: 1,
+    });
+    expect(c.decodeConcurrency).toBe(150);
+    expect(c.decode).toBeCloseTo(0.8235499072564547, 12);
+  });
+});
