@@ -147,6 +147,13 @@ describe('policy sla with steady traffic from real vLLM workers', () => {
     expect(probed.metrics?.metricValues[0]?.metricValueFloat).toBe(2);
     expect((probed.decision as Decision).details).toMatchObject({ role: 'prefill', answers: { prefill: 2, decode: 4 }, bounds: { minReplicas: 1 } });
     expect(JSON.stringify((probed.decision as Decision).details)).toMatch(/"forecasts":\{"requests":\{"value":/);
+    // The status page says it in sentences.
+    const pool = (await (await fetch(`${harness.httpUrl}/api/v1/status/pools/llama`)).json()) as {
+      decisions: { metadata: Record<string, string>; headline: string; reasons: string[] }[];
+    };
+    const view = pool.decisions.find((v) => v.metadata['role'] === 'decode' && v.metadata['correction'] === undefined);
+    expect(view?.headline).toBe('decode: 4 replicas from the SLA plan (prefill 2, decode 4)');
+    expect(view?.reasons.join(' ')).toMatch(/Correction factors: prefill 0\.5\d*, decode 0\.6/);
     const metrics = await (await fetch(`${harness.httpUrl}/metrics`)).text();
     expect(metrics).toMatch(/keda_llm_scaler_plan_replicas\{pool="llama",role="decode"\} \d/);
     const factor = /keda_llm_scaler_plan_correction_factor\{pool="llama",role="prefill"\} (\S+)/.exec(metrics);
