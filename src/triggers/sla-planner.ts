@@ -13,6 +13,7 @@ import { slaPlanKey } from '../policies/sla/params.js';
 import { EMPTY_MEMORY, interpolatorsOf, planInterval, type Forecaster, type Plan, type PlanMemory } from '../policies/sla/plan.js';
 import { round6 } from '../signals/rounding.js';
 import type { Evaluation } from '../signals/types.js';
+import { notFreshMembers } from '../store/pool-store.js';
 import type { PoolRuntime } from './trigger.js';
 
 export interface SlaPools {
@@ -114,10 +115,24 @@ export class PlanLoop {
     const started = performance.now();
     try {
       const snapshot = this.pools.observed.store.published();
+      // A worker that stopped answering took its traffic's record with it: its requests are unknown,
+      // not zero, so the plan holds rather than shrink (ai-dynamo/dynamo#14575). Workers not collected
+      // yet (just started) carry no traffic of the interval and do not count.
+      const missing = notFreshMembers(snapshot).filter((w) => w.state !== 'pending');
       const observed =
         snapshot.sourceProblem !== undefined
           ? { ok: false as const, reason: snapshot.sourceProblem }
-          : observeInterval(snapshot.fresh, this.params.adjustmentIntervalMs, snapshot.at);
+          : missing.length > 0
+            ? {
+                ok: false as const,
+                reason:
+                  `${missing.length} of ${snapshot.workers.length} workers have no fresh data (` +
+                  `${missing
+                    .slice(0, 3)
+                    .map((w) => `${w.id}: ${w.reason ?? w.state}`)
+                    .join('; ')}${missing.length > 3 ? '; …' : ''}), so the interval's traffic is unknown`,
+              }
+            : observeInterval(snapshot.fresh, this.params.adjustmentIntervalMs, snapshot.at);
       const { plan, memory } = await planInterval(
         this.memory,
         { at: now, params: this.params, interpolators: interpolatorsOf(this.profile), observed, current: this.current(), previous: this.last },
