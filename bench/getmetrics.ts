@@ -38,6 +38,7 @@ import type { ChildWindow } from './child.js';
 import {
   distribution,
   ensureBenchProto,
+  fixturePath,
   fmt,
   isMain,
   machineBusySeconds,
@@ -94,7 +95,19 @@ export const DEFAULT_TRIGGER_METADATA: Readonly<Record<string, Readonly<Record<s
   kv_cache_usage: { target: '0.7' },
   ttft: { target: '0.5', window: '60s', quantile: '0.95' },
   desired_replicas: { target: '1', policy: 'saturation' },
+  // `sla` is desired_replicas with policy sla, planned every 5 s from the polynomial test profile.
+  sla: { target: '1', policy: 'sla', role: 'decode', profile: 'bench', adjustmentInterval: '5s', predictor: 'constant' },
 };
+
+/** Bench cases that are a policy of another signal: the `metric` their triggers name. */
+const CASE_SIGNAL: Readonly<Record<string, string>> = { sla: 'desired_replicas' };
+const signalOf = (metric: string): string => CASE_SIGNAL[metric] ?? metric;
+
+/** Scaler configuration a case needs besides its pool (the sla case's profile). */
+function caseConfig(metric: string): string[] {
+  if (metric !== 'sla') return [];
+  return ['--config', JSON.stringify({ profiles: { bench: { dir: fixturePath('profiles', 'poly') } } })];
+}
 
 export const DEFAULT_GETMETRICS_OPTIONS: GetMetricsOptions = {
   metrics: ['queue_depth'],
@@ -124,7 +137,7 @@ export function triggerMetadata(metric: string, options: Pick<GetMetricsOptions,
 /** Whether the workers are simulated (live histograms) or the static fixture. */
 export function usesSimulatedWorkers(options: Pick<GetMetricsOptions, 'metrics' | 'workersFrom'>): boolean {
   if (options.workersFrom !== 'auto') return options.workersFrom === 'simulated';
-  return options.metrics.some((m) => WINDOWED_SIGNALS.some((s) => s.name === m));
+  return options.metrics.some((m) => m === 'sla' || WINDOWED_SIGNALS.some((s) => s.name === m));
 }
 
 export interface PhaseResult {
@@ -632,11 +645,24 @@ export async function runGetMetricsBench(options: GetMetricsOptions, log: (line:
     }
     // The baseline answers with a constant; it gets the reference signal's requests.
     const reference = options.metrics[0] as string;
-    const baseline = await setUp({ name: 'baseline', metadata: { metric: reference, ...triggerMetadata(reference, options) }, childArgs: [] }, options, log);
+    const baseline = await setUp(
+      { name: 'baseline', metadata: { metric: signalOf(reference), ...triggerMetadata(reference, options) }, childArgs: [] },
+      options,
+      log,
+    );
     targets.push(baseline);
     const scalers: Target[] = [];
     for (const metric of options.metrics) {
-      const scaler = await setUp({ name: 'scaler', metric, metadata: { metric, ...triggerMetadata(metric, options) }, childArgs: scalerArgs }, options, log);
+      const scaler = await setUp(
+        {
+          name: 'scaler',
+          metric,
+          metadata: { metric: signalOf(metric), ...triggerMetadata(metric, options) },
+          childArgs: [...scalerArgs, ...caseConfig(metric)],
+        },
+        options,
+        log,
+      );
       targets.push(scaler);
       scalers.push(scaler);
       const v = scaler.valueAtStart;
@@ -680,6 +706,13 @@ export async function runGetMetricsBench(options: GetMetricsOptions, log: (line:
     }
     const valuesAtEnd = new Map<Target, SignalValue>();
     for (const scaler of scalers) valuesAtEnd.set(scaler, await valueWithDecision(scaler));
+    for (const scaler of scalers) {
+      // The SLA plan is computed once per adjustment interval, off the RPC path: its time per interval.
+      const details = valuesAtEnd.get(scaler)?.decision?.details as { planComputeMs?: number; answers?: unknown } | undefined;
+      if (details?.planComputeMs !== undefined) {
+        log(`  scaler:${scaler.metric} plan computation per interval: ${fmt(details.planComputeMs, 3)} ms (last plan ${JSON.stringify(details.answers)})`);
+      }
+    }
     const serverResult = (t: Target): ServerResult => {
       const r = runs.get(t) ?? empty();
       return {

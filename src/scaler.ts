@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { ActivationConfig, PoolConfig, ScalerConfig } from './config/schema.js';
 import { ConfigError } from './config/load.js';
+import { loadProfiles } from './config/profiles.js';
 import { GrpcServer } from './grpc/server.js';
 import { createGrpcTls, type GrpcTls } from './grpc/tls.js';
 import { createOpsServer } from './http/ops-server.js';
@@ -17,6 +18,7 @@ import { parseSeriesQuery } from './store/series-query.js';
 import { ScalerMetrics } from './telemetry.js';
 import { findSignal, signalNames } from './triggers/catalogue.js';
 import type { ActivationRuntime, PoolRuntime } from './triggers/trigger.js';
+import { SlaPlanners } from './triggers/sla-planner.js';
 import { TriggerRegistry } from './triggers/trigger-registry.js';
 
 export interface ScalerOptions {
@@ -60,6 +62,8 @@ export class Scaler {
     processMetrics: boolean,
     private readonly tlsReloadIntervalMs?: number,
   ) {
+    // Profiles first: a bad file stops start-up (exit 2) before anything is opened.
+    const profiles = loadProfiles(config.profiles);
     this.metrics = new ScalerMetrics({ defaultMetrics: processMetrics });
     this.client = new ScrapeClient({
       timeoutMs: config.scrape.timeout,
@@ -72,7 +76,12 @@ export class Scaler {
       const activation = pool.activation ? this.activationRuntime(pool, pool.activation, context) : undefined;
       this.pools.set(pool.name, { config: pool, source: pool.source, runtime: { name: pool.name, store, activation } });
     }
-    this.registry = new TriggerRegistry(new Map([...this.pools].map(([name, p]) => [name, { runtime: p.runtime, config: p.config }])), config.defaultTarget);
+    const planners = new SlaPlanners(profiles, this.metrics.registry);
+    this.registry = new TriggerRegistry(
+      new Map([...this.pools].map(([name, p]) => [name, { runtime: p.runtime, config: p.config }])),
+      config.defaultTarget,
+      planners,
+    );
     registerPoolGauges(this.metrics.registry, () => this.pools.values());
     this.grpc = new GrpcServer(this.registry, this.metrics, log);
     let statusPage: { history: StatusHistory; assets: ReturnType<typeof loadUiAssets> } | undefined;
@@ -180,6 +189,7 @@ export class Scaler {
     if (this.stopped) return;
     this.stopped = true;
     clearInterval(this.ticker);
+    this.registry.close();
     await this.grpc.shutdown(graceMs);
     this.tls?.close();
     await Promise.all(this.sources.map((s) => s.stop()));

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { parseDuration } from './duration.js';
 import { parsePromSelector, type PromMatcher } from './prom-selector.js';
+import { profilesSchema } from './profile-schema.js';
 
 /** Sources scraped over HTTP (Prometheus text), each with its engine's metric names. */
 export const HTTP_SOURCES = ['vllm', 'sglang', 'trtllm', 'dynamo-http'] as const;
@@ -254,6 +255,8 @@ export const configSchema = z
     defaultTarget: z.coerce.number().positive('must be > 0').optional(),
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     pools: z.array(pool).min(1, 'at least one pool is needed (or use --targets to build a default pool)'),
+    /** Pre-deployment profiles for `policy: sla`, by name (config/profiles.ts). */
+    profiles: profilesSchema.optional(),
   })
   .superRefine((config, ctx) => {
     const seen = new Set<string>();

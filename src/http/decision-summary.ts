@@ -7,6 +7,7 @@
  */
 import { round3 } from '../signals/rounding.js';
 import { splitContributions } from '../signals/types.js';
+import { summarizeSla, type SlaDetails } from './sla-summary.js';
 import type { TriggerSpec } from '../triggers/metadata.js';
 import type { Trigger, TriggerResult } from '../triggers/trigger.js';
 
@@ -231,6 +232,10 @@ export function summarizeDecision(trigger: Trigger, result: TriggerResult, curre
   if (signal.kind === 'replicas' && details['policy'] === 'saturation') {
     const s = summarizeSaturation(value, details as unknown as SaturationDetails);
     return { headline: s.headline, reasons: [...s.reasons, ...leftOut, ...activation] };
+  }
+  if (signal.kind === 'replicas' && details['policy'] === 'sla') {
+    const s = summarizeSla(value, details as unknown as SlaDetails);
+    return { headline: s.headline, reasons: [...s.reasons, ...activation] };
   }
   if (signal.kind === 'replicas' && details['policy'] === 'composite') {
     const s = summarizeComposite(value, details as unknown as CompositeDetails);

@@ -1,8 +1,9 @@
 /**
  * `desired_replicas`: a replica count for KEDA (target 1), decided by the trigger's `policy` —
- * `saturation` (llm-d WVA V1, saturation.ts) or `composite` (several signals, composite.ts) —
+ * `saturation` (llm-d WVA V1, saturation.ts), `composite` (several signals, composite.ts) —
  * each then shaped by stabilization windows, change limits and min/max bounds
- * (replica-behaviour.ts). This module picks the policy and refuses keys the chosen policy does
+ * (replica-behaviour.ts) — or `sla` (Dynamo's SLA planner, sla/, answered from a plan computed
+ * once per interval by triggers/sla-planner.ts). This module picks the policy and refuses keys the chosen policy does
  * not read, so a key meant for another policy never passes silently.
  */
 import { MetadataError } from '../signals/metadata-error.js';
@@ -19,14 +20,15 @@ import {
   type CompositeParams,
 } from './composite.js';
 import { BEHAVIOUR_KEYS } from './replica-behaviour.js';
+import { parseSla, SLA_KEYS, slaKey, type SlaParams } from './sla/params.js';
 import { computeSaturationPolicy, parseSaturationPolicy, saturationPolicyKey, WVA_KEYS, type SaturationPolicyParams } from './saturation.js';
 
-const POLICIES = ['saturation', 'composite'] as const;
+const POLICIES = ['saturation', 'composite', 'sla'] as const;
 
-export type DesiredParams = SaturationPolicyParams | CompositeParams;
+export type DesiredParams = SaturationPolicyParams | CompositeParams | SlaParams;
 
 /** Every key some policy reads. */
-const ALL_KEYS: readonly string[] = [...new Set(['policy', ...WVA_KEYS, ...COMPOSITE_KEYS, ...BEHAVIOUR_KEYS, ...SUB_SIGNAL_KEYS])];
+const ALL_KEYS: readonly string[] = [...new Set(['policy', ...WVA_KEYS, ...COMPOSITE_KEYS, ...BEHAVIOUR_KEYS, ...SUB_SIGNAL_KEYS, ...SLA_KEYS])];
 
 const isOneOf = (list: readonly string[], key: string): boolean => list.includes(key);
 
@@ -39,9 +41,12 @@ function refuseForeignKeys(values: ReadonlyMap<string, string>, allowed: Readonl
 
 function parseDesired(values: ReadonlyMap<string, string>): DesiredParams {
   const policyText = (values.get('policy') || 'saturation').toLowerCase();
-  if (policyText === 'sla') throw new MetadataError('policy', `'sla' is not available yet; accepted policies are ${POLICIES.join(', ')}`);
   if (!isOneOf(POLICIES, policyText)) {
     throw new MetadataError('policy', `unknown policy '${values.get('policy')}'; accepted policies are ${POLICIES.join(', ')}`);
+  }
+  if (policyText === 'sla') {
+    refuseForeignKeys(values, new Set(['policy', ...SLA_KEYS]), 'sla', () => `policy sla reads ${SLA_KEYS.join(', ')}`);
+    return parseSla(values);
   }
   if (policyText === 'saturation') {
     const reads = ['policy', ...WVA_KEYS, ...BEHAVIOUR_KEYS];
@@ -63,13 +68,18 @@ export const DESIRED_REPLICAS: SignalDefinition = define<DesiredParams>({
   name: 'desired_replicas',
   kind: 'replicas',
   unit: 'replicas',
-  description: 'replica count (target 1) from policy saturation (llm-d WVA V1) or composite (several signals, strategy max|min|average)',
+  description:
+    'replica count (target 1) from policy saturation (llm-d WVA V1), composite (several signals, strategy max|min|average) ' +
+    'or sla (TTFT/ITL targets from a profile)',
   params: {
     keys: ALL_KEYS,
     parse: parseDesired,
-    key: (p) => (p.policy === 'saturation' ? saturationPolicyKey(p) : compositeKey(p)),
+    key: (p) => (p.policy === 'saturation' ? saturationPolicyKey(p) : p.policy === 'sla' ? slaKey(p) : compositeKey(p)),
     historyMs: (p) => (p.policy === 'composite' ? compositeHistoryMs(p) : 0),
     queries: (p) => (p.policy === 'composite' ? compositeQueries(p) : []),
   },
-  compute: (workers, p, context) => (p.policy === 'saturation' ? computeSaturationPolicy(workers, p, context) : computeComposite(workers, p, context)),
+  compute: (workers, p, context) => {
+    if (p.policy === 'sla') return { ok: false, reason: 'policy sla is answered from its plan (triggers/sla-planner.ts)', contributions: [] };
+    return p.policy === 'saturation' ? computeSaturationPolicy(workers, p, context) : computeComposite(workers, p, context);
+  },
 });

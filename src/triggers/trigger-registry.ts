@@ -3,6 +3,8 @@ import { MetadataError } from '../signals/metadata-error.js';
 import { metadataKey, parseTriggerMetadata, type DynamoPoolIdentity, type PoolCatalog } from './metadata.js';
 import { MAX_QUERIES } from '../store/pool-store.js';
 import { Trigger, type PoolRuntime } from './trigger.js';
+import type { SlaParams } from '../policies/sla/params.js';
+import type { SlaPlanners } from './sla-planner.js';
 
 /** Above this many distinct metadata maps the cache starts afresh, bounding memory against churn. */
 const MAX_CACHED = 10_000;
@@ -17,6 +19,8 @@ export class TriggerRegistry implements PoolCatalog {
   constructor(
     private readonly pools: ReadonlyMap<string, { runtime: PoolRuntime; config: PoolConfig }>,
     readonly defaultTarget?: number,
+    /** Where `policy: sla` triggers get their plans (absent: no profile is configured). */
+    private readonly planners?: SlaPlanners,
   ) {}
 
   poolNames(): readonly string[] {
@@ -75,11 +79,44 @@ export class TriggerRegistry implements PoolCatalog {
         );
       }
     }
+    const sla = slaParamsOf(params);
+    if (sla) return new Trigger(spec, runtime, metadata, this.slaAnswer(sla, runtime));
     return new Trigger(spec, runtime, metadata);
+  }
+
+  /** Checks what only the configuration knows (profile, role pools) and attaches to the shared plan. */
+  private slaAnswer(p: SlaParams, observed: PoolRuntime) {
+    const profiles = this.planners ? [...this.planners.profiles.keys()] : [];
+    if (!this.planners || !this.planners.profiles.has(p.profile)) {
+      throw new MetadataError(
+        'profile',
+        `unknown profile '${p.profile}'; ${profiles.length ? `configured profiles are ${profiles.join(', ')}` : 'the scaler configuration has no profiles'}`,
+      );
+    }
+    const poolOf = (key: 'prefillPool' | 'decodePool', name: string | undefined): PoolRuntime => {
+      if (name === undefined) return observed;
+      const entry = this.pools.get(name);
+      if (!entry) throw new MetadataError(key, `unknown pool '${name}'; configured pools are ${this.poolNames().join(', ')}`);
+      return entry.runtime;
+    };
+    const pools = { observed, prefill: poolOf('prefillPool', p.prefillPool), decode: poolOf('decodePool', p.decodePool) };
+    // Observations need the interval's history from the observed pool.
+    observed.store.requireHistory(p.adjustmentIntervalMs * 2);
+    const loop = this.planners.attach(p, pools);
+    return () => loop.answer(p.role);
+  }
+
+  /** Stops the SLA plans' timers. */
+  close(): void {
+    this.planners?.close();
   }
 
   /** Every trigger KEDA has asked about, for the explain API. */
   triggers(): Trigger[] {
     return [...this.cache.values()].filter((t): t is Trigger => t instanceof Trigger);
   }
+}
+
+function slaParamsOf(params: unknown): SlaParams | undefined {
+  return typeof params === 'object' && params !== null && (params as { policy?: unknown }).policy === 'sla' ? (params as SlaParams) : undefined;
 }

@@ -55,13 +55,15 @@ export class Trigger {
     readonly pool: PoolRuntime,
     /** The scalerMetadata it was parsed from, for the explain API. */
     readonly metadata: Readonly<Record<string, string>> = {},
+    /** Set for policies answered from a plan computed elsewhere (policy sla): read instead of the snapshot. */
+    private readonly planned?: () => Evaluation,
   ) {
     this.key = evaluationKey(spec.use, spec.model);
   }
 
   evaluate(): TriggerResult {
     const { spec } = this;
-    const evaluation = evaluateSignal(this.pool.store.published(), spec.use, spec.model, this.key);
+    const evaluation = this.planned ? this.planned() : evaluateSignal(this.pool.store.published(), spec.use, spec.model, this.key);
     const activation = this.pool.activation ? evaluateActivation(this.pool.activation) : undefined;
     const activatedBySource = activation?.active === true;
     if (!evaluation.ok) return { ok: false, reason: evaluation.reason, evaluation, active: activatedBySource, activation };

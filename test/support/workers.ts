@@ -24,6 +24,8 @@ import { readFixture } from './fixtures.js';
 
 export type WorkerBehaviour =
   | { readonly kind: 'text'; readonly body: string; readonly status?: number; readonly delayMs?: number }
+  /** 200 with a body made at each request (e.g. counters that grow with the time asked). */
+  | { readonly kind: 'dynamic'; readonly body: () => string }
   | { readonly kind: 'hang' }
   | { readonly kind: 'huge'; readonly bytes: number; readonly declareLength?: boolean }
   | { readonly kind: 'trickle'; readonly everyMs: number }
@@ -98,6 +100,11 @@ export class FakeWorker {
     return this.serve(readFixture(...parts));
   }
 
+  /** Answers each request with `body()`, made at that moment. */
+  serveWith(body: () => string): this {
+    return this.set({ kind: 'dynamic', body });
+  }
+
   status(status: number, body = 'error\n'): this {
     return this.set({ kind: 'text', body, status });
   }
@@ -161,6 +168,13 @@ export class FakeWorker {
           res.write('# .\n');
         }, behaviour.everyMs);
         res.on('close', () => clearInterval(timer));
+        return;
+      }
+      case 'dynamic': {
+        const body = Buffer.from(behaviour.body(), 'utf8');
+        res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8', 'content-length': body.length });
+        this.bytesSent += body.length;
+        res.end(body);
         return;
       }
       case 'huge':
