@@ -64,6 +64,7 @@ export class Scaler {
     this.client = new ScrapeClient({
       timeoutMs: config.scrape.timeout,
       maxBodyBytes: config.scrape.maxBodyBytes,
+      maxSeries: config.scrape.maxSeries,
       concurrency: config.scrape.concurrency,
     });
     const context: SourceContext = { config, client: this.client, metrics: this.metrics, log, failures: new FailureLog(log) };
@@ -185,6 +186,7 @@ export class Scaler {
     await Promise.all(this.sources.map((s) => s.stop()));
     await this.ops.close();
     await this.client.close();
+    this.metrics.close();
     this.log.info('keda-llm-scaler stopped');
   }
 }

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { DEFAULT_MAX_SERIES } from './bounds.js';
 import { parseDuration } from './duration.js';
 import { parsePromSelector, type PromMatcher } from './prom-selector.js';
 
@@ -236,8 +237,10 @@ export const configSchema = z
           .int()
           .min(1024, 'must be ≥ 1024')
           .default(8 * 1024 * 1024),
+        /** Sample lines accepted in one scrape: parsing is synchronous, so an enormous exposition would hold up every KEDA call. */
+        maxSeries: z.coerce.number().int().min(100, 'must be ≥ 100').max(10_000_000, 'must be ≤ 10000000').default(DEFAULT_MAX_SERIES),
       })
-      .default({ timeout: 2000, concurrency: 64, maxBodyBytes: 8 * 1024 * 1024 }),
+      .default({ timeout: 2000, concurrency: 64, maxBodyBytes: 8 * 1024 * 1024, maxSeries: DEFAULT_MAX_SERIES }),
     /** gRPC TLS: server certificate and key (PEM files); with `clientCa`, clients must present a certificate (mTLS). */
     tls: z
       .strictObject({

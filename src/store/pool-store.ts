@@ -4,7 +4,8 @@ import type { WorkerSample } from './sample.js';
 import type { SeriesQuery } from './series-query.js';
 
 /** Why the last attempt to read a worker failed. Stable strings: they label metrics and logs. */
-export type FailureCause = 'connect' | 'timeout' | 'http_status' | 'body_too_large' | 'parse' | 'no_metrics' | 'model_mismatch' | 'target_down' | 'error';
+export type FailureCause =
+  'connect' | 'timeout' | 'http_status' | 'body_too_large' | 'too_many_series' | 'parse' | 'no_metrics' | 'model_mismatch' | 'target_down' | 'error';
 
 export interface WorkerFailure {
   readonly cause: FailureCause;
