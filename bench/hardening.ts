@@ -309,7 +309,8 @@ export async function runHardeningBench(options: HardeningOptions): Promise<Hard
     const ratio = withWide.p99Ms / without.p99Ms;
     for (const r of [without, withWide]) {
       console.log(
-        `  GetMetrics ${r.label}: ${r.calls} calls at ${options.rate}/s, p50 ${fmt(r.p50Ms, 2)} ms, p99 ${fmt(r.p99Ms, 2)} ms, max ${fmt(r.maxMs, 1)} ms, ${r.errors} errors`,
+        `  GetMetrics ${r.label}: ${r.calls} calls at ${options.rate}/s, p50 ${fmt(r.p50Ms, 2)} ms, p99 ${fmt(r.p99Ms, 2)} ms, ` +
+          `max ${fmt(r.maxMs, 1)} ms, ${r.errors} errors`,
       );
     }
     console.log(`  p99 ratio with/without the wide worker: ${fmt(ratio, 2)}× (goal ≤ 2×)`);
@@ -320,7 +321,8 @@ export async function runHardeningBench(options: HardeningOptions): Promise<Hard
     );
     console.log(
       `  /api/v1/decisions: HTTP ${memory.decisionsStatus}, ${fmt(memory.decisionsBytes / 1024, 0)} KiB in ${fmt(memory.decisionsMs, 0)} ms; ` +
-        `RSS after ${fmt(memory.rssAfterDecisionsMiB, 0)} MiB; GetMetrics meanwhile: ${memory.concurrentCalls} calls, slowest ${fmt(memory.concurrentMaxMs, 1)} ms`,
+        `RSS after ${fmt(memory.rssAfterDecisionsMiB, 0)} MiB; GetMetrics meanwhile: ${memory.concurrentCalls} calls, ` +
+        `slowest ${fmt(memory.concurrentMaxMs, 1)} ms`,
     );
     return { options, without, with: withWide, ratio, memory };
   } finally {

@@ -5,7 +5,6 @@
  * `tlsClientCert`, `tlsClientKey`: PEM text) to every external scaler, so those get the room a
  * certificate chain needs; the scaler's own keys are names, numbers and short queries.
  */
-import { clipEcho } from '../config/bounds.js';
 import { MetadataError } from '../signals/metadata-error.js';
 
 /** Longest key. */
@@ -19,7 +18,7 @@ export const MAX_METADATA_LENGTH = 64 * 1024;
 /** Most keys in one map. */
 export const MAX_KEYS = 64;
 
-/** Throws MetadataError (answered INVALID_ARGUMENT) naming the first key past a bound. */
+/** Throws MetadataError (answered INVALID_ARGUMENT) naming the first key past a bound; MetadataError cuts the echoed value. */
 export function checkMetadataBounds(metadata: Readonly<Record<string, string>>, kedaKeys: ReadonlySet<string>): void {
   let total = 0;
   let keys = 0;
@@ -30,7 +29,7 @@ export function checkMetadataBounds(metadata: Readonly<Record<string, string>>, 
     if (keys > MAX_KEYS) throw new MetadataError(key, `too many keys: at most ${MAX_KEYS} are accepted in one trigger's metadata`);
     if (key.length > MAX_KEY_LENGTH) throw new MetadataError(key, `key longer than ${MAX_KEY_LENGTH} characters (${key.length})`);
     const limit = kedaKeys.has(key) ? MAX_KEDA_VALUE_LENGTH : MAX_VALUE_LENGTH;
-    if (value.length > limit) throw new MetadataError(key, `value longer than ${limit} characters (${value.length}): '${clipEcho(value)}'`);
+    if (value.length > limit) throw new MetadataError(key, `value longer than ${limit} characters (${value.length}): '${value}'`);
     total += key.length + value.length;
     if (total > MAX_METADATA_LENGTH) throw new MetadataError(key, `metadata larger than ${MAX_METADATA_LENGTH} characters in all`);
   }
