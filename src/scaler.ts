@@ -12,7 +12,7 @@ import { useOf } from './signals/evaluate.js';
 import { createSource, type SourceConfig, type SourceContext } from './sources/create-source.js';
 import { ScrapeClient } from './sources/http/scrape-client.js';
 import type { Source } from './sources/source.js';
-import { PoolStore } from './store/pool-store.js';
+import { MAX_QUERIES, PoolStore } from './store/pool-store.js';
 import { parseSeriesQuery } from './store/series-query.js';
 import { ScalerMetrics } from './telemetry.js';
 import { findSignal, signalNames } from './triggers/catalogue.js';
@@ -111,7 +111,8 @@ export class Scaler {
 
   private addSource(name: string, pool: SourceConfig, context: SourceContext): PoolStore {
     const { cacheTtl, checkInterval, historyWindow } = this.config;
-    const store = new PoolStore(name, { cacheTtlMs: cacheTtl, intervalMs: checkInterval, historyWindowMs: historyWindow });
+    const maxWorkers = 'maxWorkers' in pool ? pool.maxWorkers : undefined;
+    const store = new PoolStore(name, { cacheTtlMs: cacheTtl, intervalMs: checkInterval, historyWindowMs: historyWindow, maxWorkers });
     if ('queries' in pool) collectDeclaredQueries(name, pool.queries ?? [], store);
     this.stores.push(store);
     this.sources.push(createSource(name, pool, store, context));
@@ -196,6 +197,10 @@ function collectDeclaredQueries(pool: string, queries: readonly string[], store:
   queries.forEach((text, index) => {
     const parsed = parseSeriesQuery(text);
     if (!parsed.ok) throw new ConfigError(`invalid configuration:\n  - pools[${pool}].queries[${index}]: ${parsed.message}`);
-    store.requireQuery(parsed.query);
+    if (!store.requireQuery(parsed.query)) {
+      throw new ConfigError(
+        `invalid configuration:\n  - pools[${pool}].queries[${index}]: the pool already collects ${MAX_QUERIES} distinct queries, the most a pool collects`,
+      );
+    }
   });
 }

@@ -10,6 +10,9 @@
  */
 export const DEFAULT_MAX_SERIES = 20_000;
 
+/** `maxWorkers` of a pool when its configuration does not say. */
+export const DEFAULT_MAX_WORKERS = 1000;
+
 /** Echoed keys and values in error messages are cut to this many characters, then `…`. */
 export const ECHO_LIMIT = 100;
 

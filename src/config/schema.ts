@@ -211,6 +211,8 @@ const pool = z.strictObject({
    * so that a trigger asking for their rate later is answered from what was already collected.
    */
   queries: z.array(z.string().min(1, 'must be a query such as vllm:num_preemptions_total')).max(100, 'at most 100 queries per pool').optional(),
+  /** Most workers the pool holds (default 1000, config/bounds.ts); ids past it are refused with cause `max-workers`. */
+  maxWorkers: z.coerce.number().int('must be a whole number').min(1, 'must be ≥ 1').max(1_000_000, 'must be ≤ 1000000').optional(),
 });
 
 const NATS_ONLY_KEYS = ['nats', 'namespace', 'component', 'endpoint', 'mode', 'statsWindow', 'workerTtl', 'kvBlocksPerWorker'] as const;

@@ -14,6 +14,7 @@ export function poolReport(runtime: PoolRuntime, source: string, triggers: reado
     name: runtime.name,
     source,
     at: new Date(snapshot.at).toISOString(),
+    workerBound: runtime.store.workerBound.report(),
     workers: snapshot.workers.map((w) => ({
       id: w.id,
       name: w.name,
@@ -46,7 +47,7 @@ export function poolReport(runtime: PoolRuntime, source: string, triggers: reado
 
 export function poolSummary(runtime: PoolRuntime, source: string) {
   const snapshot = runtime.store.published();
-  return { name: runtime.name, source, workers: snapshot.workers.length, ...countByState(snapshot) };
+  return { name: runtime.name, source, workers: snapshot.workers.length, ...countByState(snapshot), workerBound: runtime.store.workerBound.report() };
 }
 
 /** A trigger's metadata as the explain API shows it: without KEDA's own keys (TLS material). */

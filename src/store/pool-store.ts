@@ -2,6 +2,8 @@ import NodeCache from 'node-cache';
 import { HISTORY_COUNTERS, WorkerHistory } from './history.js';
 import type { WorkerSample } from './sample.js';
 import type { SeriesQuery } from './series-query.js';
+import { DEFAULT_MAX_WORKERS } from '../config/bounds.js';
+import { WorkerBound } from './worker-bound.js';
 
 /** Why the last attempt to read a worker failed. Stable strings: they label metrics and logs. */
 export type FailureCause =
@@ -152,6 +154,8 @@ export interface PoolStoreOptions {
    * reader sees.
    */
   readonly publishOnRead?: boolean;
+  /** Most workers the pool holds (config `maxWorkers`); default DEFAULT_MAX_WORKERS. */
+  readonly maxWorkers?: number;
 }
 
 /**
@@ -186,6 +190,8 @@ export class PoolStore {
   private customQueries: readonly SeriesQuery[] = [];
   /** Names and draining marks from the last `setWorkers`, when discovery gives any. */
   private details?: ReadonlyMap<string, WorkerDetails>;
+  /** What the source refused past `maxWorkers` (sources enforce it; the store reports it). */
+  readonly workerBound: WorkerBound;
 
   constructor(
     readonly pool: string,
@@ -193,6 +199,7 @@ export class PoolStore {
     private readonly now: () => number = Date.now,
   ) {
     this.ttlMs = options.cacheTtlMs;
+    this.workerBound = new WorkerBound(options.maxWorkers ?? DEFAULT_MAX_WORKERS);
     this.historyWindowMs = Math.min(MAX_HISTORY_WINDOW_MS, options.historyWindowMs);
     // No check timer: expiry is evaluated on read, so the store never keeps the process alive.
     this.freshAt = new NodeCache({ stdTTL: this.ttlMs / 1000, checkperiod: 0, useClones: false });
