@@ -197,7 +197,7 @@ function collectDeclaredQueries(pool: string, queries: readonly string[], store:
   queries.forEach((text, index) => {
     const parsed = parseSeriesQuery(text);
     if (!parsed.ok) throw new ConfigError(`invalid configuration:\n  - pools[${pool}].queries[${index}]: ${parsed.message}`);
-    if (!store.requireQuery(parsed.query)) {
+    if (!store.requireQuery(parsed.query, { pinned: true })) {
       throw new ConfigError(
         `invalid configuration:\n  - pools[${pool}].queries[${index}]: the pool already collects ${MAX_QUERIES} distinct queries, the most a pool collects`,
       );

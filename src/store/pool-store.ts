@@ -3,6 +3,7 @@ import { HISTORY_COUNTERS, WorkerHistory } from './history.js';
 import type { WorkerSample } from './sample.js';
 import type { SeriesQuery } from './series-query.js';
 import { DEFAULT_MAX_WORKERS } from '../config/bounds.js';
+import { QuerySlots } from './query-slots.js';
 import { WorkerBound } from './worker-bound.js';
 
 /** Why the last attempt to read a worker failed. Stable strings: they label metrics and logs. */
@@ -187,7 +188,7 @@ export class PoolStore {
   private outOfDate = false;
   /** When the published snapshot may be wrong without any write: its earliest sample expiry. */
   private publishedExpiry = 0;
-  private customQueries: readonly SeriesQuery[] = [];
+  private readonly querySlots = new QuerySlots(MAX_QUERIES);
   /** Names and draining marks from the last `setWorkers`, when discovery gives any. */
   private details?: ReadonlyMap<string, WorkerDetails>;
   /** What the source refused past `maxWorkers` (sources enforce it; the store reports it). */
@@ -305,18 +306,31 @@ export class PoolStore {
    * Asks the source to collect a `custom` series query into every sample's `custom` (by its
    * canonical key). Returns false when the pool already collects MAX_QUERIES other queries.
    */
-  requireQuery(query: SeriesQuery): boolean {
-    if (this.customQueries.some((q) => q.key === query.key)) return true;
-    if (this.customQueries.length >= MAX_QUERIES) return false;
-    // A new array on change: sources compare identities to notice new queries.
-    this.customQueries = Object.freeze([...this.customQueries, query]);
-    return true;
+  requireQuery(query: SeriesQuery, options: { pinned?: boolean } = {}): boolean {
+    return this.querySlots.require(query, this.now(), this.matchedSince, options.pinned);
   }
 
-  /** The queries to collect; the same array until one is added. */
-  queries(): readonly SeriesQuery[] {
-    return this.customQueries;
+  /** A trigger still reads this query (called per evaluation); false once its slot was given to another query. */
+  touchQuery(key: string): boolean {
+    return this.querySlots.touch(key, this.now());
   }
+
+  /** The queries to collect; the same array until one is added or taken back. */
+  queries(): readonly SeriesQuery[] {
+    return this.querySlots.queries();
+  }
+
+  /** Whether a worker's sample taken after `since` has a value for the query; undefined while none was taken since. */
+  private readonly matchedSince = (key: string, since: number): boolean | undefined => {
+    let collected = false;
+    for (const record of this.records.values()) {
+      const sample = record.last;
+      if (sample === undefined || sample.at <= since) continue;
+      collected = true;
+      if (sample.custom?.[key] !== undefined) return true;
+    }
+    return collected ? false : undefined;
+  };
 
   /** Marks the whole pool unobservable (reason) or observable again (undefined). */
   setSourceProblem(reason: string | undefined): void {

@@ -15,6 +15,9 @@ export const MAX_CACHED_BYTES = 32 * 1024 * 1024;
 /** Per-entry overhead beyond its text: the parsed spec, trigger object and map slot. */
 const ENTRY_OVERHEAD_BYTES = 1024;
 
+/** Every query slot of the pool is held: refused now, but not cached, since slots are taken back (store/query-slots.ts). */
+class QuerySlotsFull extends MetadataError {}
+
 /**
  * Turns `scalerMetadata` into triggers, once per distinct metadata map: KEDA sends the same
  * map on every call, so parsing and validation happen off the hot path after the first call.
@@ -62,6 +65,7 @@ export class TriggerRegistry implements PoolCatalog {
         entry = this.build(metadata);
       } catch (error) {
         if (!(error instanceof MetadataError)) throw error;
+        if (error instanceof QuerySlotsFull) throw error;
         entry = error;
       }
       this.remember(key, entry);
@@ -96,7 +100,7 @@ export class TriggerRegistry implements PoolCatalog {
     if (historyMs !== undefined) runtime.store.requireHistory(historyMs);
     for (const query of signal.params?.queries?.(params) ?? []) {
       if (!runtime.store.requireQuery(query)) {
-        throw new MetadataError(
+        throw new QuerySlotsFull(
           'query',
           `'${query.key}' cannot be collected: pool '${spec.pool}' already collects ${MAX_QUERIES} distinct queries, the most a pool collects`,
         );
