@@ -16,7 +16,8 @@
  *   --reaction-changes 100 --reaction-interval-ms 1000 --reaction-workers 8
  *   --prom-workers 1000 --prom-duration 15 --prom-rounds 2
  *   --sim-rounds 3 --sim-scenario examples/seed-002.yaml
- *   --only scrape-parse|evaluation|collection|getmetrics|nats|reaction|prometheus-source|status-history|simulate
+ *   --hardening-calls 2000 --hardening-rate 200 --hardening-series 50000 --hardening-triggers 2000 --hardening-value-kb 100 --hardening-dist dist
+ *   --only scrape-parse|evaluation|collection|getmetrics|nats|reaction|prometheus-source|status-history|simulate|hardening
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -32,8 +33,20 @@ import { parseReactionArgs, reactionSummary, runReactionBench, type ReactionResu
 import { parseScrapeParseArgs, runScrapeParseBench, type ScrapeParseResult } from './scrape-parse.js';
 import { parseSimulateArgs, runSimulateBench, type SimulateBenchResult } from './simulate.js';
 import { runStatusHistoryBench, type StatusHistoryResult } from './status-history.js';
+import { parseHardeningArgs, runHardeningBench, type HardeningResult } from './hardening.js';
 
-const STEPS = ['scrape-parse', 'evaluation', 'collection', 'getmetrics', 'nats', 'reaction', 'prometheus-source', 'status-history', 'simulate'] as const;
+const STEPS = [
+  'scrape-parse',
+  'evaluation',
+  'collection',
+  'getmetrics',
+  'nats',
+  'reaction',
+  'prometheus-source',
+  'status-history',
+  'simulate',
+  'hardening',
+] as const;
 
 /** budget: "10,000 NATS messages/s". */
 const NATS_BUDGET_MSGS_PER_S = 10_000;
@@ -131,6 +144,12 @@ async function main(): Promise<void> {
       ...(typeof sim['sim-scenario'] === 'string' ? ['--scenario', sim['sim-scenario']] : []),
     ];
     simulate = await runSimulateBench(parseSimulateArgs(simArgv));
+    console.log('');
+  }
+
+  let hardening: HardeningResult | undefined;
+  if (wanted('hardening')) {
+    hardening = await runHardeningBench(parseHardeningArgs(argv));
     console.log('');
   }
 
@@ -249,6 +268,15 @@ async function main(): Promise<void> {
     );
   }
 
+  if (hardening) {
+    const h = hardening;
+    console.log(
+      `  hardening: GetMetrics p99 ${fmt(h.without.p99Ms, 2)} ms alone, ${fmt(h.with.p99Ms, 2)} ms beside a ${fmt(h.options.series, 0)}-series worker ` +
+        `(${fmt(h.ratio, 2)}×, goal ≤ 2×); ${h.options.triggers} triggers of ${h.options.valueKb} KB: RSS ${fmt(h.memory.rssBeforeMiB, 0)} → ` +
+        `${fmt(h.memory.rssAfterMiB, 0)} MiB, /api/v1/decisions HTTP ${h.memory.decisionsStatus} in ${fmt(h.memory.decisionsMs, 0)} ms`,
+    );
+  }
+
   const outDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'results');
   mkdirSync(outDir, { recursive: true });
   const file = path.join(outDir, `bench-${machine.date.replace(/[:.]/g, '-')}.json`);
@@ -266,6 +294,7 @@ async function main(): Promise<void> {
         prometheusSource: promSource,
         statusHistory,
         simulate,
+        hardening,
         ...(natsSkipped ? { natsIngestSkipped: natsSkipped } : {}),
       },
       null,
