@@ -2,6 +2,10 @@
  * Bounds against a hostile or careless client and an oversized worker, end to end: the real
  * scaler, a real grpc-js client (KEDA's calls), real HTTP workers, the ops HTTP API.
  */
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { DEFAULT_LIMIT } from '../src/http/decisions-page.js';
@@ -10,6 +14,7 @@ import { KedaClient, statusOf } from './support/keda-client.js';
 import { TestScaler } from './support/test-scaler.js';
 import { FakeWorker } from './support/workers.js';
 
+const cli = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'dist', 'cli.js');
 const harness = new TestScaler();
 afterEach(() => harness.close());
 
@@ -60,6 +65,37 @@ describe('trigger metadata bounds', () => {
       expect(status.details).not.toContain(key);
     } finally {
       client.close();
+    }
+  });
+
+  it("the project's own probe (the built binary) gets the refusal of a 100 KB key and exits, instead of hanging", async () => {
+    if (!existsSync(cli)) throw new Error(`${cli} is missing: run \`npm run build\` first`);
+    await startPool();
+    const key = 'k'.repeat(100_000);
+    const child = spawn(process.execPath, [
+      cli,
+      'probe',
+      harness.grpcAddress,
+      'pool=llama',
+      'metric=queue_depth',
+      'target=5',
+      `${key}=v`,
+      '--no-explain',
+      '--timeout',
+      '5000',
+    ]);
+    let stdout = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    const killer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+    const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
+    clearTimeout(killer);
+    // Exit 1 (the trigger is refused), not a kill after the deadline: every call got its answer.
+    expect(code).toBe(1);
+    const result = JSON.parse(stdout) as { errors: { call: string; code: string; message: string }[] };
+    expect(result.errors.map((e) => e.call).sort()).toEqual(['GetMetricSpec', 'GetMetrics', 'IsActive']);
+    for (const e of result.errors) {
+      expect(e.code).toBe('INVALID_ARGUMENT');
+      expect(e.message).toBe(`metadata '${'k'.repeat(100)}… (100000 characters)': key longer than 128 characters (100000)`);
     }
   });
 
