@@ -10,6 +10,8 @@ import * as grpc from '@grpc/grpc-js';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { DEFAULT_LIMIT } from '../src/http/decisions-page.js';
 import { MAX_VALUE_LENGTH } from '../src/triggers/metadata-bounds.js';
+import { metadataKey } from '../src/triggers/metadata.js';
+import { MAX_CACHED_BYTES } from '../src/triggers/trigger-registry.js';
 import { KedaClient, statusOf } from './support/keda-client.js';
 import { TestScaler } from './support/test-scaler.js';
 import { FakeWorker } from './support/workers.js';
@@ -108,6 +110,31 @@ describe('trigger metadata bounds', () => {
     expect(status.code).toBe(grpc.status.INVALID_ARGUMENT);
     expect(status.details).toMatch(/^metadata '(caCert|tlsClientCert|tlsClientKey)': metadata larger than 65536 characters in all$/);
   });
+});
+
+describe('the trigger cache', () => {
+  it('is bounded in bytes: past its budget the oldest triggers are dropped, the newest kept', async () => {
+    await startPool();
+    const model = (i: number) => `${String(i).padStart(6, '0')}-${'m'.repeat(MAX_VALUE_LENGTH - 7)}`;
+    const metadata = (i: number) => ({ ...QUEUE, model: model(i), metricName: `q-${String(i).padStart(6, '0')}` });
+    // Every entry the same size: the cache holds exactly this many (registry's estimate: 4 bytes a character + 1 KiB).
+    const entryBytes = metadataKey(metadata(0)).length * 4 + 1024;
+    const fits = Math.floor(MAX_CACHED_BYTES / entryBytes);
+    const sent = fits + 200;
+    for (let i = 0; i < sent; i++) await harness.client.getMetricSpec(KedaClient.ref(metadata(i)));
+    const page = await json(`${harness.httpUrl}/api/v1/decisions?limit=1`);
+    expect(page.body['total']).toBe(fits);
+    const has = async (i: number) =>
+      ((await json(`${harness.httpUrl}/api/v1/decisions?metricName=q-${String(i).padStart(6, '0')}`)).body['total'] as number) === 1;
+    expect(await has(0)).toBe(false);
+    expect(await has(199)).toBe(false);
+    expect(await has(200)).toBe(true);
+    expect(await has(sent - 1)).toBe(true);
+    // A dropped trigger is parsed again when asked for, and answers as before.
+    const again = await harness.client.getMetricSpec(KedaClient.ref(metadata(0)));
+    expect(again.metricSpecs[0]).toMatchObject({ metricName: 'q-000000', targetSizeFloat: 5 });
+    expect(await has(0)).toBe(true);
+  }, 60_000);
 });
 
 describe('the explain API pages', () => {
