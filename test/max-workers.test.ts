@@ -43,6 +43,7 @@ describe('maxWorkers', () => {
       const encoder = new TextEncoder();
       const subject = `namespace.${ns}.kv_metrics`;
       const total = 50_000;
+      const rssBefore = process.memoryUsage().rss;
       let slowest = 0;
       let answered = 0;
       let publishing = true;
@@ -88,6 +89,8 @@ describe('maxWorkers', () => {
       expect(answered).toBeGreaterThan(0);
       // Generous for a loaded 2-core machine; the unbounded ingest stalled calls for 2–4 s.
       expect(slowest).toBeLessThan(1000);
+      // The scaler runs in this process: 50,000 unbounded ids took it to ~1 GB; refused ones cost a counter.
+      expect(process.memoryUsage().rss - rssBefore).toBeLessThan(150 * 2 ** 20);
       const metrics = await (await fetch(`${harness.httpUrl}/metrics`)).text();
       expect(metrics).toMatch(new RegExp(`^keda_llm_scaler_scrape_errors_total\\{pool="dyn",cause="max_workers"\\} ${total - 100}$`, 'm'));
     } finally {
