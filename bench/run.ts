@@ -17,7 +17,8 @@
  *   --prom-workers 1000 --prom-duration 15 --prom-rounds 2
  *   --sim-rounds 3 --sim-scenario examples/seed-002.yaml
  *   --forecast-rounds 30 --forecast-points 50
- *   --only scrape-parse|evaluation|collection|getmetrics|nats|reaction|prometheus-source|status-history|simulate|forecast
+ *   --hardening-calls 2000 --hardening-rate 200 --hardening-series 50000 --hardening-triggers 2000 --hardening-value-kb 100 --hardening-dist dist
+ *   --only scrape-parse|evaluation|collection|getmetrics|nats|reaction|prometheus-source|status-history|simulate|forecast|hardening
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -34,6 +35,7 @@ import { parseScrapeParseArgs, runScrapeParseBench, type ScrapeParseResult } fro
 import { parseSimulateArgs, runSimulateBench, type SimulateBenchResult } from './simulate.js';
 import { runStatusHistoryBench, type StatusHistoryResult } from './status-history.js';
 import { parseForecastArgs, runForecastBench, type ForecastBenchResult } from './forecast.js';
+import { parseHardeningArgs, runHardeningBench, type HardeningResult } from './hardening.js';
 
 const STEPS = [
   'scrape-parse',
@@ -46,6 +48,7 @@ const STEPS = [
   'status-history',
   'simulate',
   'forecast',
+  'hardening',
 ] as const;
 
 /** budget: "10,000 NATS messages/s". */
@@ -150,6 +153,11 @@ async function main(): Promise<void> {
   let forecastFits: ForecastBenchResult | undefined;
   if (wanted('forecast')) {
     forecastFits = await runForecastBench(parseForecastArgs(prefixedArgs(argv, 'forecast', ['rounds', 'points'])));
+    console.log('');
+  }
+  let hardening: HardeningResult | undefined;
+  if (wanted('hardening')) {
+    hardening = await runHardeningBench(parseHardeningArgs(argv));
     console.log('');
   }
 
@@ -272,6 +280,15 @@ async function main(): Promise<void> {
     );
   }
 
+  if (hardening) {
+    const h = hardening;
+    console.log(
+      `  hardening: GetMetrics p99 ${fmt(h.without.p99Ms, 2)} ms alone, ${fmt(h.with.p99Ms, 2)} ms beside a ${fmt(h.options.series, 0)}-series worker ` +
+        `(${fmt(h.ratio, 2)}×, goal ≤ 2×); ${h.options.triggers} triggers of ${h.options.valueKb} KB: RSS ${fmt(h.memory.rssBeforeMiB, 0)} → ` +
+        `${fmt(h.memory.rssAfterMiB, 0)} MiB, /api/v1/decisions HTTP ${h.memory.decisionsStatus} in ${fmt(h.memory.decisionsMs, 0)} ms`,
+    );
+  }
+
   const outDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'results');
   mkdirSync(outDir, { recursive: true });
   const file = path.join(outDir, `bench-${machine.date.replace(/[:.]/g, '-')}.json`);
@@ -290,6 +307,7 @@ async function main(): Promise<void> {
         statusHistory,
         simulate,
         forecast: forecastFits,
+        hardening,
         ...(natsSkipped ? { natsIngestSkipped: natsSkipped } : {}),
       },
       null,

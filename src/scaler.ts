@@ -13,7 +13,7 @@ import { useOf } from './signals/evaluate.js';
 import { createSource, type SourceConfig, type SourceContext } from './sources/create-source.js';
 import { ScrapeClient } from './sources/http/scrape-client.js';
 import type { Source } from './sources/source.js';
-import { PoolStore } from './store/pool-store.js';
+import { MAX_QUERIES, PoolStore } from './store/pool-store.js';
 import { parseSeriesQuery } from './store/series-query.js';
 import { ScalerMetrics } from './telemetry.js';
 import { findSignal, signalNames } from './triggers/catalogue.js';
@@ -68,6 +68,7 @@ export class Scaler {
     this.client = new ScrapeClient({
       timeoutMs: config.scrape.timeout,
       maxBodyBytes: config.scrape.maxBodyBytes,
+      maxSeries: config.scrape.maxSeries,
       concurrency: config.scrape.concurrency,
     });
     const context: SourceContext = { config, client: this.client, metrics: this.metrics, log, failures: new FailureLog(log) };
@@ -119,7 +120,8 @@ export class Scaler {
 
   private addSource(name: string, pool: SourceConfig, context: SourceContext): PoolStore {
     const { cacheTtl, checkInterval, historyWindow } = this.config;
-    const store = new PoolStore(name, { cacheTtlMs: cacheTtl, intervalMs: checkInterval, historyWindowMs: historyWindow });
+    const maxWorkers = 'maxWorkers' in pool ? pool.maxWorkers : undefined;
+    const store = new PoolStore(name, { cacheTtlMs: cacheTtl, intervalMs: checkInterval, historyWindowMs: historyWindow, maxWorkers });
     if ('queries' in pool) collectDeclaredQueries(name, pool.queries ?? [], store);
     this.stores.push(store);
     this.sources.push(createSource(name, pool, store, context));
@@ -195,6 +197,7 @@ export class Scaler {
     await Promise.all(this.sources.map((s) => s.stop()));
     await this.ops.close();
     await this.client.close();
+    this.metrics.close();
     this.log.info('keda-llm-scaler stopped');
   }
 }
@@ -204,6 +207,10 @@ function collectDeclaredQueries(pool: string, queries: readonly string[], store:
   queries.forEach((text, index) => {
     const parsed = parseSeriesQuery(text);
     if (!parsed.ok) throw new ConfigError(`invalid configuration:\n  - pools[${pool}].queries[${index}]: ${parsed.message}`);
-    store.requireQuery(parsed.query);
+    if (!store.requireQuery(parsed.query, { pinned: true })) {
+      throw new ConfigError(
+        `invalid configuration:\n  - pools[${pool}].queries[${index}]: the pool already collects ${MAX_QUERIES} distinct queries, the most a pool collects`,
+      );
+    }
   });
 }

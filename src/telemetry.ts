@@ -4,6 +4,7 @@
  * scaler's. The per-pool gauges (signal values, worker states, Dynamo's `llm_*`) are rendered by
  * the HTTP side (http/pool-gauges.ts), which can see the signals.
  */
+import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 /**
@@ -19,6 +20,8 @@ export class ScalerMetrics {
   readonly rpcs: Counter<'method' | 'code'>;
   readonly rpcDuration: Histogram<'method'>;
   readonly activeStreams: Gauge;
+  readonly eventLoopDelayP99: Gauge;
+  private readonly loopDelay: IntervalHistogram;
 
   constructor(options: { defaultMetrics?: boolean } = {}) {
     const registers = [this.registry];
@@ -32,7 +35,7 @@ export class ScalerMetrics {
     this.scrapeErrors = new Counter({
       name: 'keda_llm_scaler_scrape_errors_total',
       help:
-        'Failed worker scrapes by pool and cause (connect, timeout, http_status, body_too_large, parse, no_metrics, model_mismatch, ' +
+        'Failed worker scrapes by pool and cause (connect, timeout, http_status, body_too_large, too_many_series, parse, no_metrics, model_mismatch, ' +
         'target_down: up == 0 in Prometheus, error; prometheus_*: a prometheus pool could not be queried).',
       labelNames: ['pool', 'cause'],
       registers,
@@ -68,6 +71,27 @@ export class ScalerMetrics {
       help: 'Open StreamIsActive and StreamMetricSpec streams.',
       registers,
     });
+    // KEDA's calls are answered on the event loop: its delay is how long a call can wait behind
+    // collection work. Node's own sampler (node:perf_hooks monitorEventLoopDelay), read and reset
+    // at each scrape of /metrics, so the value covers the time since the previous scrape.
+    this.loopDelay = monitorEventLoopDelay({ resolution: 10 });
+    this.loopDelay.enable();
+    const loopDelay = this.loopDelay;
+    this.eventLoopDelayP99 = new Gauge({
+      name: 'keda_llm_scaler_event_loop_delay_p99_seconds',
+      help: '99th percentile of the event-loop delay since the previous scrape of /metrics (10 ms sampling).',
+      registers,
+      collect() {
+        const p99 = loopDelay.count > 0 ? loopDelay.percentile(99) / 1e9 : 0;
+        this.set(p99);
+        loopDelay.reset();
+      },
+    });
+  }
+
+  /** Stops the event-loop sampler (a scaler that stops leaves nothing running). */
+  close(): void {
+    this.loopDelay.disable();
   }
 
   scrapeFailed(pool: string, cause: string): void {

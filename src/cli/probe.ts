@@ -58,22 +58,24 @@ export async function fetchDecision(
   metricName: string | undefined,
   timeoutMs: number,
 ): Promise<{ decision?: unknown; error?: string }> {
-  const url = `${/^https?:\/\//.test(httpAddress) ? httpAddress.replace(/\/+$/, '') : `http://${httpAddress}`}/api/v1/decisions`;
+  const base = `${/^https?:\/\//.test(httpAddress) ? httpAddress.replace(/\/+$/, '') : `http://${httpAddress}`}/api/v1/decisions`;
+  // The API answers in pages: asking by metric name keeps this trigger on the first one.
+  const url = metricName === undefined ? base : `${base}?metricName=${encodeURIComponent(metricName)}&limit=500`;
   let body: { decisions?: Decision[] };
   try {
     const response = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
-    if (!response.ok) return { error: `${url} answered HTTP ${response.status}` };
+    if (!response.ok) return { error: `${base} answered HTTP ${response.status}` };
     body = (await response.json()) as { decisions?: Decision[] };
   } catch (error) {
     const cause = (error as { cause?: { message?: string } }).cause?.message;
-    return { error: `${url} is unreachable: ${(error as Error).message}${cause ? ` (${cause})` : ''}; pass --http <host:port> for the scaler's HTTP address` };
+    return { error: `${base} is unreachable: ${(error as Error).message}${cause ? ` (${cause})` : ''}; pass --http <host:port> for the scaler's HTTP address` };
   }
   const decisions = body.decisions ?? [];
   const exact = decisions.find((d) => d.metadata !== undefined && sameMetadata(d.metadata, metadata));
   if (exact) return { decision: exact };
   const byName = decisions.filter((d) => metricName !== undefined && d.metricName === metricName);
   if (byName.length === 1) return { decision: byName[0] };
-  return { error: `${url} has no decision for this trigger${byName.length > 1 ? ` (${byName.length} triggers share metric name '${metricName}')` : ''}` };
+  return { error: `${base} has no decision for this trigger${byName.length > 1 ? ` (${byName.length} triggers share metric name '${metricName}')` : ''}` };
 }
 
 type Unary<Req, Res> = (request: Req, options: grpc.CallOptions, callback: (error: grpc.ServiceError | null, response?: Res) => void) => void;

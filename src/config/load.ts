@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { parse as parseYaml } from 'yaml';
 import type { z } from 'zod';
+import { clipEcho } from './bounds.js';
 import { configSchema, type ScalerConfig } from './schema.js';
 
 export class ConfigError extends Error {
@@ -46,8 +47,8 @@ function formatIssues(issues: readonly z.core.$ZodIssue[], raw: unknown): string
         .join('')
         .replace(/^\./, '');
       const value = valueAt(raw, issue.path);
-      const shown = value === undefined ? '' : ` (got ${JSON.stringify(value)})`;
-      const message = issue.code === 'unrecognized_keys' ? `unknown key(s) ${issue.keys.map((k) => `'${k}'`).join(', ')}` : issue.message;
+      const shown = value === undefined ? '' : ` (got ${clipEcho(JSON.stringify(value) ?? String(value))})`;
+      const message = issue.code === 'unrecognized_keys' ? `unknown key(s) ${issue.keys.map((k) => `'${clipEcho(k)}'`).join(', ')}` : issue.message;
       return `  - ${path || '(top level)'}: ${message}${issue.code === 'unrecognized_keys' ? '' : shown}`;
     })
     .join('\n');

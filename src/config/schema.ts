@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { DEFAULT_MAX_SERIES } from './bounds.js';
 import { parseDuration } from './duration.js';
 import { parsePromSelector, type PromMatcher } from './prom-selector.js';
 import { profilesSchema } from './profile-schema.js';
@@ -211,6 +212,8 @@ const pool = z.strictObject({
    * so that a trigger asking for their rate later is answered from what was already collected.
    */
   queries: z.array(z.string().min(1, 'must be a query such as vllm:num_preemptions_total')).max(100, 'at most 100 queries per pool').optional(),
+  /** Most workers the pool holds (default 1000, config/bounds.ts); ids past it are refused with cause `max-workers`. */
+  maxWorkers: z.coerce.number().int('must be a whole number').min(1, 'must be ≥ 1').max(1_000_000, 'must be ≤ 1000000').optional(),
 });
 
 const NATS_ONLY_KEYS = ['nats', 'namespace', 'component', 'endpoint', 'mode', 'statsWindow', 'workerTtl', 'kvBlocksPerWorker'] as const;
@@ -237,8 +240,10 @@ export const configSchema = z
           .int()
           .min(1024, 'must be ≥ 1024')
           .default(8 * 1024 * 1024),
+        /** Sample lines accepted in one scrape: parsing is synchronous, so an enormous exposition would hold up every KEDA call. */
+        maxSeries: z.coerce.number().int().min(100, 'must be ≥ 100').max(10_000_000, 'must be ≤ 10000000').default(DEFAULT_MAX_SERIES),
       })
-      .default({ timeout: 2000, concurrency: 64, maxBodyBytes: 8 * 1024 * 1024 }),
+      .default({ timeout: 2000, concurrency: 64, maxBodyBytes: 8 * 1024 * 1024, maxSeries: DEFAULT_MAX_SERIES }),
     /** gRPC TLS: server certificate and key (PEM files); with `clientCa`, clients must present a certificate (mTLS). */
     tls: z
       .strictObject({

@@ -86,7 +86,11 @@ export function externalScalerHandlers(deps: { registry: TriggerRegistry; stream
   function openStream<Res>(method: string, call: grpc.ServerWritableStream<ScaledObjectRef, Res>): Trigger | undefined {
     try {
       const trigger = resolve(call.request);
-      metrics.rpcs.inc({ method, code: 'OK' });
+      // Counted when the stream ends: CANCELLED when KEDA (or anyone) cancels it, OK when the
+      // scaler ends it (shutdown). grpc-js emits 'cancelled' before the other end events.
+      let cancelled = false;
+      call.once('cancelled', () => (cancelled = true));
+      onStreamEnd(call, () => metrics.rpcs.inc({ method, code: cancelled || call.cancelled ? 'CANCELLED' : 'OK' }));
       return trigger;
     } catch (error) {
       const code = error instanceof RpcError ? error.code : grpc.status.INTERNAL;

@@ -1,7 +1,8 @@
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { ScalerMetrics } from '../telemetry.js';
 import type { PoolRuntime, Trigger } from '../triggers/trigger.js';
-import { decisionReport, poolReport, poolSummary } from './pool-report.js';
+import { decisionsPage, type DecisionsQuery } from './decisions-page.js';
+import { poolReport, poolSummary } from './pool-report.js';
 import type { StatusHistory } from './status-history.js';
 import { registerStatusPage } from './status-routes.js';
 import type { UiAssets } from './ui-assets.js';
@@ -60,12 +61,9 @@ export function createOpsServer(state: OpsState): FastifyInstance {
     return poolReport(pool.runtime, pool.source, state.triggers());
   });
 
-  app.get<{ Querystring: { pool?: string; metricName?: string } }>('/api/v1/decisions', async (request) => {
-    const { pool, metricName } = request.query;
-    const triggers = state
-      .triggers()
-      .filter((t) => (pool === undefined || t.pool.name === pool) && (metricName === undefined || t.spec.metricName === metricName.toLowerCase()));
-    return { at: new Date().toISOString(), decisions: triggers.map(decisionReport) };
+  app.get<{ Querystring: DecisionsQuery }>('/api/v1/decisions', async (request, reply) => {
+    const answer = decisionsPage(state.triggers(), request.query);
+    return reply.code(answer.status).send(answer.body);
   });
 
   if (state.statusPage) {

@@ -14,6 +14,7 @@ export function poolReport(runtime: PoolRuntime, source: string, triggers: reado
     name: runtime.name,
     source,
     at: new Date(snapshot.at).toISOString(),
+    workerBound: runtime.store.workerBound.report(),
     workers: snapshot.workers.map((w) => ({
       id: w.id,
       name: w.name,
@@ -48,7 +49,14 @@ export function poolReport(runtime: PoolRuntime, source: string, triggers: reado
 
 export function poolSummary(runtime: PoolRuntime, source: string) {
   const snapshot = runtime.store.published();
-  return { name: runtime.name, source, workers: snapshot.workers.length, ...countByState(snapshot), ...excludedWorkers(snapshot) };
+  return {
+    name: runtime.name,
+    source,
+    workers: snapshot.workers.length,
+    ...countByState(snapshot),
+    ...excludedWorkers(snapshot),
+    workerBound: runtime.store.workerBound.report(),
+  };
 }
 
 /**

@@ -2,10 +2,23 @@ import NodeCache from 'node-cache';
 import { HISTORY_COUNTERS, WorkerHistory } from './history.js';
 import type { WorkerSample } from './sample.js';
 import type { SeriesQuery } from './series-query.js';
+import { DEFAULT_MAX_WORKERS } from '../config/bounds.js';
+import { QuerySlots } from './query-slots.js';
+import { WorkerBound } from './worker-bound.js';
 
 /** Why the last attempt to read a worker failed. Stable strings: they label metrics and logs. */
 export type FailureCause =
-  'connect' | 'timeout' | 'http_status' | 'body_too_large' | 'parse' | 'no_metrics' | 'model_mismatch' | 'target_down' | 'error' | ValueFailureCause;
+  | 'connect'
+  | 'timeout'
+  | 'http_status'
+  | 'body_too_large'
+  | 'too_many_series'
+  | 'parse'
+  | 'no_metrics'
+  | 'model_mismatch'
+  | 'target_down'
+  | 'error'
+  | ValueFailureCause;
 
 /**
  * The worker answered, but with values that cannot be true: a count beyond MAX_PLAUSIBLE_VALUE or
@@ -174,6 +187,8 @@ export interface PoolStoreOptions {
    * reader sees.
    */
   readonly publishOnRead?: boolean;
+  /** Most workers the pool holds (config `maxWorkers`); default DEFAULT_MAX_WORKERS. */
+  readonly maxWorkers?: number;
 }
 
 /**
@@ -205,11 +220,13 @@ export class PoolStore {
   private outOfDate = false;
   /** When the published snapshot may be wrong without any write: its earliest sample expiry. */
   private publishedExpiry = 0;
-  private customQueries: readonly SeriesQuery[] = [];
+  private readonly querySlots = new QuerySlots(MAX_QUERIES);
   /** Names and draining marks from the last `setWorkers`, when discovery gives any. */
   private details?: ReadonlyMap<string, WorkerDetails>;
   /** Why the last worker removed with a reason went (see `removeWorker`). */
   private lastRemoval?: string;
+  /** What the source refused past `maxWorkers` (sources enforce it; the store reports it). */
+  readonly workerBound: WorkerBound;
 
   constructor(
     readonly pool: string,
@@ -217,6 +234,7 @@ export class PoolStore {
     private readonly now: () => number = Date.now,
   ) {
     this.ttlMs = options.cacheTtlMs;
+    this.workerBound = new WorkerBound(options.maxWorkers ?? DEFAULT_MAX_WORKERS);
     this.historyWindowMs = Math.min(MAX_HISTORY_WINDOW_MS, options.historyWindowMs);
     // No check timer: expiry is evaluated on read, so the store never keeps the process alive.
     this.freshAt = new NodeCache({ stdTTL: this.ttlMs / 1000, checkperiod: 0, useClones: false });
@@ -328,18 +346,31 @@ export class PoolStore {
    * Asks the source to collect a `custom` series query into every sample's `custom` (by its
    * canonical key). Returns false when the pool already collects MAX_QUERIES other queries.
    */
-  requireQuery(query: SeriesQuery): boolean {
-    if (this.customQueries.some((q) => q.key === query.key)) return true;
-    if (this.customQueries.length >= MAX_QUERIES) return false;
-    // A new array on change: sources compare identities to notice new queries.
-    this.customQueries = Object.freeze([...this.customQueries, query]);
-    return true;
+  requireQuery(query: SeriesQuery, options: { pinned?: boolean } = {}): boolean {
+    return this.querySlots.require(query, this.now(), this.matchedSince, options.pinned);
   }
 
-  /** The queries to collect; the same array until one is added. */
-  queries(): readonly SeriesQuery[] {
-    return this.customQueries;
+  /** A trigger still reads this query (called per evaluation); false once its slot was given to another query. */
+  touchQuery(key: string): boolean {
+    return this.querySlots.touch(key, this.now());
   }
+
+  /** The queries to collect; the same array until one is added or taken back. */
+  queries(): readonly SeriesQuery[] {
+    return this.querySlots.queries();
+  }
+
+  /** Whether a worker's sample taken after `since` has a value for the query; undefined while none was taken since. */
+  private readonly matchedSince = (key: string, since: number): boolean | undefined => {
+    let collected = false;
+    for (const record of this.records.values()) {
+      const sample = record.last;
+      if (sample === undefined || sample.at <= since) continue;
+      collected = true;
+      if (sample.custom?.[key] !== undefined) return true;
+    }
+    return collected ? false : undefined;
+  };
 
   /** Marks the whole pool unobservable (reason) or observable again (undefined). */
   setSourceProblem(reason: string | undefined): void {

@@ -1,20 +1,32 @@
 import type { PoolConfig } from '../config/schema.js';
 import { MetadataError } from '../signals/metadata-error.js';
-import { metadataKey, parseTriggerMetadata, type DynamoPoolIdentity, type PoolCatalog } from './metadata.js';
+import { KEDA_KEYS, metadataKey, parseTriggerMetadata, type DynamoPoolIdentity, type PoolCatalog } from './metadata.js';
+import { checkMetadataBounds } from './metadata-bounds.js';
 import { MAX_QUERIES } from '../store/pool-store.js';
 import { Trigger, type PoolRuntime } from './trigger.js';
 import type { SlaParams } from '../policies/sla/params.js';
 import type { SlaPlanners } from './sla-planner.js';
 
-/** Above this many distinct metadata maps the cache starts afresh, bounding memory against churn. */
+/** At most this many distinct metadata maps are cached; past it the oldest entries go first. */
 const MAX_CACHED = 10_000;
+/**
+ * And at most about this many bytes of them (keys counted as UTF-16, twice: the map's key and the
+ * trigger's own copy of its metadata), so the cache's memory is bounded whatever the maps hold.
+ */
+export const MAX_CACHED_BYTES = 32 * 1024 * 1024;
+/** Per-entry overhead beyond its text: the parsed spec, trigger object and map slot. */
+const ENTRY_OVERHEAD_BYTES = 1024;
+
+/** Every query slot of the pool is held: refused now, but not cached, since slots are taken back (store/query-slots.ts). */
+class QuerySlotsFull extends MetadataError {}
 
 /**
  * Turns `scalerMetadata` into triggers, once per distinct metadata map: KEDA sends the same
  * map on every call, so parsing and validation happen off the hot path after the first call.
  */
 export class TriggerRegistry implements PoolCatalog {
-  private readonly cache = new Map<string, Trigger | MetadataError>();
+  private readonly cache = new Map<string, { entry: Trigger | MetadataError; bytes: number }>();
+  private cachedBytes = 0;
 
   constructor(
     private readonly pools: ReadonlyMap<string, { runtime: PoolRuntime; config: PoolConfig }>,
@@ -48,20 +60,39 @@ export class TriggerRegistry implements PoolCatalog {
 
   /** Returns the trigger for this metadata, or throws MetadataError naming the bad key. */
   resolve(metadata: Readonly<Record<string, string>>): Trigger {
+    // Oversized metadata is refused before it is keyed, parsed or cached (a few length reads).
+    checkMetadataBounds(metadata, KEDA_KEYS);
     const key = metadataKey(metadata);
-    let entry = this.cache.get(key);
+    let entry = this.cache.get(key)?.entry;
     if (entry === undefined) {
       try {
         entry = this.build(metadata);
       } catch (error) {
         if (!(error instanceof MetadataError)) throw error;
+        if (error instanceof QuerySlotsFull) throw error;
         entry = error;
       }
-      if (this.cache.size >= MAX_CACHED) this.cache.clear();
-      this.cache.set(key, entry);
+      this.remember(key, entry);
     }
     if (entry instanceof MetadataError) throw entry;
     return entry;
+  }
+
+  /** Bytes the cached entries are estimated to hold (see MAX_CACHED_BYTES). */
+  get cacheBytes(): number {
+    return this.cachedBytes;
+  }
+
+  /** Caches an entry, first dropping the oldest ones past either bound (a dropped trigger is parsed again when asked for). */
+  private remember(key: string, entry: Trigger | MetadataError): void {
+    const bytes = key.length * 4 + ENTRY_OVERHEAD_BYTES;
+    for (const [oldKey, old] of this.cache) {
+      if (this.cache.size < MAX_CACHED && this.cachedBytes + bytes <= MAX_CACHED_BYTES) break;
+      this.cache.delete(oldKey);
+      this.cachedBytes -= old.bytes;
+    }
+    this.cache.set(key, { entry, bytes });
+    this.cachedBytes += bytes;
   }
 
   /** Parses the metadata and tells the pool's store what the trigger needs collected. */
@@ -73,7 +104,7 @@ export class TriggerRegistry implements PoolCatalog {
     if (historyMs !== undefined) runtime.store.requireHistory(historyMs);
     for (const query of signal.params?.queries?.(params) ?? []) {
       if (!runtime.store.requireQuery(query)) {
-        throw new MetadataError(
+        throw new QuerySlotsFull(
           'query',
           `'${query.key}' cannot be collected: pool '${spec.pool}' already collects ${MAX_QUERIES} distinct queries, the most a pool collects`,
         );
@@ -113,7 +144,9 @@ export class TriggerRegistry implements PoolCatalog {
 
   /** Every trigger KEDA has asked about, for the explain API. */
   triggers(): Trigger[] {
-    return [...this.cache.values()].filter((t): t is Trigger => t instanceof Trigger);
+    const out: Trigger[] = [];
+    for (const { entry } of this.cache.values()) if (entry instanceof Trigger) out.push(entry);
+    return out;
   }
 }
 

@@ -2,6 +2,7 @@ import { evaluateSignal, evaluationKey } from '../signals/evaluate.js';
 import { averageValue, type Evaluation, type SignalUse } from '../signals/types.js';
 import type { PoolStore } from '../store/pool-store.js';
 import { MAX_PLAUSIBLE_VALUE } from '../store/sample.js';
+import type { SeriesQuery } from '../store/series-query.js';
 import type { TriggerSpec } from './metadata.js';
 
 /** A pool as triggers see it: its store and, optionally, a separate activation signal. */
@@ -49,6 +50,8 @@ export type TriggerResult =
  */
 export class Trigger {
   private readonly key: string;
+  /** The `custom` queries this trigger reads: each evaluation tells the store they are still wanted. */
+  private readonly queries: readonly SeriesQuery[];
 
   constructor(
     readonly spec: TriggerSpec,
@@ -59,10 +62,18 @@ export class Trigger {
     private readonly planned?: () => Evaluation,
   ) {
     this.key = evaluationKey(spec.use, spec.model);
+    this.queries = spec.use.signal.params?.queries?.(spec.use.params) ?? [];
   }
 
   evaluate(): TriggerResult {
     const { spec } = this;
+    for (const query of this.queries) {
+      // Taken back while unused or unmatched: asked for again, it is collected from the next scrape.
+      if (!this.pool.store.touchQuery(query.key) && !this.pool.store.requireQuery(query)) {
+        const reason = `query '${query.key}' is not collected: every custom query slot of pool '${this.pool.name}' is in use`;
+        return { ok: false, reason, evaluation: { ok: false, reason, contributions: [] }, active: false };
+      }
+    }
     const evaluation = this.planned ? this.planned() : evaluateSignal(this.pool.store.published(), spec.use, spec.model, this.key);
     const activation = this.pool.activation ? evaluateActivation(this.pool.activation) : undefined;
     const activatedBySource = activation?.active === true;

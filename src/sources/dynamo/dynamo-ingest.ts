@@ -242,6 +242,30 @@ export class DynamoIngest {
     };
   }
 
+  /**
+   * A new worker id while the pool already holds `maxWorkers`: refused before the ledger or the
+   * store sees it (cause `max-workers`, counted, logged once), so invented ids cost a counter.
+   */
+  private overBound(id: string, now: number): boolean {
+    const { store, pool, metrics, failures } = this.options;
+    const bound = store.workerBound;
+    if (this.ledger.size < bound.max) {
+      if (bound.report() !== undefined) {
+        bound.clear();
+        failures.recovered(`${pool}/max-workers`, { pool });
+      }
+      return false;
+    }
+    if (this.ledger.has(id)) return false;
+    bound.refuse(id, now);
+    metrics.scrapeErrors.inc({ pool, cause: 'max_workers' });
+    failures.failed(`${pool}/max-workers`, 'max-workers', `pool has ${bound.max} workers (maxWorkers): further worker ids are refused`, {
+      pool,
+      workerId: id.slice(0, 100),
+    });
+    return true;
+  }
+
   cancel(): void {
     if (this.flushScheduled !== undefined) clearImmediate(this.flushScheduled);
     this.flushScheduled = undefined;
@@ -249,6 +273,7 @@ export class DynamoIngest {
 
   private observe(kind: NatsMessageKind, observation: Observation): void {
     const now = this.options.now();
+    if (this.overBound(observation.reading.workerId, now)) return;
     const outcome = this.ledger.observe(observation, now);
     if (outcome === 'foreign') {
       this.count(kind, 'foreign');

@@ -159,6 +159,7 @@ export class HttpSource implements Source {
       });
     }
 
+    found = this.withinBound(found);
     const next = new Map(found.map((target) => [target.id, target]));
     const added = [...next.keys()].filter((id) => !this.targets.has(id));
     const draining = found.filter((t) => t.draining !== undefined && this.targets.get(t.id)?.draining === undefined).map((t) => t.name ?? t.id);
@@ -174,6 +175,36 @@ export class HttpSource implements Source {
     if (added.length > 0 || removed.length > 0 || draining.length > 0) {
       log.info({ pool, discovery: discovery.describe(), added, removed, draining, workers: next.size }, 'pool workers changed');
     }
+  }
+
+  /**
+   * At most `maxWorkers` targets: those already scraped first, then by id, so the same workers
+   * stay in whatever order discovery lists them; the rest are refused (cause `max-workers`).
+   */
+  private withinBound(found: WorkerTarget[]): WorkerTarget[] {
+    const { pool, store, failures, metrics } = this.options;
+    const bound = store.workerBound;
+    if (found.length <= bound.max) {
+      if (bound.report() !== undefined) {
+        bound.clear();
+        failures.recovered(`${pool}/max-workers`, { pool });
+      }
+      return found;
+    }
+    const ordered = [...found].sort((a, b) => Number(this.targets.has(b.id)) - Number(this.targets.has(a.id)) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    const refused = ordered.slice(bound.max);
+    const now = Date.now();
+    for (const t of refused) bound.refuse(t.id, now);
+    metrics.scrapeErrors.inc({ pool, cause: 'max_workers' }, refused.length);
+    failures.failed(
+      `${pool}/max-workers`,
+      'max-workers',
+      `discovery found ${found.length} workers, more than maxWorkers (${bound.max}); the rest are not scraped`,
+      {
+        pool,
+      },
+    );
+    return ordered.slice(0, bound.max);
   }
 
   private scrape(target: WorkerTarget): Promise<void> {

@@ -1,7 +1,8 @@
 import pLimit, { type LimitFunction } from 'p-limit';
 import { Agent, errors as undiciErrors, type Dispatcher } from 'undici';
+import { SeriesCounter } from './series-count.js';
 
-export type FetchFailureCause = 'connect' | 'timeout' | 'http_status' | 'body_too_large' | 'error';
+export type FetchFailureCause = 'connect' | 'timeout' | 'http_status' | 'body_too_large' | 'too_many_series' | 'error';
 
 /** A body as bytes (the parser reads them without decoding the whole text), or why there is none. */
 export type FetchResult = { ok: true; body: Buffer; bytes: number } | { ok: false; cause: FetchFailureCause; message: string };
@@ -13,6 +14,8 @@ export interface ScrapeClientOptions {
   readonly concurrency: number;
   /** Largest body accepted; a larger one is aborted as soon as the cap is passed. */
   readonly maxBodyBytes: number;
+  /** Most sample lines accepted in one body; a body with more is aborted as soon as it passes the cap. Unset: no cap. */
+  readonly maxSeries?: number;
   /** Sockets per worker. One scrape per worker is in flight at a time, so a small number suffices. */
   readonly connectionsPerOrigin?: number;
   /** How long an idle keep-alive socket is kept; collection intervals are usually ~1 s. */
@@ -87,8 +90,9 @@ export class ScrapeClient {
    * scrapes per second. One timer bounds the whole request, from connect to the last byte.
    */
   private fetchNow(url: string): Promise<FetchResult> {
-    const { timeoutMs, maxBodyBytes } = this.options;
+    const { timeoutMs, maxBodyBytes, maxSeries } = this.options;
     const { origin, path } = this.parts(url);
+    const series = maxSeries === undefined ? undefined : new SeriesCounter();
     return new Promise<FetchResult>((resolve) => {
       let settled = false;
       let controller: Dispatcher.DispatchController | undefined;
@@ -130,6 +134,13 @@ export class ScrapeClient {
           }
           if (bytes > maxBodyBytes) {
             finish({ ok: false, cause: 'body_too_large', message: `body exceeds the ${maxBodyBytes}-byte cap` }, new BodyTooLarge());
+            return;
+          }
+          if (series !== undefined && maxSeries !== undefined && series.add(chunk) > maxSeries) {
+            finish(
+              { ok: false, cause: 'too_many_series', message: `more than ${maxSeries} series in one scrape (scrape.maxSeries); the worker is not read` },
+              new BodyTooLarge(),
+            );
             return;
           }
           chunks.push(chunk);
