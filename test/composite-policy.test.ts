@@ -296,7 +296,7 @@ describe('desired_replicas and saturation metadata: every key validated, naming 
     [{ scaleDownStabilizationWindow: '2h' }, 'scaleDownStabilizationWindow', /too long/],
     [{ metrics: 'queue_depth:5' }, 'metrics', /not used by desired_replicas with policy 'saturation': it belongs to policy composite/],
     [{ strategy: 'max' }, 'strategy', /it belongs to policy composite/],
-    [{ queueThreshold: '5' }, 'queueThreshold', /WVA's queue threshold is queueLengthThreshold/],
+    [{ queueThreshold: '5' }, 'queueThreshold', /WVA names the queue threshold queueLengthThreshold/],
     [{ policy: 'composite' }, 'metrics', /required with policy composite/],
     [{ policy: 'composite', metrics: 'queue_depth' }, 'metrics', /'queue_depth' is not signal:target/],
     [{ policy: 'composite', metrics: 'queue_depth:5,' }, 'metrics', /'' is not signal:target/],

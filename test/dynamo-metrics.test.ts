@@ -100,7 +100,8 @@ describe('llm_* gauges on /metrics', () => {
     expect(text).not.toMatch(/^llm_\w+\{[^}]*pool="llama"/m);
     expect(text).not.toMatch(/^llm_\w+\{.*\} (NaN|[+-]Inf)$/m);
 
-    // A worker that goes away takes its series with it; pool values follow the remaining one.
+    // A worker that goes away takes its series with it once its last good value is cacheTtl (5 s)
+    // old; pool values then follow the remaining one.
     await b.down();
     await vi.waitFor(
       async () => {
@@ -110,7 +111,7 @@ describe('llm_* gauges on /metrics', () => {
         expect(series(body, 'llm_load_std')).toEqual([{ labels: pool, value: 0 }]);
         expect(series(body, 'llm_kv_blocks_usage_percent')).toEqual([{ labels: pool, value: 12 }]);
       },
-      { timeout: 5000, interval: 50 },
+      { timeout: 12_000, interval: 50 },
     );
   });
 

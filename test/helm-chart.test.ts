@@ -393,7 +393,7 @@ describe('helm chart: pools and ScaledObjects for the common cases', () => {
       ],
     });
     const { config } = checkAll(rendered);
-    expect(config.scrape).toEqual({ timeout: 3000, concurrency: 32, maxBodyBytes: 16777216 });
+    expect(config.scrape).toEqual({ timeout: 3000, concurrency: 32, maxBodyBytes: 16777216, maxSeries: 20000 });
     expect(config.defaultTarget).toBe(0.7);
     expect(config.pools.find((p) => p.name === 'dynamo-decode')).toMatchObject({
       source: 'dynamo-nats',

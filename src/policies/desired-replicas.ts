@@ -53,7 +53,7 @@ function parseDesired(values: ReadonlyMap<string, string>): DesiredParams {
     refuseForeignKeys(values, new Set(reads), 'saturation', (key) =>
       isOneOf(COMPOSITE_KEYS, key)
         ? 'it belongs to policy composite'
-        : `policy saturation reads ${reads.slice(1).join(', ')}${key === 'queueThreshold' ? " (WVA's queue threshold is queueLengthThreshold)" : ''}`,
+        : `policy saturation reads ${reads.slice(1).join(', ')}${key === 'queueThreshold' ? ' (WVA names the queue threshold queueLengthThreshold)' : ''}`,
     );
     return parseSaturationPolicy(values);
   }
