@@ -103,7 +103,8 @@ describe('WVA V2 token-based analyzer (single variant)', () => {
   it('explains the rule with its numbers', () => {
     const r = analyzeV2({ ready: replicas('0.75/0', '0.75/0'), pending: 0, avgInputTokens: 100 }, WVA_V2_DEFAULTS);
     expect(r.rule).toBe(
-      'required capacity = demand 15000 tokens / scaleUpThreshold 0.85 − anticipated supply 16000 (2 replicas × 8000) = 1647.059 > 0: 2 + ceil(1647.059 / 8000) = 3',
+      'required capacity = demand 15000 tokens / scaleUpThreshold 0.85 − anticipated supply 16000 (2 replicas × 8000) = 1647.059 > 0: ' +
+        '2 + ceil(1647.059 / 8000) = 3',
     );
     expect(r.observedK2).toEqual([]);
     const observed = analyzeV2({ ready: replicas('0.5/5'), pending: 0, avgInputTokens: 100 }, WVA_V2_DEFAULTS);

@@ -58,14 +58,14 @@ export function panicKey(p: PanicConfig | undefined): string {
   return p === undefined ? '' : `${p.panicWindowMs}/${p.stableWindowMs}/${p.panicThreshold}`;
 }
 
-/** What the panic state machine remembers between checks. `panicSince` 0 = not panicking. */
+/** What the panic state machine remembers between checks. */
 export interface PanicState {
-  /** The last time the panic value was over the threshold (Knative's panicTime); 0 when calm. */
-  readonly panicTime: number;
+  /** The last time the panic value was over the threshold (Knative's panicTime); undefined when calm. */
+  readonly panicTime?: number;
   readonly maxPanicPods: number;
 }
 
-export const CALM: PanicState = { panicTime: 0, maxPanicPods: 0 };
+export const CALM: PanicState = { panicTime: undefined, maxPanicPods: 0 };
 
 export interface PanicInput {
   readonly at: number;
@@ -90,17 +90,17 @@ export function panicStep(state: PanicState, input: PanicInput, c: PanicConfig):
   let { panicTime, maxPanicPods } = state;
   let transition = '';
   if (over) {
-    transition = panicTime === 0 ? 'panic starts' : 'panic extended';
+    transition = panicTime === undefined ? 'panic starts' : 'panic extended';
     panicTime = input.at;
-  } else if (panicTime !== 0 && panicTime + c.stableWindowMs < input.at) {
+  } else if (panicTime !== undefined && panicTime + c.stableWindowMs < input.at) {
     // Knative: panicTime.Add(StableWindow).Before(now) — strictly after a full stable window.
     transition = 'panic ends (a full stable window below the threshold)';
-    panicTime = 0;
+    panicTime = undefined;
     maxPanicPods = 0;
   }
   const ratioText = Math.round(ratio * 1000) / 1000;
   const overText = `panic ${input.desiredPanic} / ${readyPods} ready = ${ratioText} ${over ? '≥' : '<'} panicThreshold ${c.panicThreshold}`;
-  if (panicTime === 0) {
+  if (panicTime === undefined) {
     return {
       state: { panicTime, maxPanicPods },
       desired: input.desiredStable,
