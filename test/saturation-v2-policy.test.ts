@@ -92,6 +92,24 @@ describe('policy saturation-v2 over the pool store', () => {
   });
 });
 
+describe('policy saturation (WVA V1) with pendingTimeout', () => {
+  it('holds while a replica is pending, then decides without it once it is past the timeout', () => {
+    setup(['a', 'b', 'c']);
+    const meta = { policy: 'saturation', pendingTimeout: '10s' };
+    const hot = { kvUsage: 0.9, waiting: 6, running: 1 };
+    step(2, { a: hot, b: hot });
+    const held = evaluate(meta);
+    expect(held.value).toBe(3);
+    expect(held.details.rule).toBe('in transition (metrics(2) != current(3)): hold at current 3, no scaling decision');
+    for (let i = 0; i < 5; i += 1) step(2, { a: hot, b: hot });
+    const freed = evaluate(meta);
+    expect(freed.details.timedOut).toEqual([{ worker: 'c', why: 'pending for 10s ≥ pendingTimeout 10s: left out of the replica counts' }]);
+    // Both ready replicas are saturated: scale up by 1 from the 2 with metrics.
+    expect(freed.details.decision).toBe('scale-up');
+    expect(freed.value).toBe(3);
+  });
+});
+
 describe('composite with a panic window and up-max-down-min', () => {
   it('a doubling burst raises the answer within one check, does not fall while panicking, falls after a quiet stable window', () => {
     setup(['a', 'b']);
