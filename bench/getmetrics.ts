@@ -94,7 +94,13 @@ export const DEFAULT_TRIGGER_METADATA: Readonly<Record<string, Readonly<Record<s
   kv_cache_usage: { target: '0.7' },
   ttft: { target: '0.5', window: '60s', quantile: '0.95' },
   desired_replicas: { target: '1', policy: 'saturation' },
+  // `signal@variant`: the same signal with other metadata, measured as a signal of its own.
+  'desired_replicas@saturation-v2': { target: '1', policy: 'saturation-v2' },
+  'desired_replicas@panic': { target: '1', policy: 'composite', metrics: 'queue_depth:5,kv_cache_usage:0.7', panicWindow: '6s', stableWindow: '60s' },
 };
+
+/** The signal a measured name stands for: `desired_replicas@panic` is `desired_replicas`. */
+export const signalOf = (metric: string): string => metric.split('@')[0] as string;
 
 export const DEFAULT_GETMETRICS_OPTIONS: GetMetricsOptions = {
   metrics: ['queue_depth'],
@@ -632,11 +638,19 @@ export async function runGetMetricsBench(options: GetMetricsOptions, log: (line:
     }
     // The baseline answers with a constant; it gets the reference signal's requests.
     const reference = options.metrics[0] as string;
-    const baseline = await setUp({ name: 'baseline', metadata: { metric: reference, ...triggerMetadata(reference, options) }, childArgs: [] }, options, log);
+    const baseline = await setUp(
+      { name: 'baseline', metadata: { metric: signalOf(reference), ...triggerMetadata(reference, options) }, childArgs: [] },
+      options,
+      log,
+    );
     targets.push(baseline);
     const scalers: Target[] = [];
     for (const metric of options.metrics) {
-      const scaler = await setUp({ name: 'scaler', metric, metadata: { metric, ...triggerMetadata(metric, options) }, childArgs: scalerArgs }, options, log);
+      const scaler = await setUp(
+        { name: 'scaler', metric, metadata: { metric: signalOf(metric), ...triggerMetadata(metric, options) }, childArgs: scalerArgs },
+        options,
+        log,
+      );
       targets.push(scaler);
       scalers.push(scaler);
       const v = scaler.valueAtStart;
