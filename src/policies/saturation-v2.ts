@@ -75,8 +75,11 @@ const k2Histories = new WeakMap<StateScope, number[]>();
 export function computeSaturationV2(workers: readonly FreshWorker[], p: SaturationV2Params, context: SignalContext): Evaluation {
   const at = context.snapshot.at;
   const aged = ageOutIn(context.state, notFreshMembers(context.snapshot), at, p.pendingTimeoutMs);
-  const pending = aged.kept.filter((w) => w.state === 'pending');
-  const broken = aged.kept.filter((w) => w.state !== 'pending');
+  // Pending = never collected successfully (starting, refusing or timing out since it appeared);
+  // one that reported and then fails is failing, and holds the decision.
+  const isPending = (w: { state: string; sample?: unknown }) => w.state === 'pending' || (w.state === 'failing' && w.sample === undefined);
+  const pending = aged.kept.filter(isPending);
+  const broken = aged.kept.filter((w) => !isPending(w));
   const ready: V2Replica[] = [];
   const unexplained: { worker: string; why: string }[] = [];
   for (const { id, sample } of workers) {
