@@ -97,11 +97,14 @@ export const DEFAULT_TRIGGER_METADATA: Readonly<Record<string, Readonly<Record<s
   desired_replicas: { target: '1', policy: 'saturation' },
   // `sla` is desired_replicas with policy sla, planned every 5 s from the polynomial test profile.
   sla: { target: '1', policy: 'sla', role: 'decode', profile: 'bench', adjustmentInterval: '5s', predictor: 'constant' },
+  // `signal@variant`: the same signal with other metadata, measured as a signal of its own.
+  'desired_replicas@saturation-v2': { target: '1', policy: 'saturation-v2' },
+  'desired_replicas@panic': { target: '1', policy: 'composite', metrics: 'queue_depth:5,kv_cache_usage:0.7', panicWindow: '6s', stableWindow: '60s' },
 };
 
-/** Bench cases that are a policy of another signal: the `metric` their triggers name. */
+/** Bench cases that are a policy of another signal: the `metric` their triggers name (`desired_replicas@panic` is `desired_replicas`). */
 const CASE_SIGNAL: Readonly<Record<string, string>> = { sla: 'desired_replicas' };
-const signalOf = (metric: string): string => CASE_SIGNAL[metric] ?? metric;
+export const signalOf = (metric: string): string => CASE_SIGNAL[metric] ?? (metric.split('@')[0] as string);
 
 /** Scaler configuration a case needs besides its pool (the sla case's profile). */
 function caseConfig(metric: string): string[] {

@@ -276,7 +276,7 @@ describe('desired_replicas and saturation metadata: every key validated, naming 
   const cases: [Record<string, string>, string, RegExp][] = [
     [{ target: '2' }, 'target', /'2' is not accepted for desired_replicas: .*the target must be 1/],
     [{ threshold: '3' }, 'threshold', /the threshold must be 1/],
-    [{ policy: 'magic' }, 'policy', /unknown policy 'magic'; accepted policies are saturation, composite/],
+    [{ policy: 'magic' }, 'policy', /unknown policy 'magic'; accepted policies are saturation, saturation-v2, composite, sla/],
     [{ policy: 'sla' }, 'role', /required with policy sla; expected prefill or decode/],
     [{ kvCacheThreshold: '1.5' }, 'kvCacheThreshold', /must be between 0 and 1/],
     [{ kvCacheThreshold: 'high' }, 'kvCacheThreshold', /'high' is not a number/],

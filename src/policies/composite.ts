@@ -14,10 +14,13 @@ import { notFreshMembers, type FreshWorker } from '../store/pool-store.js';
 import { applyBehaviour, behaviourDetails, behaviourKey, ceilTolerant, parseBehaviour, type ReplicaBehaviour } from './replica-behaviour.js';
 import { round6 } from '../signals/rounding.js';
 import { applyForecasts, parsePredictive, predictiveKey, PREDICTIVE_KEYS, type PredictiveParams } from './predictive.js';
+import { applyPanic, PANIC_KEYS, panicKey, parsePanic, type PanicConfig } from './panic-window.js';
+import { applyTolerance, parseTolerance, TOLERANCE_KEYS, toleranceKey, type Tolerance } from './tolerance.js';
+import { upMaxDownMin } from './votes.js';
 
-export type Strategy = 'max' | 'min' | 'average';
-const STRATEGIES: readonly Strategy[] = ['max', 'min', 'average'];
-export const COMPOSITE_KEYS = ['metrics', 'strategy', ...PREDICTIVE_KEYS] as const;
+export type Strategy = 'max' | 'min' | 'average' | 'up-max-down-min';
+const STRATEGIES: readonly Strategy[] = ['max', 'min', 'average', 'up-max-down-min'];
+export const COMPOSITE_KEYS = ['metrics', 'strategy', ...PREDICTIVE_KEYS, ...PANIC_KEYS, ...TOLERANCE_KEYS] as const;
 const MIN_TARGET = 0.001;
 
 export interface SubSignal {
@@ -36,6 +39,8 @@ export interface CompositeParams {
   readonly behaviour: ReplicaBehaviour;
   /** `predictor` / `horizon`: scale up on the forecast too (predictive.ts). */
   readonly predictive?: PredictiveParams;
+  readonly panic?: PanicConfig;
+  readonly tolerance?: Tolerance;
 }
 
 /** Every key some combinable signal reads: a composite passes them through to the signals it lists. */
@@ -87,13 +92,23 @@ export function parseComposite(values: ReadonlyMap<string, string>, parsed: Retu
   const metrics = parsed.names.map(({ signal, target }) => ({ signal, target, use: useOf(findFleetSignal(signal)!, passMap) }));
   const behaviour = parseBehaviour(values, { defaultMin: 0, lowest: 0, why: '' });
   const predictive = parsePredictive(values);
-  return { policy: 'composite', strategy, metrics, passThrough, behaviour, ...(predictive ? { predictive } : {}) };
+  return {
+    policy: 'composite',
+    strategy,
+    metrics,
+    passThrough,
+    behaviour,
+    ...(predictive ? { predictive } : {}),
+    panic: parsePanic(values),
+    tolerance: parseTolerance(values),
+  };
 }
 
 export function compositeKey(p: CompositeParams): string {
   const metrics = p.metrics.map((m) => `${m.signal}:${m.target}`).join(',');
   const pass = p.passThrough.map(([k, v]) => `${k}=${v}`).join('&');
-  return `composite|${p.strategy}|${metrics}|${pass}|${behaviourKey(p.behaviour)}${p.predictive ? `|${predictiveKey(p.predictive)}` : ''}`;
+  const predictive = p.predictive ? `|${predictiveKey(p.predictive)}` : '';
+  return `composite|${p.strategy}|${metrics}|${pass}|${behaviourKey(p.behaviour)}|${panicKey(p.panic)}|${p.tolerance ? toleranceKey(p.tolerance) : ''}${predictive}`;
 }
 
 /** The longest window any sub-signal reads. */
@@ -134,7 +149,8 @@ function subResult({ signal, target, use }: SubSignal, evaluation: Evaluation): 
   return { signal, target, kind: use.kind, ok: true, value: evaluation.value, readyWorkers: evaluation.readyWorkers, desired, formula, ...lists };
 }
 
-function combine(strategy: Strategy, desired: readonly number[]): { recommendation: number; combination: string } {
+function combine(strategy: Strategy, desired: readonly number[], current: number): { recommendation: number; combination: string } {
+  if (strategy === 'up-max-down-min') return upMaxDownMin(desired, current);
   if (strategy === 'max') {
     const recommendation = Math.max(...desired);
     return { recommendation, combination: `max(${desired.join(', ')}) = ${recommendation}` };
@@ -160,14 +176,17 @@ export function computeComposite(workers: readonly FreshWorker[], p: CompositePa
     return { ok: false, reason: `no signal of the composite is available (${describe(unavailable)})`, contributions };
   }
   if (unavailable.length > 0 && p.strategy !== 'max') {
-    // min and average need every signal: leaving one out would change the answer arbitrarily.
+    // min, average and up-max-down-min need every signal: leaving one out would change the answer arbitrarily.
     return { ok: false, reason: `strategy ${p.strategy} needs every signal, and ${describe(unavailable)}`, contributions };
   }
   const { recommendation, combination } = combine(
     p.strategy,
     available.map((r) => r.desired as number),
+    current,
   );
-  const shaped = applyBehaviour(recommendation, current, context.snapshot.at, p.behaviour, context.state);
+  const panic = applyPanic(recommendation, workers.length, context.snapshot.at, p.panic, context.state);
+  const tolerated = p.tolerance ? applyTolerance(panic.value, current, p.tolerance) : { value: panic.value, rule: undefined };
+  const shaped = applyBehaviour(tolerated.value, current, context.snapshot.at, p.behaviour, context.state);
   return {
     ok: true,
     value: shaped.value,
@@ -186,6 +205,8 @@ export function computeComposite(workers: readonly FreshWorker[], p: CompositePa
             }))
           : undefined,
       combination,
+      panic: panic.details,
+      tolerance: tolerated.rule,
       decidedBy: p.strategy === 'average' ? undefined : available.filter((r) => r.desired === recommendation).map((r) => r.signal),
       recommendation,
       behaviour: behaviourDetails(shaped, p.behaviour),

@@ -22,13 +22,16 @@ import {
 import { BEHAVIOUR_KEYS } from './replica-behaviour.js';
 import { parseSla, SLA_KEYS, slaKey, type SlaParams } from './sla/params.js';
 import { computeSaturationPolicy, parseSaturationPolicy, saturationPolicyKey, WVA_KEYS, type SaturationPolicyParams } from './saturation.js';
+import { computeSaturationV2, parseSaturationV2, SATURATION_V2_KEYS, saturationV2Key, type SaturationV2Params } from './saturation-v2.js';
 
-const POLICIES = ['saturation', 'composite', 'sla'] as const;
+const POLICIES = ['saturation', 'saturation-v2', 'composite', 'sla'] as const;
 
-export type DesiredParams = SaturationPolicyParams | CompositeParams | SlaParams;
+export type DesiredParams = SaturationPolicyParams | SaturationV2Params | CompositeParams | SlaParams;
 
 /** Every key some policy reads. */
-const ALL_KEYS: readonly string[] = [...new Set(['policy', ...WVA_KEYS, ...COMPOSITE_KEYS, ...BEHAVIOUR_KEYS, ...SUB_SIGNAL_KEYS, ...SLA_KEYS])];
+const ALL_KEYS: readonly string[] = [
+  ...new Set(['policy', ...WVA_KEYS, ...SATURATION_V2_KEYS, ...COMPOSITE_KEYS, ...BEHAVIOUR_KEYS, ...SUB_SIGNAL_KEYS, ...SLA_KEYS]),
+];
 
 const isOneOf = (list: readonly string[], key: string): boolean => list.includes(key);
 
@@ -57,6 +60,13 @@ function parseDesired(values: ReadonlyMap<string, string>): DesiredParams {
     );
     return parseSaturationPolicy(values);
   }
+  if (policyText === 'saturation-v2') {
+    const reads = ['policy', ...SATURATION_V2_KEYS, ...BEHAVIOUR_KEYS];
+    refuseForeignKeys(values, new Set(reads), 'saturation-v2', (key) =>
+      isOneOf(COMPOSITE_KEYS, key) ? 'it belongs to policy composite' : `policy saturation-v2 reads ${reads.slice(1).join(', ')}`,
+    );
+    return parseSaturationV2(values);
+  }
   const metrics = parseCompositeMetrics(values);
   refuseForeignKeys(values, new Set(['policy', ...COMPOSITE_KEYS, ...BEHAVIOUR_KEYS, ...metrics.readKeys]), 'composite', (key) =>
     isOneOf(WVA_KEYS, key) ? 'it belongs to policy saturation' : `no signal in 'metrics' reads it (${metrics.names.map((m) => m.signal).join(', ')})`,
@@ -69,17 +79,19 @@ export const DESIRED_REPLICAS: SignalDefinition = define<DesiredParams>({
   kind: 'replicas',
   unit: 'replicas',
   description:
-    'replica count (target 1) from policy saturation (llm-d WVA V1), composite (several signals, strategy max|min|average) ' +
-    'or sla (TTFT/ITL targets from a profile)',
+    'replica count (target 1) from policy saturation (llm-d WVA V1), saturation-v2 (llm-d WVA V2, KV tokens), composite ' +
+    '(several signals, strategy max|min|average|up-max-down-min) or sla (TTFT/ITL targets from a profile)',
   params: {
     keys: ALL_KEYS,
     parse: parseDesired,
-    key: (p) => (p.policy === 'saturation' ? saturationPolicyKey(p) : p.policy === 'sla' ? slaKey(p) : compositeKey(p)),
+    key: (p) =>
+      p.policy === 'saturation' ? saturationPolicyKey(p) : p.policy === 'saturation-v2' ? saturationV2Key(p) : p.policy === 'sla' ? slaKey(p) : compositeKey(p),
     historyMs: (p) => (p.policy === 'composite' ? compositeHistoryMs(p) : 0),
     queries: (p) => (p.policy === 'composite' ? compositeQueries(p) : []),
   },
   compute: (workers, p, context) => {
     if (p.policy === 'sla') return { ok: false, reason: 'policy sla is answered from its plan (triggers/sla-planner.ts)', contributions: [] };
-    return p.policy === 'saturation' ? computeSaturationPolicy(workers, p, context) : computeComposite(workers, p, context);
+    if (p.policy === 'saturation') return computeSaturationPolicy(workers, p, context);
+    return p.policy === 'saturation-v2' ? computeSaturationV2(workers, p, context) : computeComposite(workers, p, context);
   },
 });

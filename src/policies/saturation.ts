@@ -11,13 +11,16 @@ import { notFreshMembers, type FreshWorker } from '../store/pool-store.js';
 import { applyBehaviour, behaviourDetails, behaviourKey, parseBehaviour, type ReplicaBehaviour } from './replica-behaviour.js';
 import { WVA_DEFAULTS, analyzeSaturation, saturationTarget, validateWvaConfig, type ReplicaMetrics, type WvaConfig } from './wva-saturation.js';
 import { round6 } from '../signals/rounding.js';
+import { ageOutIn, parsePendingTimeout } from './pending-timeout.js';
 
-export const WVA_KEYS = ['kvCacheThreshold', 'queueLengthThreshold', 'kvSpareTrigger', 'queueSpareTrigger'] as const;
+export const WVA_KEYS = ['kvCacheThreshold', 'queueLengthThreshold', 'kvSpareTrigger', 'queueSpareTrigger', 'pendingTimeout'] as const;
 
 export interface SaturationPolicyParams {
   readonly policy: 'saturation';
   readonly wva: WvaConfig;
   readonly behaviour: ReplicaBehaviour;
+  /** A replica pending, stale or failing this long no longer holds the decision (pending-timeout.ts). */
+  readonly pendingTimeoutMs: number;
 }
 
 export function parseSaturationPolicy(values: ReadonlyMap<string, string>): SaturationPolicyParams {
@@ -30,16 +33,18 @@ export function parseSaturationPolicy(values: ReadonlyMap<string, string>): Satu
   const problem = validateWvaConfig(wva);
   if (problem) throw new MetadataError(problem.key, `'${values.get(problem.key) ?? wva[problem.key]}' is not accepted: ${problem.message}`);
   const behaviour = parseBehaviour(values, { defaultMin: 1, lowest: 1, why: 'WVA V1 never scales below 1 replica' });
-  return { policy: 'saturation', wva, behaviour };
+  return { policy: 'saturation', wva, behaviour, pendingTimeoutMs: parsePendingTimeout(values) };
 }
 
 export function saturationPolicyKey(p: SaturationPolicyParams): string {
   const w = p.wva;
-  return `saturation|${w.kvCacheThreshold}/${w.queueLengthThreshold}/${w.kvSpareTrigger}/${w.queueSpareTrigger}|${behaviourKey(p.behaviour)}`;
+  const wva = `${w.kvCacheThreshold}/${w.queueLengthThreshold}/${w.kvSpareTrigger}/${w.queueSpareTrigger}`;
+  return `saturation|${wva}|${behaviourKey(p.behaviour)}|${p.pendingTimeoutMs}`;
 }
 
 export function computeSaturationPolicy(workers: readonly FreshWorker[], p: SaturationPolicyParams, context: SignalContext): Evaluation {
-  const notFresh = notFreshMembers(context.snapshot);
+  const aged = ageOutIn(context.state, notFreshMembers(context.snapshot), context.snapshot.at, p.pendingTimeoutMs);
+  const notFresh = aged.kept;
   // Current replicas: every worker of the fleet discovery knows about, fresh or not.
   const current = workers.length + notFresh.length;
   const replicas: ReplicaMetrics[] = [];
@@ -90,6 +95,7 @@ export function computeSaturationPolicy(workers: readonly FreshWorker[], p: Satu
         spareQueue: r.spareQueue === undefined ? undefined : round6(r.spareQueue),
       })),
       missingMetrics: missing.map(({ worker, why }) => ({ worker, why })),
+      timedOut: aged.timedOut.length > 0 ? aged.timedOut.map((t) => ({ worker: t.member.id, why: t.why })) : undefined,
       nonSaturatedCount: analysis.nonSaturatedCount,
       saturatedReplicas: analysis.replicas.filter((r) => r.saturated).map((r) => r.name),
       avgSpareKv: round6(analysis.avgSpareKv),

@@ -19,6 +19,8 @@ export interface WorkerSample {
   readonly kvBlocksUsed?: number;
   /** KV blocks available in total, summed over engines. */
   readonly kvBlocksTotal?: number;
+  /** KV capacity in tokens (Σ over engines of blocks × tokens per block), when the engine reports its block size. */
+  readonly kvCapacityTokens?: number;
   /** Request slots in use and available (Dynamo's request_active_slots / request_total_slots). */
   readonly activeSlots?: number;
   readonly totalSlots?: number;

@@ -146,6 +146,22 @@ class Extraction {
     return new Map();
   }
 
+  /** KV capacity in tokens, Σ over series of blocks × block size; undefined unless every series has both. */
+  capacityTokens(sources: readonly BlockSource[]): number | undefined {
+    for (const source of sources) {
+      if (source.from !== 'infoLabel' || source.sizeLabel === undefined) continue;
+      let total: number | undefined;
+      for (const s of this.series(source.series)) {
+        const blocks = parseLabelNumber(s.labels[source.label]);
+        const size = parseLabelNumber(s.labels[source.sizeLabel]);
+        if (blocks === undefined || size === undefined || !isCount(blocks) || !isCount(size)) return undefined;
+        total = (total ?? 0) + blocks * size;
+      }
+      if (total !== undefined) return finiteOrUndefined(total);
+    }
+    return undefined;
+  }
+
   histogram(bases: readonly string[]): CumulativeHistogram | undefined {
     for (const base of bases) {
       const parts = partsOf(base);
@@ -353,6 +369,7 @@ export function extractWorkerSample(parsed: ParsedExposition, profile: EnginePro
       kvUsage,
       kvBlocksUsed: used,
       kvBlocksTotal: total,
+      kvCapacityTokens: x.capacityTokens(profile.blocks),
       counters,
       histograms,
       ...(x.checks.notes.length > 0 ? { notes: x.checks.notes } : {}),

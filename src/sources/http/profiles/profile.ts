@@ -11,7 +11,13 @@ import { parseSeriesQuery, type SeriesQuery } from '../../../store/series-query.
 /** Where a worker's KV block (page) count comes from. */
 export type BlockSource =
   /** An info-style gauge (value 1) carrying the count in a label. */
-  | { readonly from: 'infoLabel'; readonly series: string; readonly label: string }
+  | {
+      readonly from: 'infoLabel';
+      readonly series: string;
+      readonly label: string;
+      /** The label with tokens per block (vLLM's block_size): capacity in tokens = count × size. */
+      readonly sizeLabel?: string;
+    }
   /** A plain gauge whose value is the count. */
   | { readonly from: 'gauge'; readonly series: string };
 
@@ -89,7 +95,7 @@ export function makeProfile(names: ProfileNames): EngineProfile {
     ...full.engineLabels,
     ...full.modelLabels,
     'le',
-    ...full.blocks.flatMap((b) => (b.from === 'infoLabel' ? [b.label] : [])),
+    ...full.blocks.flatMap((b) => (b.from === 'infoLabel' ? [b.label, ...(b.sizeLabel ? [b.sizeLabel] : [])] : [])),
     ...candidates.flatMap((c) => selectorOf(c).matchers.map((m) => m.label)),
   ]);
   return Object.freeze({ ...full, wantedSeries: wanted, readLabels });

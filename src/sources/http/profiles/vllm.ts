@@ -10,7 +10,9 @@ export const VLLM = makeProfile({
   running: ['vllm:num_requests_running'],
   // gpu_cache_usage_perc: deprecated 0.10, removed 0.12; both are exposed side by side in 0.10.
   kvUsage: ['vllm:kv_cache_usage_perc', 'vllm:gpu_cache_usage_perc'],
-  blocks: [{ from: 'infoLabel', series: 'vllm:cache_config_info', label: 'num_gpu_blocks' }],
+  // KV capacity in tokens = num_gpu_blocks × block_size, as llm-d WVA V2 reads it
+  // (internal/engines/analyzers/saturation_v2/analyzer.go, TotalKvCapacityTokens).
+  blocks: [{ from: 'infoLabel', series: 'vllm:cache_config_info', label: 'num_gpu_blocks', sizeLabel: 'block_size' }],
   counters: {
     promptTokens: ['vllm:prompt_tokens_total'],
     generationTokens: ['vllm:generation_tokens_total'],
