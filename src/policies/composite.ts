@@ -108,7 +108,8 @@ export function compositeKey(p: CompositeParams): string {
   const metrics = p.metrics.map((m) => `${m.signal}:${m.target}`).join(',');
   const pass = p.passThrough.map(([k, v]) => `${k}=${v}`).join('&');
   const predictive = p.predictive ? `|${predictiveKey(p.predictive)}` : '';
-  return `composite|${p.strategy}|${metrics}|${pass}|${behaviourKey(p.behaviour)}|${panicKey(p.panic)}|${p.tolerance ? toleranceKey(p.tolerance) : ''}${predictive}`;
+  const tolerance = p.tolerance ? toleranceKey(p.tolerance) : '';
+  return `composite|${p.strategy}|${metrics}|${pass}|${behaviourKey(p.behaviour)}|${panicKey(p.panic)}|${tolerance}${predictive}`;
 }
 
 /** The longest window any sub-signal reads. */
