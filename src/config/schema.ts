@@ -345,7 +345,9 @@ export const configSchema = z
       ctx.addIssue({
         code: 'custom',
         path: ['cacheTtl'],
-        message: `(${formatDuration(config.cacheTtl)}) is shorter than checkInterval (${formatDuration(config.checkInterval)}): every sample would go stale before the next one arrives; make cacheTtl at least checkInterval (5 × is usual)`,
+        message:
+          `(${formatDuration(config.cacheTtl)}) is shorter than checkInterval (${formatDuration(config.checkInterval)}): every sample would go ` +
+          'stale before the next one arrives; make cacheTtl at least checkInterval (5 × is usual)',
       });
     }
   })

@@ -1,5 +1,4 @@
 /** What the demo prints: the banner with its addresses, and every few seconds what KEDA gets. */
-import { basename, relative } from 'node:path';
 import type { ProbeResult } from '../probe.js';
 import { DEMO_POOL, vllmBanner, type DemoBackend, type DemoTrigger, type DemoWorker } from './backends.js';
 import type { DemoOptions } from './options.js';
@@ -138,7 +137,9 @@ export function formatBanner(
     '',
     'Try, in another terminal:',
     `  ${self} probe ${grpcAddress} pool=${DEMO_POOL} metric=${first.metric} target=${first.target}${httpFlag}`,
-    ...backend.tryLines.map((line) => `  ${line.replaceAll('{self}', self).replaceAll("{grpc}", grpcAddress).replaceAll('{http-flag}', httpFlag).replaceAll('{http}', httpAddress)}`),
+    ...backend.tryLines.map(
+      (line) => `  ${line.replaceAll('{self}', self).replaceAll('{grpc}', grpcAddress).replaceAll('{http-flag}', httpFlag).replaceAll('{http}', httpAddress)}`,
+    ),
     `  grpcurl -plaintext -d '${request}' ${grpcAddress} externalscaler.ExternalScaler/GetMetrics`,
     `  grpcurl -plaintext ${grpcAddress} grpc.health.v1.Health/Check`,
     `  curl -s ${httpAddress}/api/v1/pools/${DEMO_POOL}`,
