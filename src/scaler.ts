@@ -73,6 +73,12 @@ export class Scaler {
     });
     const context: SourceContext = { config, client: this.client, metrics: this.metrics, log, failures: new FailureLog(log) };
     for (const pool of config.pools) {
+      if (pool.defaultMetric !== undefined && findSignal(pool.defaultMetric) === undefined) {
+        throw new ConfigError(
+          `invalid configuration:\n  - pools[${pool.name}].defaultMetric: unknown signal '${pool.defaultMetric.slice(0, 100)}'; accepted signals are ` +
+            `${signalNames().join(', ')}`,
+        );
+      }
       const store = this.addSource(pool.name, pool, context);
       const activation = pool.activation ? this.activationRuntime(pool, pool.activation, context) : undefined;
       this.pools.set(pool.name, { config: pool, source: pool.source, runtime: { name: pool.name, store, activation } });

@@ -53,6 +53,9 @@ export function serveCommand(): Command {
   );
 }
 
+/** The graceful stop's own grace (5 s for in-flight calls) and a margin for closing sockets. */
+const SHUTDOWN_DEADLINE_MS = 8000;
+
 async function serve(options: ServeOptions): Promise<void> {
   let scaler: Scaler;
   let log;
@@ -68,10 +71,18 @@ async function serve(options: ServeOptions): Promise<void> {
     }
     throw error;
   }
+  // A reader that went away (`serve | head -1`) must not hold the process: writes to a closed
+  // pipe are dropped instead of raising EPIPE again at every log line and at exit.
+  process.stdout.on('error', () => undefined);
   let stopping = false;
   const stop = (signal: string) => {
-    if (stopping) return;
+    if (stopping) {
+      // A second signal means now: whatever the graceful stop still waits for.
+      process.exit(1);
+    }
     stopping = true;
+    // The graceful stop gives calls 5 s; should anything hang past that, exit anyway.
+    setTimeout(() => process.exit(1), SHUTDOWN_DEADLINE_MS).unref();
     log.info({ signal }, 'shutting down');
     scaler.stop().then(
       () => process.exit(0),

@@ -120,14 +120,21 @@ function dynamoPoolFrom(options: ServeOptions): Record<string, unknown> {
 }
 
 function defaultPoolFrom(options: ServeOptions): Record<string, unknown> | undefined {
-  if (!options.targets && !options.dns) return undefined;
+  if (options.dnsPort !== undefined && options.dns === undefined) {
+    throw new ConfigError('--dns-port is the metrics port of the workers found with --dns; give --dns <name> too');
+  }
+  if (options.targets === undefined && options.dns === undefined) return undefined;
+  const targets = options.targets
+    ?.split(',')
+    .map((t) => t.trim())
+    .filter((t) => t !== '');
+  if (targets !== undefined && targets.length === 0) {
+    throw new ConfigError(`--targets (${JSON.stringify((options.targets ?? '').slice(0, 100))}) lists no worker; give host:port[,host:port]`);
+  }
   return prune({
     name: options.poolName ?? 'default',
     source: options.source ?? 'vllm',
-    targets: options.targets
-      ?.split(',')
-      .map((t) => t.trim())
-      .filter((t) => t !== ''),
+    targets,
     discovery: options.dns ? { dns: options.dns, port: options.dnsPort } : undefined,
     model: options.model,
     defaultMetric: options.metric,

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { DEFAULT_MAX_SERIES } from './bounds.js';
-import { parseDuration } from './duration.js';
+import { formatDuration, parseDuration } from './duration.js';
 import { parsePromSelector, type PromMatcher } from './prom-selector.js';
 import { profilesSchema } from './profile-schema.js';
 
@@ -36,24 +36,60 @@ export function defaultStatsWindow(checkIntervalMs: number): number {
   return Math.min(300, Math.max(1, Math.floor(checkIntervalMs / 2)));
 }
 
-const duration = (what: string) =>
-  z.union([z.string(), z.number()]).transform((value, ctx) => {
+/**
+ * Every duration of the configuration has a lower and an upper bound: below the lower one a timer
+ * would spin, and Node's timers hold at most 2^31 − 1 ms (about 24.8 days) — a longer one fires
+ * after 1 ms instead (nodejs/node lib/internal/timers.js, TIMEOUT_MAX), a hot loop.
+ */
+export const DURATION_BOUNDS = {
+  checkInterval: [100, 600_000],
+  cacheTtl: [100, 3_600_000],
+  historyWindow: [10_000, 3_600_000],
+  'scrape.timeout': [10, 60_000],
+  'prometheus.timeout': [100, 300_000],
+  statsWindow: [10, 60_000],
+  workerTtl: [1000, 86_400_000],
+} as const satisfies Record<string, readonly [number, number]>;
+export type DurationKey = keyof typeof DURATION_BOUNDS;
+
+const duration = (what: DurationKey) =>
+  z.union([z.string(), z.number()], { error: 'must be a duration such as 500ms, 1s, 2m or a number of seconds' }).transform((value, ctx) => {
     const ms = parseDuration(value);
+    const [min, max] = DURATION_BOUNDS[what];
     if (ms === undefined || ms <= 0) {
       ctx.addIssue({
         code: 'custom',
-        message: `${what}: '${String(value)}' is not a positive duration; write e.g. 500ms, 1s, 2m or a number of seconds`,
+        message: `'${String(value)}' is not a positive duration; write e.g. 500ms, 1s, 2m or a number of seconds`,
       });
+      return z.NEVER;
+    }
+    if (ms < min || ms > max) {
+      ctx.addIssue({ code: 'custom', message: `must be from ${formatDuration(min)} to ${formatDuration(max)}` });
       return z.NEVER;
     }
     return ms;
   });
 
-const port = z.coerce
-  .number({ error: 'must be a port number' })
-  .int('must be a whole port number')
-  .min(0, 'must be between 0 and 65535')
-  .max(65535, 'must be between 0 and 65535');
+/**
+ * A number as written: a YAML number, or a string of decimal digits (flags and environment
+ * variables are strings). `""`, `null`, `true` and `0x4e21` are refused, not coerced to 0, 1 or
+ * 20001 — a silent coercion binds a random port or changes a bound.
+ */
+const PLAIN_NUMBER = /^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$/;
+const plainNumber = (what = 'a finite number') =>
+  z.union([z.number(), z.string()], { error: `must be ${what}` }).transform((value, ctx) => {
+    const text = typeof value === 'string' ? value.trim() : undefined;
+    const n = text === undefined ? value : PLAIN_NUMBER.test(text) ? Number(text) : NaN;
+    if (typeof n !== 'number' || !Number.isFinite(n)) {
+      ctx.addIssue({ code: 'custom', message: `must be ${what} written in decimal digits` });
+      return z.NEVER;
+    }
+    return n;
+  });
+
+const port = plainNumber('a port number').pipe(
+  z.number().int('must be a whole port number').min(0, 'must be between 0 and 65535').max(65535, 'must be between 0 and 65535'),
+);
 
 const hostPort = z
   .string()
@@ -113,10 +149,10 @@ const discovery = z
 
 const activation = z.strictObject({
   source: z.enum(HTTP_SOURCES, { error: `must be one of ${HTTP_SOURCES.join(', ')}` }),
-  targets: z.array(hostPort).optional(),
+  targets: z.array(hostPort).min(1, 'lists no worker; give at least one host:port').optional(),
   discovery: discovery.optional(),
   metric: z.string().default('queue_depth'),
-  threshold: z.coerce.number().min(0, 'must be ≥ 0').default(0),
+  threshold: plainNumber().pipe(z.number().min(0, 'must be ≥ 0')).default(0),
   model: z.string().optional(),
 });
 
@@ -172,19 +208,20 @@ const prometheusSource = z.strictObject({
   /** Per query, connect to last byte; the engine is also asked to give up by then. */
   timeout: duration('prometheus.timeout').default(5000),
   /** Largest query response accepted (a round's largest answer holds one histogram family of every worker). */
-  maxBodyBytes: z.coerce
-    .number()
-    .int()
-    .min(1024, 'must be ≥ 1024')
+  maxBodyBytes: plainNumber()
+    .pipe(z.number().int('must be a whole number of bytes').min(1024, 'must be ≥ 1024'))
     .default(64 * 1024 * 1024),
 });
+
+/** Dynamo's namespace, component and endpoint become NATS subject tokens (Dynamo uses them the same way). */
+const subjectToken = z.string().regex(/^[^\s.*>]+$/, 'cannot be part of a NATS subject (no dots, spaces, * or >)');
 
 const poolName = z.string().regex(/^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/, 'must be lowercase letters, digits and dashes (it becomes part of metric names)');
 
 const pool = z.strictObject({
   name: poolName,
   source: z.enum(SOURCES, { error: `must be one of ${SOURCES.join(', ')}` }),
-  targets: z.array(hostPort).optional(),
+  targets: z.array(hostPort).min(1, 'lists no worker; give at least one host:port').optional(),
   discovery: discovery.optional(),
   model: z.string().min(1).optional(),
   scheme: z.enum(['http', 'https']).default('http'),
@@ -194,9 +231,9 @@ const pool = z.strictObject({
   prometheus: prometheusSource.optional(),
   // dynamo-nats only:
   nats: nats.optional(),
-  namespace: z.string().min(1).optional(),
-  component: z.string().min(1).optional(),
-  endpoint: z.string().min(1).optional(),
+  namespace: subjectToken.optional(),
+  component: subjectToken.optional(),
+  endpoint: subjectToken.optional(),
   mode: z.enum(DYNAMO_NATS_MODES, { error: `must be one of ${DYNAMO_NATS_MODES.join(', ')}` }).optional(),
   /** How long to gather `$SRV.STATS` replies each round (stats mode). */
   statsWindow: duration('statsWindow').optional(),
@@ -206,14 +243,14 @@ const pool = z.strictObject({
    * KV blocks each worker has (all its data-parallel ranks together), for load messages that
    * report only blocks in use — the 2026 event plane's ActiveLoad. Lets KV usage be computed.
    */
-  kvBlocksPerWorker: z.coerce.number().int('must be a whole number of blocks').positive('must be > 0').optional(),
+  kvBlocksPerWorker: plainNumber().pipe(z.number().int('must be a whole number of blocks').positive('must be > 0')).optional(),
   /**
    * `custom` series queries collected from start-up (a metric name with optional label matchers),
    * so that a trigger asking for their rate later is answered from what was already collected.
    */
   queries: z.array(z.string().min(1, 'must be a query such as vllm:num_preemptions_total')).max(100, 'at most 100 queries per pool').optional(),
   /** Most workers the pool holds (default 1000, config/bounds.ts); ids past it are refused with cause `max-workers`. */
-  maxWorkers: z.coerce.number().int('must be a whole number').min(1, 'must be ≥ 1').max(1_000_000, 'must be ≤ 1000000').optional(),
+  maxWorkers: plainNumber().pipe(z.number().int('must be a whole number').min(1, 'must be ≥ 1').max(1_000_000, 'must be ≤ 1000000')).optional(),
 });
 
 const NATS_ONLY_KEYS = ['nats', 'namespace', 'component', 'endpoint', 'mode', 'statsWindow', 'workerTtl', 'kvBlocksPerWorker'] as const;
@@ -234,14 +271,14 @@ export const configSchema = z
     scrape: z
       .strictObject({
         timeout: duration('scrape.timeout').default(2000),
-        concurrency: z.coerce.number().int().min(1, 'must be ≥ 1').default(64),
-        maxBodyBytes: z.coerce
-          .number()
-          .int()
-          .min(1024, 'must be ≥ 1024')
+        concurrency: plainNumber().pipe(z.number().int('must be a whole number').min(1, 'must be ≥ 1').max(10_000, 'must be ≤ 10000')).default(64),
+        maxBodyBytes: plainNumber()
+          .pipe(z.number().int('must be a whole number of bytes').min(1024, 'must be ≥ 1024'))
           .default(8 * 1024 * 1024),
         /** Sample lines accepted in one scrape: parsing is synchronous, so an enormous exposition would hold up every KEDA call. */
-        maxSeries: z.coerce.number().int().min(100, 'must be ≥ 100').max(10_000_000, 'must be ≤ 10000000').default(DEFAULT_MAX_SERIES),
+        maxSeries: plainNumber()
+          .pipe(z.number().int('must be a whole number').min(100, 'must be ≥ 100').max(10_000_000, 'must be ≤ 10000000'))
+          .default(DEFAULT_MAX_SERIES),
       })
       .default({ timeout: 2000, concurrency: 64, maxBodyBytes: 8 * 1024 * 1024, maxSeries: DEFAULT_MAX_SERIES }),
     /** gRPC TLS: server certificate and key (PEM files); with `clientCa`, clients must present a certificate (mTLS). */
@@ -257,7 +294,7 @@ export const configSchema = z
      * thinned further back); a trigger asking for a longer window extends it, up to 1h.
      */
     historyWindow: duration('historyWindow').default(600_000),
-    defaultTarget: z.coerce.number().positive('must be > 0').optional(),
+    defaultTarget: plainNumber().pipe(z.number().positive('must be > 0').max(1e12, 'must be ≤ 1e12')).optional(),
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     pools: z.array(pool).min(1, 'at least one pool is needed (or use --targets to build a default pool)'),
     /** Pre-deployment profiles for `policy: sla`, by name (config/profiles.ts). */
@@ -302,18 +339,49 @@ export const configSchema = z
             ctx.addIssue({ code: 'custom', path: ['pools', index, key], message: `only applies to dynamo-nats pools, not ${p.source}` });
         }
       }
+      for (const [key, targets] of [
+        ['targets', p.targets],
+        ['activation', p.activation?.targets],
+      ] as const) {
+        const twice = repeatedWorker(targets ?? []);
+        if (twice) ctx.addIssue({ code: 'custom', path: ['pools', index, ...(key === 'targets' ? [] : ['activation']), 'targets'], message: twice });
+      }
       if (p.activation && (p.activation.targets ? 1 : 0) + (p.activation.discovery ? 1 : 0) !== 1) {
         ctx.addIssue({ code: 'custom', path: ['pools', index, 'activation'], message: 'needs exactly one of targets or discovery' });
       }
     });
-    if (config.scrape.timeout > 60_000) {
-      ctx.addIssue({ code: 'custom', path: ['scrape', 'timeout'], message: 'must be at most 60s' });
-    }
-    if (config.historyWindow < 10_000 || config.historyWindow > 3_600_000) {
-      ctx.addIssue({ code: 'custom', path: ['historyWindow'], message: 'must be from 10s to 1h (windows are at most 1h)' });
+    if (config.cacheTtl < config.checkInterval) {
+      // A sample is collected once per interval: a shorter TTL leaves most of every interval stale.
+      ctx.addIssue({
+        code: 'custom',
+        path: ['cacheTtl'],
+        message:
+          `(${formatDuration(config.cacheTtl)}) is shorter than checkInterval (${formatDuration(config.checkInterval)}): every sample would go ` +
+          'stale before the next one arrives; make cacheTtl at least checkInterval (5 × is usual)',
+      });
     }
   })
   .transform((config) => ({ ...config, pools: config.pools.map((p) => withDefaults(p, config.checkInterval)) }));
+
+/**
+ * A worker is its host:port (its id in every report and explanation): the same host:port twice,
+ * with the same path or two, would be counted twice or merged silently.
+ */
+function repeatedWorker(targets: readonly string[]): string | undefined {
+  const seen = new Map<string, string>();
+  for (const target of targets) {
+    const slash = target.indexOf('/');
+    const hostPort = slash < 0 ? target : target.slice(0, slash);
+    const first = seen.get(hostPort);
+    if (first !== undefined) {
+      return first === target
+        ? `'${target}' is listed twice`
+        : `'${first}' and '${target}' are the same worker (${hostPort}); one worker has one metrics endpoint — list it once`;
+    }
+    seen.set(hostPort, target);
+  }
+  return undefined;
+}
 
 type PoolFields = z.output<typeof pool>;
 export type NatsConfig = z.output<typeof nats>;

@@ -26,6 +26,14 @@ export class GrpcServer {
     metrics: ScalerMetrics,
     private readonly log: Logger,
   ) {
+    // grpc-js writes its own errors to stderr ("E No address added …" before our own message on a
+    // port clash): they go to our log instead, at debug, since every failure they describe is
+    // reported by us as well (grpc/grpc-node packages/grpc-js/src/logging.ts, setLogger).
+    grpc.setLogger({
+      error: (...args: unknown[]) => log.debug({ grpc: args.join(' ') }, 'grpc-js'),
+      info: (...args: unknown[]) => log.debug({ grpc: args.join(' ') }, 'grpc-js'),
+      debug: (...args: unknown[]) => log.trace({ grpc: args.join(' ') }, 'grpc-js'),
+    });
     // KEDA sends no keepalives; ours keep idle connections alive through proxies and meshes.
     this.server = new grpc.Server({ 'grpc.keepalive_time_ms': 60_000, 'grpc.keepalive_timeout_ms': 20_000, 'grpc.keepalive_permit_without_calls': 1 });
     this.streams = new ActivityStreams((delta) => metrics.activeStreams.inc(delta));

@@ -57,6 +57,12 @@ export function parseTriggerMetadata(metadata: Readonly<Record<string, string>>,
     if (KEDA_KEYS.has(rawKey)) continue;
     // KEDA resolves `<key>FromEnv` from the target's environment and keeps the key name.
     const key = rawKey.endsWith('FromEnv') ? rawKey.slice(0, -'FromEnv'.length) : rawKey;
+    const twin = rawKeys.get(key);
+    if (twin !== undefined && values.get(key) !== value.trim()) {
+      // KEDA's metadata is a map: which of the two came first is not defined, so neither may win.
+      const [plain, fromEnv] = twin.endsWith('FromEnv') ? [rawKey, twin] : [twin, rawKey];
+      throw new MetadataError(`${plain}/${fromEnv}`, `both are given, with different values; give one of them`);
+    }
     values.set(key, value.trim());
     rawKeys.set(key, rawKey);
   }

@@ -177,7 +177,8 @@ export async function startDynamoBackend(options: DemoOptions, transport: Dynamo
         'made-up number; `--transport http` reads the capacity from the system port (dynamo_component_total_blocks).',
       ],
       tryLines: [
-        `{self} probe {grpc} component=${DYNAMO_COMPONENT} metric=load_avg threshold=${Math.round(0.7 * DYNAMO_DEMO_BLOCKS)}   (metrics-keda style keys)`,
+        `{self} probe {grpc} component=${DYNAMO_COMPONENT} metric=load_avg threshold=${Math.round(0.7 * DYNAMO_DEMO_BLOCKS)}{http-flag}` +
+          '   (metrics-keda style keys)',
         `nats sub -s ${nats.url} '${subject}'       (binary MessagePack)`,
         `curl -s {http}/metrics | grep '^llm_'`,
       ],

@@ -1,18 +1,10 @@
 /** What the demo prints: the banner with its addresses, and every few seconds what KEDA gets. */
-import { basename, relative } from 'node:path';
 import type { ProbeResult } from '../probe.js';
 import { DEMO_POOL, vllmBanner, type DemoBackend, type DemoTrigger, type DemoWorker } from './backends.js';
 import type { DemoOptions } from './options.js';
 
-/** How to run this CLI again from the same shell: `node dist/cli.js` from a checkout, else the bin name. */
-function selfCommand(): string {
-  const script = process.argv[1];
-  if (script && basename(script) === 'cli.js') {
-    const rel = relative(process.cwd(), script);
-    return `node ${rel.startsWith('..') || rel === '' ? script : rel}`;
-  }
-  return 'keda-llm-scaler';
-}
+/** How a reader runs this CLI, as README writes it (`npx` finds the checkout's own bin, or the installed one). */
+const SELF_COMMAND = 'npx keda-llm-scaler';
 
 export function shownHost(host: string): string {
   if (host === '0.0.0.0' || host === '::' || host === '') return '127.0.0.1';
@@ -130,7 +122,9 @@ export function formatBanner(
     scaledObjectRef: { name: 'demo', namespace: 'default', scalerMetadata: metadata },
     metricName: `${DEMO_POOL}-${first.metric}`,
   });
-  const self = selfCommand();
+  const self = SELF_COMMAND;
+  // probe asks the gRPC host's port 8080 for the explanation unless told otherwise.
+  const httpFlag = scaler.httpPort === 8080 ? '' : ` --http ${host}:${scaler.httpPort}`;
   const row = (label: string, text: string) => `  ${label.padEnd(28)} ${text}`;
   const lines = [
     `Status page: ${statusPageUrl(options, scaler)}   <- open it in a browser: workers, charts and every decision, live`,
@@ -142,8 +136,10 @@ export function formatBanner(
     ...backend.rows.map(([label, text]) => row(label, text)),
     '',
     'Try, in another terminal:',
-    `  ${self} probe ${grpcAddress} pool=${DEMO_POOL} metric=${first.metric} target=${first.target}`,
-    ...backend.tryLines.map((line) => `  ${line.replaceAll('{self}', self).replaceAll('{grpc}', grpcAddress).replaceAll('{http}', httpAddress)}`),
+    `  ${self} probe ${grpcAddress} pool=${DEMO_POOL} metric=${first.metric} target=${first.target}${httpFlag}`,
+    ...backend.tryLines.map(
+      (line) => `  ${line.replaceAll('{self}', self).replaceAll('{grpc}', grpcAddress).replaceAll('{http-flag}', httpFlag).replaceAll('{http}', httpAddress)}`,
+    ),
     `  grpcurl -plaintext -d '${request}' ${grpcAddress} externalscaler.ExternalScaler/GetMetrics`,
     `  grpcurl -plaintext ${grpcAddress} grpc.health.v1.Health/Check`,
     `  curl -s ${httpAddress}/api/v1/pools/${DEMO_POOL}`,

@@ -78,14 +78,8 @@ export class DynamoNatsSource implements Source {
   private readonly sleepers = new Set<{ timer: NodeJS.Timeout; resolve: () => void }>();
 
   constructor(private readonly options: DynamoNatsSourceOptions) {
+    // namespace and component become NATS subject tokens; the configuration schema has checked them.
     const { namespace, component, pool, mode } = options;
-    for (const [key, value] of [
-      ['namespace', namespace],
-      ['component', component],
-    ] as const) {
-      // They become NATS subject tokens (Dynamo uses them the same way).
-      if (!/^[^\s.*>]+$/.test(value)) throw new Error(`pools[${pool}].${key}: '${value}' cannot be part of a NATS subject (no dots, spaces, * or >)`);
-    }
     this.now = options.now ?? Date.now;
     this.service = dynamoServiceName(namespace, component);
     this.url = options.nats.url;
