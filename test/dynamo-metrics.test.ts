@@ -10,6 +10,7 @@ import { ScalerMetrics } from '../src/telemetry.js';
 import { parsePrometheusText } from '../src/sources/http/prometheus-text.js';
 import { PoolStore } from '../src/store/pool-store.js';
 import { TestScaler } from './support/test-scaler.js';
+import { emptyDiscovery, emptyDnsServer } from './support/empty-dns.js';
 import { FakeWorker } from './support/workers.js';
 
 const harness = new TestScaler();
@@ -125,7 +126,7 @@ describe('llm_* gauges on /metrics', () => {
     await down.down();
     const url = await start([
       { name: 'broken', source: 'dynamo-http', targets: [down.target] },
-      { name: 'empty', source: 'dynamo-http', targets: [] },
+      { name: 'empty', source: 'dynamo-http', discovery: emptyDiscovery(harness.track(await emptyDnsServer()).server) },
       { name: 'frontend', source: 'dynamo-http', targets: [frontend.target] },
     ]);
     const text = await vi.waitFor(

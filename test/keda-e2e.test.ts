@@ -7,6 +7,7 @@ import type { IsActiveResponse } from '../src/grpc/messages.js';
 import { readFixture } from './support/fixtures.js';
 import { KedaClient, healthCheck, statusOf } from './support/keda-client.js';
 import { INTERVAL, TestScaler } from './support/test-scaler.js';
+import { emptyDiscovery, emptyDnsServer } from './support/empty-dns.js';
 import { FakeWorker } from './support/workers.js';
 
 const DP2 = readFixture('vllm', 'v1-dp2-generated.prom');
@@ -26,7 +27,13 @@ function dp2With(values: { waiting?: [number, number]; kv?: [number, number] }):
 const harness = new TestScaler();
 afterEach(() => harness.close());
 
-const startScaler = (targets: string[]) => harness.start([{ name: 'llama', source: 'vllm', targets }]);
+/** A pool of these workers; none is a pool discovered through DNS that has no workers (a legitimate zero). */
+async function startScaler(targets: string[]) {
+  if (targets.length > 0) return harness.start([{ name: 'llama', source: 'vllm', targets }]);
+  const dns = await emptyDnsServer();
+  harness.track(dns);
+  return harness.start([{ name: 'llama', source: 'vllm', discovery: emptyDiscovery(dns.server) }]);
+}
 
 async function startWorkers(count: number): Promise<FakeWorker[]> {
   return Promise.all(Array.from({ length: count }, async () => harness.track(await FakeWorker.start())));

@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { KedaClient } from './support/keda-client.js';
 import { TestScaler } from './support/test-scaler.js';
+import { emptyDiscovery, emptyDnsServer } from './support/empty-dns.js';
 import { FakeWorker } from './support/workers.js';
 
 const harness = new TestScaler();
@@ -24,7 +25,7 @@ describe('ops HTTP server', () => {
     broken.status(500);
     const base = await start([
       { name: 'llama', source: 'vllm', targets: [good.target, broken.target] },
-      { name: 'empty', source: 'vllm', targets: [] },
+      { name: 'empty', source: 'vllm', discovery: emptyDiscovery(harness.track(await emptyDnsServer()).server) },
     ]);
 
     expect((await json(`${base}/healthz`)).status).toBe(200);
