@@ -145,6 +145,33 @@ describe('composite with a panic window and up-max-down-min', () => {
   });
 });
 
+describe('saturation (WVA V1) with a panic window and a tolerance band', () => {
+  it('a saturated single replica panics (2 ≥ 2 × 1 ready): the answer holds at 2 while panicking, then follows V1 again', () => {
+    setup(['a']);
+    const meta = { policy: 'saturation', panicWindow: '2s', stableWindow: '10s' };
+    step(2, { a: { waiting: 0, running: 1, kvUsage: 0.9 } }); // KV 0.9 ≥ 0.8: saturated → V1 asks current + 1 = 2
+    const burst = evaluate(meta);
+    expect(burst.value).toBe(2);
+    expect((burst.details.panic as { panicking: boolean }).panicking).toBe(true);
+    for (let t = 2; t <= 10; t += 2) {
+      step(2, { a: { waiting: 0, running: 1, kvUsage: 0.1 } }); // calm: V1 asks 1 (current)
+      expect(evaluate(meta).value).toBe(2); // never down while panicking
+    }
+    step(2, { a: { waiting: 0, running: 1, kvUsage: 0.1 } });
+    const calm = evaluate(meta);
+    expect((calm.details.panic as { panicking: boolean }).panicking).toBe(false);
+    expect(calm.value).toBe(1);
+  });
+
+  it('accepts tolerance keys and validates them, naming the key', () => {
+    setup(['a']);
+    step(2, { a: { waiting: 0, running: 1, kvUsage: 0.1 } });
+    expect(evaluate({ policy: 'saturation', tolerance: '0.1' }).value).toBe(1);
+    expect(() => evaluate({ policy: 'saturation', tolerance: '2' })).toThrow(/metadata 'tolerance'/);
+    expect(() => evaluate({ policy: 'saturation', panicThreshold: '3' })).toThrow(/metadata 'panicThreshold': only used with panicWindow/);
+  });
+});
+
 describe('new keys are validated, naming the key', () => {
   setup(['a']);
   const cases: [Record<string, string>, string, RegExp][] = [

@@ -12,8 +12,19 @@ import { applyBehaviour, behaviourDetails, behaviourKey, parseBehaviour, type Re
 import { WVA_DEFAULTS, analyzeSaturation, saturationTarget, validateWvaConfig, type ReplicaMetrics, type WvaConfig } from './wva-saturation.js';
 import { round6 } from '../signals/rounding.js';
 import { ageOutIn, parsePendingTimeout } from './pending-timeout.js';
+import { applyPanic, PANIC_KEYS, panicKey, parsePanic, type PanicConfig } from './panic-window.js';
+import { applyTolerance, parseTolerance, TOLERANCE_KEYS, toleranceKey, type Tolerance } from './tolerance.js';
 
-export const WVA_KEYS = ['kvCacheThreshold', 'queueLengthThreshold', 'kvSpareTrigger', 'queueSpareTrigger', 'pendingTimeout'] as const;
+export const WVA_KEYS = [
+  'kvCacheThreshold',
+  'queueLengthThreshold',
+  'kvSpareTrigger',
+  'queueSpareTrigger',
+  'pendingTimeout',
+  // Knative's panic window and AIBrix's tolerance bands, as for composite and saturation-v2.
+  ...PANIC_KEYS,
+  ...TOLERANCE_KEYS,
+] as const;
 
 export interface SaturationPolicyParams {
   readonly policy: 'saturation';
@@ -21,6 +32,8 @@ export interface SaturationPolicyParams {
   readonly behaviour: ReplicaBehaviour;
   /** A replica pending, stale or failing this long no longer holds the decision (pending-timeout.ts). */
   readonly pendingTimeoutMs: number;
+  readonly panic?: PanicConfig;
+  readonly tolerance: Tolerance;
 }
 
 export function parseSaturationPolicy(values: ReadonlyMap<string, string>): SaturationPolicyParams {
@@ -33,13 +46,20 @@ export function parseSaturationPolicy(values: ReadonlyMap<string, string>): Satu
   const problem = validateWvaConfig(wva);
   if (problem) throw new MetadataError(problem.key, `'${values.get(problem.key) ?? wva[problem.key]}' is not accepted: ${problem.message}`);
   const behaviour = parseBehaviour(values, { defaultMin: 1, lowest: 1, why: 'WVA V1 never scales below 1 replica' });
-  return { policy: 'saturation', wva, behaviour, pendingTimeoutMs: parsePendingTimeout(values) };
+  return {
+    policy: 'saturation',
+    wva,
+    behaviour,
+    pendingTimeoutMs: parsePendingTimeout(values),
+    panic: parsePanic(values),
+    tolerance: parseTolerance(values),
+  };
 }
 
 export function saturationPolicyKey(p: SaturationPolicyParams): string {
   const w = p.wva;
   const wva = `${w.kvCacheThreshold}/${w.queueLengthThreshold}/${w.kvSpareTrigger}/${w.queueSpareTrigger}`;
-  return `saturation|${wva}|${behaviourKey(p.behaviour)}|${p.pendingTimeoutMs}`;
+  return `saturation|${wva}|${behaviourKey(p.behaviour)}|${p.pendingTimeoutMs}|${panicKey(p.panic)}|${toleranceKey(p.tolerance)}`;
 }
 
 export function computeSaturationPolicy(workers: readonly FreshWorker[], p: SaturationPolicyParams, context: SignalContext): Evaluation {
@@ -62,7 +82,9 @@ export function computeSaturationPolicy(workers: readonly FreshWorker[], p: Satu
 
   const analysis = analyzeSaturation(replicas, p.wva);
   const target = saturationTarget(analysis, { current });
-  const shaped = applyBehaviour(target.target, current, context.snapshot.at, p.behaviour, context.state);
+  const panic = applyPanic(target.target, analysis.totalReplicas, context.snapshot.at, p.panic, context.state);
+  const tolerated = applyTolerance(panic.value, current, p.tolerance);
+  const shaped = applyBehaviour(tolerated.value, current, context.snapshot.at, p.behaviour, context.state);
 
   const contributions: Contribution[] = analysis.replicas.map((r) =>
     r.saturated
@@ -107,6 +129,8 @@ export function computeSaturationPolicy(workers: readonly FreshWorker[], p: Satu
       decision: target.decision,
       rule: target.rule,
       recommendation: target.target,
+      panic: panic.details,
+      tolerance: tolerated.rule,
       behaviour: behaviourDetails(shaped, p.behaviour),
     },
   };
