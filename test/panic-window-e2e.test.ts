@@ -27,7 +27,7 @@ function vllm(waiting: number): string {
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe('panic window with real workers', () => {
-  it('a burst that doubles the load raises the answer at the next collection, holds it while panicking, lowers it only after a quiet stable window', async () => {
+  it('a doubling burst raises the answer at the next collection, holds it while panicking, lowers it after a quiet stable window', async () => {
     const start = async () => harness.track(await FakeWorker.start({ behaviour: { kind: 'text', body: vllm(10) } }));
     const workers = await Promise.all([start(), start()]);
     await harness.start([{ name: 'llama', source: 'vllm', targets: workers.map((w) => w.target) }]);
