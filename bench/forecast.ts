@@ -11,6 +11,7 @@ import { fmt, isMain, table } from './common.js';
 import { FailureLog, silentLogger } from '../src/log.js';
 import { PREDICTOR_NAMES, type PredictorName } from '../src/policies/predictors/predictor.js';
 import { forecast, setPredictorLog } from '../src/policies/predictors/registry.js';
+import { mulberry32 } from '../src/simulation/random.js';
 
 export interface ForecastBenchOptions {
   rounds: number;
@@ -36,23 +37,11 @@ export function parseForecastArgs(argv: readonly string[]): ForecastBenchOptions
   return { rounds: Number(values.rounds ?? 30), points: Number(values.points ?? 50) };
 }
 
-/** mulberry32: the same seeded noise every run. */
-function noise(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 const quantile = (sorted: readonly number[], q: number): number => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? Number.NaN;
 
 export async function runForecastBench(options: ForecastBenchOptions): Promise<ForecastBenchResult> {
   setPredictorLog(new FailureLog(silentLogger()));
-  const random = noise(1);
+  const random = mulberry32(1);
   const series = Array.from({ length: options.points }, (_, k) => 100 + 4 * k + (random() - 0.5) * 20);
   console.log(`Forecast fit time: ${options.points}-point noisy ramp, 10 points ahead, ${options.rounds} fits per predictor`);
   const rows: ForecastBenchRow[] = [];

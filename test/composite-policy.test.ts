@@ -5,7 +5,7 @@ import { TriggerRegistry } from '../src/triggers/trigger-registry.js';
 import { useOf } from '../src/signals/evaluate.js';
 import { findSignal } from '../src/triggers/catalogue.js';
 import { PoolStore } from '../src/store/pool-store.js';
-import type { WorkerSample } from '../src/store/sample.js';
+import { CLOCKED_TTL_MS, ClockedPool, type Load } from './support/clocked-pool.js';
 
 /**
  * `desired_replicas` with `policy: composite` and the behaviour keys shared by both policies
@@ -14,35 +14,14 @@ import type { WorkerSample } from '../src/store/sample.js';
  * cache TTL, so every step is a new published snapshot.
  */
 
-const TTL = 1000;
-let now = 1_000_000;
-let store: PoolStore;
-let registry: TriggerRegistry;
-
-function setup(workerIds: string[]): void {
-  now = 1_000_000;
-  store = new PoolStore('llama', { cacheTtlMs: TTL, intervalMs: 1000, historyWindowMs: 600_000 }, () => now);
-  store.setWorkers(workerIds);
-  const [config] = validateConfig({ pools: [{ name: 'llama', source: 'vllm', targets: ['127.0.0.1:1'] }] }).pools;
-  registry = new TriggerRegistry(new Map([['llama', { config: config!, runtime: { name: 'llama', store } }]]));
-}
+const TTL = CLOCKED_TTL_MS;
+const pool = new ClockedPool();
+const setup = (workerIds: string[]) => pool.setup(workerIds);
 
 afterEach(() => vi.restoreAllMocks());
 
-type Load = Partial<Pick<WorkerSample, 'waiting' | 'running' | 'kvUsage' | 'queuedPrefillTokens'>>;
-
-/** Moves the clock by `seconds` (> TTL) and records one fresh sample per worker. */
-function step(seconds: number, loads: Record<string, Load>): void {
-  now += seconds * 1000;
-  for (const [id, load] of Object.entries(loads)) {
-    store.recordSample(id, { at: now, models: [], counters: {}, histograms: {}, ...load });
-  }
-}
-
-function evaluate(metadata: Record<string, string>) {
-  const result = registry.resolve({ pool: 'llama', metric: 'desired_replicas', ...metadata }).evaluate();
-  return result;
-}
+const step = (seconds: number, loads: Record<string, Load>) => pool.step(seconds, loads);
+const evaluate = (metadata: Record<string, string>) => pool.evaluate(metadata);
 
 function value(metadata: Record<string, string>): number {
   const result = evaluate(metadata);
@@ -138,13 +117,13 @@ describe('desired_replicas policy composite: strategies', () => {
     const desired = findSignal('desired_replicas')!;
     expect(desired.params?.historyMs?.(useOf(desired, new Map(Object.entries(meta))).params)).toBe(45_000);
     // A key no listed signal reads is refused, naming it.
-    expect(() => registry.resolve({ pool: 'llama', metric: 'desired_replicas', policy: 'composite', metrics: 'queue_depth:10', window: '45s' })).toThrow(
+    expect(() => pool.registry.resolve({ pool: 'llama', metric: 'desired_replicas', policy: 'composite', metrics: 'queue_depth:10', window: '45s' })).toThrow(
       /metadata 'window': not used by desired_replicas with policy 'composite': no signal in 'metrics' reads it \(queue_depth\)/,
     );
     // A bad sub-signal parameter is refused by the sub-signal, naming its key.
-    expect(() => registry.resolve({ pool: 'llama', metric: 'desired_replicas', policy: 'composite', metrics: 'tokens_in_queue:500', window: 'soon' })).toThrow(
-      /metadata 'window'/,
-    );
+    expect(() =>
+      pool.registry.resolve({ pool: 'llama', metric: 'desired_replicas', policy: 'composite', metrics: 'tokens_in_queue:500', window: 'soon' }),
+    ).toThrow(/metadata 'window'/);
   });
 
   it('answers 0 when there is no load (KEDA can scale to zero), and 0 for a pool at zero workers', () => {
@@ -252,7 +231,7 @@ describe('desired_replicas behaviour: stabilization windows (state kept once per
     const compute = vi.spyOn(signal, 'compute');
     const queueCompute = vi.spyOn(queue, 'compute');
     const meta = { policy: 'composite', metrics: 'queue_depth:10', scaleDownStabilizationWindow: '60s' };
-    const direct = registry.resolve({ pool: 'llama', metric: 'queue_depth', target: '10' });
+    const direct = pool.registry.resolve({ pool: 'llama', metric: 'queue_depth', target: '10' });
 
     step(2, BUSY);
     for (let i = 0; i < 100; i += 1) {
@@ -312,16 +291,11 @@ describe('desired_replicas and saturation metadata: every key validated, naming 
     [{ policy: 'composite', metrics: 'saturation:1', kvCacheThreshold: '0' }, 'kvCacheThreshold', /expected a number > 0 and ≤ 1/],
   ];
   it.each(cases)('desired_replicas %j → %s', (metadata, key, message) => {
-    let error: unknown;
-    try {
-      registry.resolve({ pool: 'llama', metric: 'desired_replicas', ...metadata });
-    } catch (e) {
-      error = e;
-    }
+    const error = pool.refusal(metadata);
     expect(error).toBeInstanceOf(MetadataError);
-    expect((error as MetadataError).key).toBe(key);
-    expect((error as MetadataError).message).toContain(`metadata '${key}'`);
-    expect((error as MetadataError).message).toMatch(message);
+    expect(error.key).toBe(key);
+    expect(error.message).toContain(`metadata '${key}'`);
+    expect(error.message).toMatch(message);
   });
 
   it.each([
@@ -329,9 +303,9 @@ describe('desired_replicas and saturation metadata: every key validated, naming 
     [{ kvCacheThreshold: '1.2' }, 'kvCacheThreshold', /expected a number > 0 and ≤ 1/],
     [{ queueLengthThreshold: '5' }, 'queueLengthThreshold', /unknown key for metric 'saturation'/],
   ])('saturation %j → %s', (metadata, key, message) => {
-    expect(() => registry.resolve({ pool: 'llama', metric: 'saturation', target: '0.8', ...metadata })).toThrow(message);
+    expect(() => pool.registry.resolve({ pool: 'llama', metric: 'saturation', target: '0.8', ...metadata })).toThrow(message);
     try {
-      registry.resolve({ pool: 'llama', metric: 'saturation', target: '0.8', ...metadata });
+      pool.registry.resolve({ pool: 'llama', metric: 'saturation', target: '0.8', ...metadata });
     } catch (e) {
       expect((e as MetadataError).key).toBe(key);
     }

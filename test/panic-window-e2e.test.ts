@@ -7,22 +7,12 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { KedaClient } from './support/keda-client.js';
 import { TestScaler } from './support/test-scaler.js';
 import { FakeWorker } from './support/workers.js';
+import { vllmGauges } from './support/vllm-exposition.js';
 
 const harness = new TestScaler();
 afterEach(() => harness.close());
 
-function vllm(waiting: number): string {
-  const labels = '{engine="0",model_name="meta-llama/Llama-3.1-8B-Instruct"}';
-  return [
-    '# TYPE vllm:num_requests_running gauge',
-    `vllm:num_requests_running${labels} 4.0`,
-    '# TYPE vllm:num_requests_waiting gauge',
-    `vllm:num_requests_waiting${labels} ${waiting.toFixed(1)}`,
-    '# TYPE vllm:kv_cache_usage_perc gauge',
-    `vllm:kv_cache_usage_perc${labels} 0.1`,
-    '',
-  ].join('\n');
-}
+const vllm = (waiting: number): string => vllmGauges({ waiting, kv: 0.1 });
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 

@@ -2,6 +2,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { KedaClient } from './support/keda-client.js';
 import { TestScaler } from './support/test-scaler.js';
 import { FakeWorker } from './support/workers.js';
+import { vllmGauges } from './support/vllm-exposition.js';
 
 /**
  * The predictive composite end to end: a real HTTP worker serving a vLLM exposition whose queue
@@ -17,18 +18,7 @@ afterEach(async () => {
   await harness.close();
 });
 
-function vllm(waiting: number): string {
-  const labels = '{engine="0",model_name="meta-llama/Llama-3.1-8B-Instruct"}';
-  return [
-    '# TYPE vllm:num_requests_running gauge',
-    `vllm:num_requests_running${labels} 4.0`,
-    '# TYPE vllm:num_requests_waiting gauge',
-    `vllm:num_requests_waiting${labels} ${waiting.toFixed(1)}`,
-    '# TYPE vllm:kv_cache_usage_perc gauge',
-    `vllm:kv_cache_usage_perc${labels} 0.3`,
-    '',
-  ].join('\n');
-}
+const vllm = (waiting: number): string => vllmGauges({ waiting, kv: 0.3 });
 
 const PLAIN = { metric: 'desired_replicas', policy: 'composite', metrics: 'queue_depth:10' };
 // horizon 10s: one point a second, forecast 10 points ahead.

@@ -8,6 +8,7 @@ import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { freePort } from '../src/cli/demo/net.js';
 import { KedaClient, healthCheck } from './support/keda-client.js';
 import { FakeWorker } from './support/workers.js';
+import { vllmGauges } from './support/vllm-exposition.js';
 
 /**
  * The WebAssembly predictors in the built binary: `keda-llm-scaler serve` from dist/ with a real
@@ -32,18 +33,7 @@ afterEach(async () => {
   worker = undefined;
 });
 
-function vllm(waiting: number): string {
-  const labels = '{engine="0",model_name="meta-llama/Llama-3.1-8B-Instruct"}';
-  return [
-    '# TYPE vllm:num_requests_running gauge',
-    `vllm:num_requests_running${labels} 4.0`,
-    '# TYPE vllm:num_requests_waiting gauge',
-    `vllm:num_requests_waiting${labels} ${waiting.toFixed(1)}`,
-    '# TYPE vllm:kv_cache_usage_perc gauge',
-    `vllm:kv_cache_usage_perc${labels} 0.3`,
-    '',
-  ].join('\n');
-}
+const vllm = (waiting: number): string => vllmGauges({ waiting, kv: 0.3 });
 
 interface Decision {
   metadata: Record<string, string>;

@@ -5,21 +5,12 @@ import { describe, expect, it } from 'vitest';
 import { FailureLog } from '../src/log.js';
 import { MIN_POINTS, PREDICTOR_NAMES, type PredictorName } from '../src/policies/predictors/predictor.js';
 import { forecast, isPredictorName, predictorFor, setPredictorLog } from '../src/policies/predictors/registry.js';
+import { mulberry32 } from '../src/simulation/random.js';
 
 /**
  * Every predictor on synthetic series whose truth is known. Noise comes from a seeded PRNG
- * (mulberry32, generated here) so the tolerances are checked against fixed numbers, not luck.
+ * (mulberry32, the simulator's) so the tolerances are checked against fixed numbers, not luck.
  */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 const random = mulberry32(42);
 const N = 50;
 /** Uniform noise of width w has standard deviation w / √12. */

@@ -1,37 +1,18 @@
 import { describe, expect, it } from 'vitest';
-import { validateConfig } from '../src/config/load.js';
 import { MetadataError } from '../src/signals/metadata-error.js';
-import { PoolStore } from '../src/store/pool-store.js';
-import type { WorkerSample } from '../src/store/sample.js';
-import { TriggerRegistry } from '../src/triggers/trigger-registry.js';
+import { ClockedPool, type Load } from './support/clocked-pool.js';
 
 /**
  * `desired_replicas` with `policy: saturation-v2` and the panic, tolerance and up-max-down-min
  * keys, through the real trigger registry and pool store with a controlled clock: every step
  * records fresh samples past the cache TTL, so it is a new published snapshot.
  */
-const TTL = 1000;
-let now = 1_000_000;
-let store: PoolStore;
-let registry: TriggerRegistry;
-
-function setup(workerIds: string[]): void {
-  now = 1_000_000;
-  store = new PoolStore('llama', { cacheTtlMs: TTL, intervalMs: 1000, historyWindowMs: 600_000 }, () => now);
-  store.setWorkers(workerIds);
-  const [config] = validateConfig({ pools: [{ name: 'llama', source: 'vllm', targets: ['127.0.0.1:1'] }] }).pools;
-  registry = new TriggerRegistry(new Map([['llama', { config: config!, runtime: { name: 'llama', store } }]]));
-}
-
-type Load = Partial<Pick<WorkerSample, 'waiting' | 'running' | 'kvUsage' | 'kvCapacityTokens'>>;
-
-function step(seconds: number, loads: Record<string, Load>): void {
-  now += seconds * 1000;
-  for (const [id, load] of Object.entries(loads)) store.recordSample(id, { at: now, models: [], counters: {}, histograms: {}, ...load });
-}
+const pool = new ClockedPool();
+const setup = (workerIds: string[]) => pool.setup(workerIds);
+const step = (seconds: number, loads: Record<string, Load>) => pool.step(seconds, loads);
 
 function evaluate(metadata: Record<string, string>): { value: number; details: Record<string, unknown> } {
-  const result = registry.resolve({ pool: 'llama', metric: 'desired_replicas', ...metadata }).evaluate();
+  const result = pool.evaluate(metadata);
   if (!result.ok) throw new Error(`unavailable: ${result.reason}`);
   return { value: result.value, details: result.evaluation.details as Record<string, unknown> };
 }
@@ -47,7 +28,7 @@ describe('policy saturation-v2 over the pool store', () => {
     expect(up.value).toBe(3);
     expect(up.details.rule).toMatch(/required capacity = demand 15000 tokens .* = 3$/);
     // The third replica is discovered but not collected yet: anticipated supply.
-    store.setWorkers(['a', 'b', 'c']);
+    pool.store.setWorkers(['a', 'b', 'c']);
     step(2, { a: busy(0.75), b: busy(0.75) });
     const held = evaluate(V2);
     expect(held.value).toBe(3);
@@ -192,14 +173,9 @@ describe('new keys are validated, naming the key', () => {
     [{ policy: 'composite', metrics: 'queue_depth:5', scaleUpThreshold: '0.9' }, 'scaleUpThreshold', /not used by desired_replicas with policy 'composite'/],
   ];
   it.each(cases)('%j → %s', (metadata, key, message) => {
-    let error: unknown;
-    try {
-      registry.resolve({ pool: 'llama', metric: 'desired_replicas', ...metadata });
-    } catch (e) {
-      error = e;
-    }
+    const error = pool.refusal(metadata);
     expect(error).toBeInstanceOf(MetadataError);
-    expect((error as MetadataError).key).toBe(key);
-    expect((error as MetadataError).message).toMatch(message);
+    expect(error.key).toBe(key);
+    expect(error.message).toMatch(message);
   });
 });

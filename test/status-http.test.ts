@@ -15,22 +15,12 @@ import { makeCa, makeLeaf } from './support/certs.js';
 import { KedaClient } from './support/keda-client.js';
 import { INTERVAL, TestScaler } from './support/test-scaler.js';
 import { FakeWorker } from './support/workers.js';
+import { vllmGauges } from './support/vllm-exposition.js';
 
 const harness = new TestScaler();
 afterEach(() => harness.close());
 
-function vllm(load: { kv: number; waiting: number; running?: number }): string {
-  const labels = '{engine="0",model_name="meta-llama/Llama-3.1-8B-Instruct"}';
-  return [
-    '# TYPE vllm:num_requests_running gauge',
-    `vllm:num_requests_running${labels} ${(load.running ?? 4).toFixed(1)}`,
-    '# TYPE vllm:num_requests_waiting gauge',
-    `vllm:num_requests_waiting${labels} ${load.waiting.toFixed(1)}`,
-    '# TYPE vllm:kv_cache_usage_perc gauge',
-    `vllm:kv_cache_usage_perc${labels} ${load.kv}`,
-    '',
-  ].join('\n');
-}
+const vllm = vllmGauges;
 
 async function workers(...loads: { kv: number; waiting: number; running?: number }[]): Promise<FakeWorker[]> {
   return Promise.all(loads.map(async (load) => harness.track(await FakeWorker.start({ behaviour: { kind: 'text', body: vllm(load) } }))));

@@ -8,6 +8,7 @@ import { Browser } from './support/browser.js';
 import { KedaClient } from './support/keda-client.js';
 import { INTERVAL, TestScaler } from './support/test-scaler.js';
 import { FakeWorker } from './support/workers.js';
+import { vllmGauges } from './support/vllm-exposition.js';
 
 const harness = new TestScaler();
 let browser: Browser | undefined;
@@ -17,18 +18,7 @@ afterEach(async () => {
   await harness.close();
 });
 
-function vllm(load: { kv: number; waiting: number; running?: number }): string {
-  const labels = '{engine="0",model_name="meta-llama/Llama-3.1-8B-Instruct"}';
-  return [
-    '# TYPE vllm:num_requests_running gauge',
-    `vllm:num_requests_running${labels} ${(load.running ?? 4).toFixed(1)}`,
-    '# TYPE vllm:num_requests_waiting gauge',
-    `vllm:num_requests_waiting${labels} ${load.waiting.toFixed(1)}`,
-    '# TYPE vllm:kv_cache_usage_perc gauge',
-    `vllm:kv_cache_usage_perc${labels} ${load.kv}`,
-    '',
-  ].join('\n');
-}
+const vllm = vllmGauges;
 
 async function worker(load: { kv: number; waiting: number; running?: number }): Promise<FakeWorker> {
   return harness.track(await FakeWorker.start({ behaviour: { kind: 'text', body: vllm(load) } }));
