@@ -7,6 +7,7 @@ import type { TriggerRegistry } from '../triggers/trigger-registry.js';
 import { ActivityStreams } from './activity-streams.js';
 import { externalScalerHandlers } from './external-scaler.js';
 import { externalScalerService, packageDefinition } from './proto.js';
+import { RequestMemo } from './request-memo.js';
 
 export const EXTERNAL_SCALER_SERVICE = 'externalscaler.ExternalScaler';
 
@@ -20,6 +21,8 @@ export class GrpcServer {
   private readonly endStreams: () => void;
   readonly streams: ActivityStreams;
   private shuttingDown = false;
+  /** Request bodies KEDA repeats every poll, decoded once. */
+  readonly requests = new RequestMemo();
 
   constructor(
     registry: TriggerRegistry,
@@ -39,7 +42,7 @@ export class GrpcServer {
     this.streams = new ActivityStreams((delta) => metrics.activeStreams.inc(delta));
     const handlers = externalScalerHandlers({ registry, streams: this.streams, metrics, shuttingDown: () => this.shuttingDown });
     this.endStreams = handlers.endStreams;
-    this.server.addService(externalScalerService(), handlers.implementation);
+    this.server.addService(this.requests.wrap(externalScalerService()), handlers.implementation);
     this.health = new HealthImplementation({ '': 'SERVING', liveness: 'SERVING', readiness: 'NOT_SERVING', [EXTERNAL_SCALER_SERVICE]: 'NOT_SERVING' });
     this.health.addToServer(this.server);
     new ReflectionService(packageDefinition()).addToServer(this.server);

@@ -27,6 +27,7 @@ class QuerySlotsFull extends MetadataError {}
 export class TriggerRegistry implements PoolCatalog {
   private readonly cache = new Map<string, { entry: Trigger | MetadataError; bytes: number }>();
   private cachedBytes = 0;
+  private readonly keys = new WeakMap<object, string>();
 
   constructor(
     private readonly pools: ReadonlyMap<string, { runtime: PoolRuntime; config: PoolConfig }>,
@@ -60,9 +61,7 @@ export class TriggerRegistry implements PoolCatalog {
 
   /** Returns the trigger for this metadata, or throws MetadataError naming the bad key. */
   resolve(metadata: Readonly<Record<string, string>>): Trigger {
-    // Oversized metadata is refused before it is keyed, parsed or cached (a few length reads).
-    checkMetadataBounds(metadata, KEDA_KEYS);
-    const key = metadataKey(metadata);
+    const key = this.keyOf(metadata);
     let entry = this.cache.get(key)?.entry;
     if (entry === undefined) {
       try {
@@ -76,6 +75,21 @@ export class TriggerRegistry implements PoolCatalog {
     }
     if (entry instanceof MetadataError) throw entry;
     return entry;
+  }
+
+  /**
+   * The cache key of a metadata map. A frozen map cannot change, so its key is kept with it: the
+   * gRPC server hands every call with the same request bytes the same frozen message
+   * (grpc/request-memo.ts), and keying it again would sort and join its entries on every call.
+   */
+  private keyOf(metadata: Readonly<Record<string, string>>): string {
+    const known = this.keys.get(metadata);
+    if (known !== undefined) return known;
+    // Oversized metadata is refused before it is keyed, parsed or cached (a few length reads).
+    checkMetadataBounds(metadata, KEDA_KEYS);
+    const key = metadataKey(metadata);
+    if (Object.isFrozen(metadata)) this.keys.set(metadata, key);
+    return key;
   }
 
   /** Bytes the cached entries are estimated to hold (see MAX_CACHED_BYTES). */
