@@ -73,6 +73,78 @@ describe('policy saturation-v2 over the pool store', () => {
   });
 });
 
+describe('policy saturation-v2: what it learns from finished requests', () => {
+  /** Cumulative request-token histograms after `requests` requests of these mean lengths. */
+  const tokens = (requests: number, meanIn: number, meanOut: number): Load['histograms'] => {
+    const h = (mean: number) => ({ bounds: [Number.POSITIVE_INFINITY], counts: [requests], sum: requests * mean, count: requests });
+    return { requestPromptTokens: h(meanIn), requestGenerationTokens: h(meanOut) };
+  };
+
+  it('reads the mean prompt length over the last 5 minutes, not since the workers started', () => {
+    setup(['a']);
+    // 10 minutes of 4000-token prompts (200 requests), then 5 minutes of 400-token prompts (100 more).
+    let ins = 0;
+    let count = 0;
+    for (let t = 0; t < 15 * 60; t += 30) {
+      const meanIn = t < 10 * 60 ? 4000 : 400;
+      ins += meanIn * 10;
+      count += 10;
+      const h = { bounds: [Number.POSITIVE_INFINITY], counts: [count], sum: ins, count };
+      step(30, {
+        a: {
+          kvUsage: 0.2,
+          waiting: 2,
+          running: 1,
+          kvCapacityTokens: 10_000,
+          histograms: { requestPromptTokens: h, requestGenerationTokens: { ...h, sum: count * 50 } },
+        },
+      });
+    }
+    const r = evaluate(V2);
+    // Since start the mean would be (4000 × 200 + 400 × 100) / 300 = 2800; the last 5 minutes say 400.
+    expect(r.details.avgInputTokens).toBeCloseTo(400, 0);
+    expect(r.details.avgInputTokensOver).toMatch(/^100 requests finished in the last 5m$/);
+    expect(r.details.totalDemand).toBeCloseTo(2000 + 2 * 400, -1);
+  });
+
+  it('falls back to the mean since start when no request finished in the last 5 minutes, and says so', () => {
+    setup(['a']);
+    for (let i = 0; i < 12; i += 1) step(30, { a: { ...busy(0.2, 2), histograms: tokens(10, 1000, 50) } });
+    const r = evaluate(V2);
+    expect(r.details.avgInputTokens).toBe(1000);
+    expect(r.details.avgInputTokensOver).toBe('no request finished in the last 5m: 10 requests since the workers started');
+  });
+
+  it('keeps observed k2 per output-length bucket: one seen under short answers is not used for long ones', () => {
+    setup(['a']);
+    let done = 0;
+    // Short answers (mean 50 tokens), queue at the threshold: k2 observed = tokens in use 6000.
+    // The history grows with each evaluated snapshot (once per collection that KEDA asks about).
+    for (let i = 0; i < 3; i += 1) {
+      done += 30;
+      step(2, { a: { ...busy(0.6, 5), histograms: tokens(done, 500, 50) } });
+      expect(evaluate(V2).details.k2History).toEqual({ outputBucket: 'short', observations: i });
+    }
+    // Queue short again: the short bucket's rolling k2 (6000) is used.
+    done += 30;
+    step(2, { a: { ...busy(0.3, 0), histograms: tokens(done, 500, 50) } });
+    const historical = evaluate(V2);
+    expect((historical.details.replicas as { k2Source: string; k2: number }[])[0]).toMatchObject({ k2Source: 'historical', k2: 6000 });
+    // Answers become long (mean over the last 5 minutes ≥ 500): another bucket, with no history yet.
+    const before = { sum: done * 50, count: done };
+    for (let i = 0; i < 2; i += 1) {
+      done += 1000;
+      before.sum += 1000 * 5000;
+      before.count += 1000;
+      const h = tokens(done, 500, 0)!;
+      step(2, { a: { ...busy(0.3, 0), histograms: { ...h, requestGenerationTokens: { ...h.requestGenerationTokens!, sum: before.sum } } } });
+    }
+    const long = evaluate(V2);
+    expect(long.details.k2History).toEqual({ outputBucket: 'long', observations: 0 });
+    expect((long.details.replicas as { k2Source: string }[])[0]?.k2Source).toBe('k1');
+  });
+});
+
 describe('policy saturation (WVA V1) with pendingTimeout', () => {
   it('holds while a replica is pending, then decides without it once it is past the timeout', () => {
     setup(['a', 'b', 'c']);

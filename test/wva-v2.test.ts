@@ -1,6 +1,15 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { analyzeV2, derivedK2, validateWvaV2Config, WVA_V2_DEFAULTS, type K2Source, type V2Replica, type WvaV2Config } from '../src/policies/wva-v2.js';
+import {
+  analyzeV2,
+  derivedK2,
+  outputBucket,
+  validateWvaV2Config,
+  WVA_V2_DEFAULTS,
+  type K2Source,
+  type V2Replica,
+  type WvaV2Config,
+} from '../src/policies/wva-v2.js';
 
 /**
  * llm-d WVA V2 token-based analyzer for one variant, case by case, worked by hand from WVA's
@@ -171,5 +180,20 @@ describe('WVA V2 properties', () => {
         expect(b.target).toBeLessThanOrEqual(a.target + 1);
       }),
     );
+  });
+});
+
+describe('outputBucket: the rolling k2 history is kept per output length, as WVA keys it', () => {
+  it.each([
+    [undefined, 'unknown'],
+    [Number.NaN, 'unknown'],
+    [0, 'short'],
+    [99.9, 'short'],
+    [100, 'medium'],
+    [499, 'medium'],
+    [500, 'long'],
+    [8192, 'long'],
+  ] as const)('%s output tokens per request → %s', (tokens, bucket) => {
+    expect(outputBucket(tokens)).toBe(bucket);
   });
 });

@@ -22,7 +22,14 @@ import {
 import { BEHAVIOUR_KEYS } from './replica-behaviour.js';
 import { parseSla, SLA_KEYS, slaKey, type SlaParams } from './sla/params.js';
 import { computeSaturationPolicy, parseSaturationPolicy, saturationPolicyKey, WVA_KEYS, type SaturationPolicyParams } from './saturation.js';
-import { computeSaturationV2, parseSaturationV2, SATURATION_V2_KEYS, saturationV2Key, type SaturationV2Params } from './saturation-v2.js';
+import {
+  computeSaturationV2,
+  MEAN_TOKENS_WINDOW_MS,
+  parseSaturationV2,
+  SATURATION_V2_KEYS,
+  saturationV2Key,
+  type SaturationV2Params,
+} from './saturation-v2.js';
 
 const POLICIES = ['saturation', 'saturation-v2', 'composite', 'sla'] as const;
 
@@ -86,7 +93,7 @@ export const DESIRED_REPLICAS: SignalDefinition = define<DesiredParams>({
     parse: parseDesired,
     key: (p) =>
       p.policy === 'saturation' ? saturationPolicyKey(p) : p.policy === 'saturation-v2' ? saturationV2Key(p) : p.policy === 'sla' ? slaKey(p) : compositeKey(p),
-    historyMs: (p) => (p.policy === 'composite' ? compositeHistoryMs(p) : 0),
+    historyMs: (p) => (p.policy === 'composite' ? compositeHistoryMs(p) : p.policy === 'saturation-v2' ? MEAN_TOKENS_WINDOW_MS : 0),
     queries: (p) => (p.policy === 'composite' ? compositeQueries(p) : []),
   },
   compute: (workers, p, context) => {

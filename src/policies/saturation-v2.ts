@@ -13,7 +13,18 @@ import { applyPanic, PANIC_KEYS, panicKey, parsePanic, type PanicConfig } from '
 import { ageOutIn, parsePendingTimeout, PENDING_TIMEOUT_KEYS } from './pending-timeout.js';
 import { applyBehaviour, behaviourDetails, behaviourKey, parseBehaviour, type ReplicaBehaviour } from './replica-behaviour.js';
 import { applyTolerance, parseTolerance, TOLERANCE_KEYS, toleranceKey, type Tolerance } from './tolerance.js';
-import { analyzeV2, meanOf, pushK2, validateWvaV2Config, WVA_V2_DEFAULTS, type V2Replica, type WvaV2Config } from './wva-v2.js';
+import { windowMeanTokens } from '../signals/windowed/per-request.js';
+import {
+  analyzeV2,
+  meanOf,
+  outputBucket,
+  pushK2,
+  validateWvaV2Config,
+  WVA_V2_DEFAULTS,
+  type OutputBucket,
+  type V2Replica,
+  type WvaV2Config,
+} from './wva-v2.js';
 
 /** WVA's ConfigMap names, then the deployment limits for the derived k2. */
 export const WVA_V2_KEYS = ['kvCacheThreshold', 'queueLengthThreshold', 'scaleUpThreshold', 'scaleDownBoundary', 'maxNumSeqs', 'maxNumBatchedTokens'] as const;
@@ -57,20 +68,35 @@ export function saturationV2Key(p: SaturationV2Params): string {
 }
 
 /** Mean tokens per finished request over the fleet, from the request-token histograms (since start). */
-function meanTokens(workers: readonly FreshWorker[], which: 'requestPromptTokens' | 'requestGenerationTokens'): number | undefined {
+/**
+ * WVA V2 reads the mean prompt and generation lengths as 5-minute rates of the request-token
+ * histograms (llm-d/workload-variant-autoscaler internal/collector/registration/saturation.go).
+ */
+export const MEAN_TOKENS_WINDOW_MS = 5 * 60_000;
+
+/**
+ * Mean tokens per request over the last five minutes; when no request finished in them, the
+ * mean since the workers started (their histograms' sum over count), said so in the details.
+ */
+function meanTokens(workers: readonly FreshWorker[], at: number, which: 'prompt' | 'generation'): { value?: number; over: string } {
+  const recent = windowMeanTokens(workers, MEAN_TOKENS_WINDOW_MS, at, which);
+  if (recent.value !== undefined) return { value: recent.value, over: `${recent.finishedRequests} requests finished in the last 5m` };
+  const histogram = which === 'prompt' ? 'requestPromptTokens' : 'requestGenerationTokens';
   let sum = 0;
   let count = 0;
   for (const w of workers) {
-    const h = w.sample.histograms[which];
+    const h = w.sample.histograms[histogram];
     if (!h || !Number.isFinite(h.sum) || !Number.isFinite(h.count)) continue;
     sum += h.sum;
     count += h.count;
   }
-  return count > 0 ? sum / count : undefined;
+  return count > 0
+    ? { value: sum / count, over: `no request finished in the last 5m: ${count} requests since the workers started` }
+    : { over: 'no finished request' };
 }
 
-/** The observed k2 values of each policy use (WVA's rolling window of 10). */
-const k2Histories = new WeakMap<StateScope, number[]>();
+/** The observed k2 values of each policy use, per output-length bucket (WVA's rolling window of 10). */
+const k2Histories = new WeakMap<StateScope, Map<OutputBucket, number[]>>();
 
 export function computeSaturationV2(workers: readonly FreshWorker[], p: SaturationV2Params, context: SignalContext): Evaluation {
   const at = context.snapshot.at;
@@ -99,18 +125,17 @@ export function computeSaturationV2(workers: readonly FreshWorker[], p: Saturati
       queueLength: sample.waiting as number,
     });
   }
-  const history = k2Histories.get(context.state) ?? [];
+  const input = meanTokens(workers, at, 'prompt');
+  const output = meanTokens(workers, at, 'generation');
+  const bucket = outputBucket(output.value);
+  let histories = k2Histories.get(context.state);
+  if (!histories) k2Histories.set(context.state, (histories = new Map()));
+  const history = histories.get(bucket) ?? [];
   const analysis = analyzeV2(
-    {
-      ready,
-      pending: pending.length,
-      avgInputTokens: meanTokens(workers, 'requestPromptTokens'),
-      avgOutputTokens: meanTokens(workers, 'requestGenerationTokens'),
-      historicalK2: meanOf(history),
-    },
+    { ready, pending: pending.length, avgInputTokens: input.value, avgOutputTokens: output.value, historicalK2: meanOf(history) },
     p.wva,
   );
-  k2Histories.set(context.state, pushK2(history, analysis.observedK2));
+  histories.set(bucket, pushK2(history, analysis.observedK2));
   // Counted in current: ready, pending, broken and those without capacity (they exist).
   const current = analysis.current + broken.length + unexplained.length;
   let recommendation = analysis.target;
@@ -155,6 +180,11 @@ export function computeSaturationV2(workers: readonly FreshWorker[], p: Saturati
         effective: r3(r.effective),
         saturated: r.saturated,
       })),
+      avgInputTokens: input.value === undefined ? undefined : r3(input.value),
+      avgInputTokensOver: input.over,
+      avgOutputTokens: output.value === undefined ? undefined : r3(output.value),
+      avgOutputTokensOver: output.over,
+      k2History: { outputBucket: bucket, observations: history.length },
       totalDemand: r3(analysis.totalDemand),
       perReplicaCapacity: r3(analysis.perReplicaCapacity),
       supply: r3(analysis.supply),

@@ -216,6 +216,19 @@ export function analyzeV2(inputs: V2Inputs, c: WvaV2Config): V2Result {
   };
 }
 
+/**
+ * WVA keys its rolling k2 history by model, accelerator and output-length bucket (< 100, < 500,
+ * else tokens per request): a replica's compute-bound capacity in tokens depends on how long its
+ * answers are, so a k2 observed under short answers is not reused for long ones. Without a mean
+ * output length the bucket is `unknown`, never one of the three.
+ */
+export type OutputBucket = 'short' | 'medium' | 'long' | 'unknown';
+
+export function outputBucket(avgOutputTokens: number | undefined): OutputBucket {
+  if (avgOutputTokens === undefined || !Number.isFinite(avgOutputTokens)) return 'unknown';
+  return avgOutputTokens < 100 ? 'short' : avgOutputTokens < 500 ? 'medium' : 'long';
+}
+
 /** The rolling average of the last K2_HISTORY_LENGTH observed k2 values, with the new ones pushed. */
 export function pushK2(history: readonly number[], observed: readonly number[]): number[] {
   return [...history, ...observed].slice(-K2_HISTORY_LENGTH);

@@ -9,8 +9,8 @@ import { PoolStore } from '../../src/store/pool-store.js';
 import type { WorkerSample } from '../../src/store/sample.js';
 import { TriggerRegistry } from '../../src/triggers/trigger-registry.js';
 
-/** A worker's load: the gauge fields of a sample. */
-export type Load = Partial<Pick<WorkerSample, 'waiting' | 'running' | 'kvUsage' | 'kvCapacityTokens' | 'queuedPrefillTokens'>>;
+/** A worker's load: the gauge fields of a sample, and its cumulative histograms where a test needs them. */
+export type Load = Partial<Pick<WorkerSample, 'waiting' | 'running' | 'kvUsage' | 'kvCapacityTokens' | 'queuedPrefillTokens' | 'histograms'>>;
 
 export const CLOCKED_TTL_MS = 1000;
 

@@ -111,6 +111,18 @@ export const contextLength = (workers: readonly FreshWorker[], params: WindowPar
   return { ok: true, value: w.tokens / w.requests, readyWorkers: w.readyWorkers, contributions: w.contributions, details };
 };
 
+/**
+ * The fleet's mean prompt (or generation) tokens per request finished in the window — WVA V2's
+ * `rate(vllm:request_prompt_tokens_sum[5m]) / rate(vllm:request_prompt_tokens_count[5m])`
+ * (llm-d/workload-variant-autoscaler internal/collector/registration/saturation.go) — or
+ * undefined when no request finished in it.
+ */
+export function windowMeanTokens(workers: readonly FreshWorker[], windowMs: number, now: number, which: 'prompt' | 'generation') {
+  const prompt = which === 'prompt';
+  const w = perRequestWindow(workers, windowMs, now, prompt, !prompt, `${which} token counts`);
+  return { value: w.requests > 0 ? w.tokens / w.requests : undefined, finishedRequests: w.requests, workers: w.readyWorkers };
+}
+
 /** Tokens waiting for prefill per worker: exact where reported, else waiting × mean prompt length. */
 export function queuedTokens(workers: readonly FreshWorker[], windowMs: number, now: number) {
   const contributions: Contribution[] = [];
