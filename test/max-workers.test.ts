@@ -8,7 +8,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest
 import { fpmJson, type FpmLoad } from './support/dynamo-workers.js';
 import { KedaClient } from './support/keda-client.js';
 import { NatsServer } from './support/nats-server.js';
-import { TestScaler } from './support/test-scaler.js';
+import { INTERVAL, TestScaler } from './support/test-scaler.js';
 import { FakeWorker } from './support/workers.js';
 
 let nats: NatsServer;
@@ -109,8 +109,11 @@ describe('maxWorkers', () => {
       },
       { timeout: 5000, interval: 50 },
     );
-    // Two workers of the fixture (3 waiting each): 6, never the third worker's share.
-    const answer = await harness.client.getMetrics(KedaClient.ref({ pool: 'llama', metric: 'queue_depth', target: '5', valueMode: 'raw' }), '');
-    expect(answer.metricValues[0]?.metricValueFloat).toBe(6);
+    // Two workers of the fixture (3 waiting each): 6, never the third worker's share. Discovered
+    // is not yet collected: the answer is waited for (UNAVAILABLE until the first scrape lands).
+    const so = KedaClient.ref({ pool: 'llama', metric: 'queue_depth', target: '5', valueMode: 'raw' });
+    await vi.waitFor(async () => expect((await harness.client.getMetrics(so, '')).metricValues[0]?.metricValueFloat).toBe(6), { timeout: 5000, interval: 50 });
+    await new Promise((resolve) => setTimeout(resolve, 3 * INTERVAL));
+    expect((await harness.client.getMetrics(so, '')).metricValues[0]?.metricValueFloat).toBe(6);
   });
 });
