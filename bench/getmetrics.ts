@@ -100,6 +100,15 @@ export const DEFAULT_TRIGGER_METADATA: Readonly<Record<string, Readonly<Record<s
   // `signal@variant`: the same signal with other metadata, measured as a signal of its own.
   'desired_replicas@saturation-v2': { target: '1', policy: 'saturation-v2' },
   'desired_replicas@panic': { target: '1', policy: 'composite', metrics: 'queue_depth:5,kv_cache_usage:0.7', panicWindow: '6s', stableWindow: '60s' },
+  // queue_depth with metadata as long as the panic composite's (KEDA's own keys, which the scaler
+  // skips): what the request's size costs apart from the policy.
+  'queue_depth@long-metadata': {
+    target: '5',
+    scalerAddress: 'keda-llm-scaler.keda.svc.cluster.local:9090',
+    enableTLS: 'false',
+    unsafeSsl: 'false',
+    activationThreshold: '0',
+  },
 };
 
 /** Bench cases that are a policy of another signal: the `metric` their triggers name (`desired_replicas@panic` is `desired_replicas`). */
