@@ -108,4 +108,25 @@ describe('WebAssembly predictors in the built binary', () => {
     const lines = stdout.trim().split('\n');
     for (const line of lines) expect(() => JSON.parse(line) as unknown, line).not.toThrow();
   });
+
+  it("a failed Prophet fit says so on stderr: the optimiser's own lines never reach stdout, the JSON log", { timeout: 60_000 }, async () => {
+    // Series on which Stan's optimiser gives up (found by trying): the fit throws, the component prints.
+    const script = [
+      `const { prophetPredictor } = await import(${JSON.stringify(path.join(root, 'dist', 'policies', 'predictors', 'prophet.js'))});`,
+      'for (const s of [[1e308, 1e308, 1e308, -1e308], Array.from({ length: 30 }, (_, i) => (i % 2) * 1e15)]) {',
+      "  await prophetPredictor.forecast(s, 3).then(() => console.error('fitted'), (e) => console.error('fit failed:', e.message.split('\\n')[0]));",
+      '}',
+    ].join('\n');
+    const child = spawn(process.execPath, ['--input-type=module', '-e', script]);
+    running.push(child);
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const code = await new Promise((resolve) => child.on('exit', resolve));
+    expect(code).toBe(0);
+    expect(stderr).toMatch(/fit failed: Optimization failed/);
+    expect(stderr).toMatch(/optimization failed: 70/);
+    expect(stdout).toBe('');
+  });
 });

@@ -7,11 +7,11 @@ import type { Predictor } from './predictor.js';
  * As Dynamo's planner does (components/planner/src/dynamo/planner/utils/load_predictor.py), point
  * k is stamped 2024-01-01 + k seconds, and the forecast is `yhat` at the last stamp + steps.
  *
- * Known limit: when Stan's optimiser fails (e.g. on a constant series, which registry.ts answers
- * without a fit for that reason) the WebAssembly component writes its own lines ("Exception
- * thrown", "optimization failed: 70") to the process's stdout through the WASI shim
- * (@bytecodealliance/preview2-shim), outside the JSON log; the fit itself throws and the
- * forecast falls back to the last value.
+ * When Stan's optimiser fails (e.g. on a constant series, which registry.ts answers without a
+ * fit for that reason) the WebAssembly component writes its own lines ("Exception thrown",
+ * "optimization failed: 70") to stderr through the WASI shim (@bytecodealliance/preview2-shim),
+ * never to stdout, the JSON log; the fit throws and the forecast falls back to the last value,
+ * logged as JSON.
  */
 type ProphetModule = typeof import('@bsull/augurs/prophet');
 type Optimizer = ConstructorParameters<ProphetModule['Prophet']>[0]['optimizer'];
