@@ -16,8 +16,9 @@ export function evaluationKey(use: SignalUse, model: string | undefined): string
 /**
  * One evaluation per snapshot, signal, parameters and model however many triggers ask: a
  * thousand ScaledObjects on one pool cost one evaluation per collection, and KEDA's calls between
- * collections a map lookup. This is the only memo on the read path besides the store's published
- * snapshot.
+ * collections a map lookup. Besides the store's published snapshot, the read path's other memos
+ * are before it: decoded request bodies (grpc/request-memo.ts) and parsed triggers
+ * (triggers/trigger-registry.ts).
  */
 const evaluations = new WeakMap<PoolSnapshot, Map<string, Evaluation>>();
 
