@@ -23,7 +23,7 @@ export class RequestMemo {
   private readonly decoded = new Map<string, { message: unknown; bytes: number }>();
   private bytes = 0;
 
-  /** The service definition with each unary method's request decoder memoized. */
+  /** The service definition with the decoder of every method whose request is one message memoized (all of KEDA's). */
   wrap(service: grpc.ServiceDefinition): grpc.ServiceDefinition {
     const out: Record<string, grpc.MethodDefinition<unknown, unknown>> = {};
     const tags = new Map<(body: Buffer) => unknown, string>();
