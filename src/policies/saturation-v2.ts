@@ -8,12 +8,12 @@
 import { MetadataError } from '../signals/metadata-error.js';
 import { optionalNumberKey, parseNumberKey } from '../signals/metadata-values.js';
 import type { Contribution, Evaluation, SignalContext } from '../signals/types.js';
+import { windowMeanTokens } from '../signals/windowed/per-request.js';
 import { notFreshMembers, type FreshWorker, type StateScope } from '../store/pool-store.js';
 import { applyPanic, PANIC_KEYS, panicKey, parsePanic, type PanicConfig } from './panic-window.js';
 import { ageOutIn, parsePendingTimeout, PENDING_TIMEOUT_KEYS } from './pending-timeout.js';
 import { applyBehaviour, behaviourDetails, behaviourKey, parseBehaviour, type ReplicaBehaviour } from './replica-behaviour.js';
 import { applyTolerance, parseTolerance, TOLERANCE_KEYS, toleranceKey, type Tolerance } from './tolerance.js';
-import { windowMeanTokens } from '../signals/windowed/per-request.js';
 import {
   analyzeV2,
   meanOf,
@@ -67,7 +67,6 @@ export function saturationV2Key(p: SaturationV2Params): string {
   return `saturation-v2|${wva}|${p.pendingTimeoutMs}|${panicKey(p.panic)}|${toleranceKey(p.tolerance)}|${behaviourKey(p.behaviour)}`;
 }
 
-/** Mean tokens per finished request over the fleet, from the request-token histograms (since start). */
 /**
  * WVA V2 reads the mean prompt and generation lengths as 5-minute rates of the request-token
  * histograms (llm-d/workload-variant-autoscaler internal/collector/registration/saturation.go).
