@@ -1,10 +1,10 @@
 /**
- * The bounds' pure parts as properties: the series counter over any chunking, the echo cut, and
- * the metadata size check.
+ * The bounds' pure parts as properties: the series counter over any chunking, the echo cut, the
+ * metadata size check, and the bounded cache behind the trigger registry and the request memo.
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { ECHO_LIMIT, clipEcho } from '../src/config/bounds.js';
+import { BoundedCache, ECHO_LIMIT, clipEcho } from '../src/config/bounds.js';
 import { MetadataError } from '../src/signals/metadata-error.js';
 import { SeriesCounter } from '../src/sources/http/series-count.js';
 import { MAX_KEDA_VALUE_LENGTH, MAX_KEY_LENGTH, MAX_METADATA_LENGTH, MAX_VALUE_LENGTH, checkMetadataBounds } from '../src/triggers/metadata-bounds.js';
@@ -92,6 +92,36 @@ describe('checkMetadataBounds', () => {
           expect(entries.some(([k]) => clipEcho(k) === (error as MetadataError).key)).toBe(true);
         }
       }),
+    );
+  });
+});
+
+describe('BoundedCache', () => {
+  it('never holds more entries or bytes than its bounds, keeps the newest, and answers the last value set', () => {
+    const op = fc.record({ key: fc.integer({ min: 0, max: 30 }).map(String), value: fc.integer(), bytes: fc.integer({ min: 1, max: 100 }) });
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 10 }),
+        fc.integer({ min: 100, max: 400 }),
+        fc.array(op, { minLength: 1, maxLength: 200 }),
+        (maxEntries, maxBytes, ops) => {
+          const cache = new BoundedCache<number>(maxEntries, maxBytes);
+          const heldBytes = new Map<string, number>();
+          for (const { key, value, bytes } of ops) {
+            cache.set(key, value, bytes);
+            heldBytes.set(key, bytes);
+            expect(cache.get(key)).toBe(value);
+            expect(cache.size).toBeLessThanOrEqual(maxEntries);
+            expect(cache.bytes).toBeLessThanOrEqual(maxBytes);
+          }
+          // What it reports holding is what its entries add up to.
+          const kept = [...Array(31).keys()].map(String).filter((k) => cache.get(k) !== undefined);
+          expect(kept).toHaveLength(cache.size);
+          expect(kept.reduce((sum, k) => sum + heldBytes.get(k)!, 0)).toBe(cache.bytes);
+          expect([...cache.values()]).toHaveLength(cache.size);
+        },
+      ),
+      { numRuns: 500 },
     );
   });
 });

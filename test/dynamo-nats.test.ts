@@ -209,8 +209,8 @@ describe('event-plane generation (MessagePack envelopes)', () => {
     // Queue from FPM: A 4 + (1 + 1) = 6, B 0; C reports none (excluded, not zero). Running 43 + 8.
     // Each publisher has its own connection, so B's forward pass may land a collection after the
     // blocks above: wait for it rather than read once.
-    await waitFleet('queue_depth', 6);
-    await waitFleet('running_requests', 51);
+    await vi.waitFor(async () => expect(await fleet('queue_depth')).toBe(6), { timeout: 5000, interval: 20 });
+    await vi.waitFor(async () => expect(await fleet('running_requests')).toBe(51), { timeout: 5000, interval: 20 });
     expect((await poolWorkers()).sort()).toEqual([A_ID, B_ID, '42'].sort());
     // The event plane carries no KV totals: usage signals are unavailable, never made up.
     for (const metric of ['kv_cache_usage', 'kv_blocks_usage_percent']) {
@@ -277,7 +277,8 @@ describe('auto mode', () => {
     await upgraded.activeLoad({ workerId: 5n, kvUsedBlocks: 64 });
     await upgraded.forwardPass('backend', { workerId: 5n, scheduled: { prefill: 0, decode: 2 }, queued: { prefill: 7, prefillTokens: 700 } });
     await waitFleet('load_avg', 64, 3000);
-    await waitFleet('queue_depth', 7); // the forward pass is a message of its own, maybe a collection later
+    // The forward pass is a message of its own, maybe a collection later.
+    await vi.waitFor(async () => expect(await fleet('queue_depth')).toBe(7), { timeout: 5000, interval: 20 });
     await vi.waitFor(async () => expect(await poolWorkers()).toEqual(['5']), { timeout: 2000, interval: 20 });
   });
 

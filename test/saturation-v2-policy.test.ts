@@ -102,9 +102,10 @@ describe('policy saturation-v2: what it learns from finished requests', () => {
     }
     const r = evaluate(V2);
     // Since start the mean would be (4000 × 200 + 400 × 100) / 300 = 2800; the last 5 minutes say 400.
-    expect(r.details.avgInputTokens).toBeCloseTo(400, 0);
+    expect(r.details.avgInputTokens).toBe(400);
     expect(r.details.avgInputTokensOver).toMatch(/^100 requests finished in the last 5m$/);
-    expect(r.details.totalDemand).toBeCloseTo(2000 + 2 * 400, -1);
+    // Demand: tokens in use 0.2 × 10,000 + 2 waiting × 400.
+    expect(r.details.totalDemand).toBe(2000 + 2 * 400);
   });
 
   it('falls back to the mean since start when no request finished in the last 5 minutes, and says so', () => {

@@ -21,3 +21,52 @@ export function clipEcho(text: string, limit = ECHO_LIMIT): string {
   if (text.length <= limit) return text;
   return `${text.slice(0, limit)}… (${text.length} characters)`;
 }
+
+/**
+ * A map bounded by entry count and by estimated bytes: past either bound the oldest entries go
+ * first (insertion order, no reordering on a hit, so a read costs one lookup). What falls out is
+ * computed again when asked for. Used for what clients can make the scaler remember: parsed
+ * triggers (triggers/trigger-registry.ts) and decoded request bodies (grpc/request-memo.ts).
+ */
+export class BoundedCache<V> {
+  private readonly entries = new Map<string, { value: V; bytes: number }>();
+  private heldBytes = 0;
+
+  constructor(
+    readonly maxEntries: number,
+    readonly maxBytes: number,
+  ) {}
+
+  get(key: string): V | undefined {
+    return this.entries.get(key)?.value;
+  }
+
+  /** Keeps `value` under `key`, counted as `bytes`, first dropping the oldest entries past either bound. */
+  set(key: string, value: V, bytes: number): void {
+    const previous = this.entries.get(key);
+    if (previous) {
+      this.entries.delete(key);
+      this.heldBytes -= previous.bytes;
+    }
+    for (const [oldKey, old] of this.entries) {
+      if (this.entries.size < this.maxEntries && this.heldBytes + bytes <= this.maxBytes) break;
+      this.entries.delete(oldKey);
+      this.heldBytes -= old.bytes;
+    }
+    this.entries.set(key, { value, bytes });
+    this.heldBytes += bytes;
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  /** The estimated bytes held. */
+  get bytes(): number {
+    return this.heldBytes;
+  }
+
+  *values(): IterableIterator<V> {
+    for (const entry of this.entries.values()) yield entry.value;
+  }
+}

@@ -1,4 +1,5 @@
 import type * as grpc from '@grpc/grpc-js';
+import { BoundedCache } from '../config/bounds.js';
 
 /** At most this many distinct request bodies are remembered (as many as the trigger registry caches triggers). */
 const MAX_ENTRIES = 10_000;
@@ -20,20 +21,16 @@ const ENTRY_OVERHEAD_BYTES = 512;
  * packages/grpc-js/src/server-interceptors.ts, `deserializeMessage`); the memo wraps it.
  */
 export class RequestMemo {
-  private readonly decoded = new Map<string, { message: unknown; bytes: number }>();
-  private bytes = 0;
+  private readonly decoded = new BoundedCache<unknown>(MAX_ENTRIES, MAX_BYTES);
 
   /** The service definition with the decoder of every method whose request is one message memoized (all of KEDA's). */
   wrap(service: grpc.ServiceDefinition): grpc.ServiceDefinition {
     const out: Record<string, grpc.MethodDefinition<unknown, unknown>> = {};
-    const tags = new Map<(body: Buffer) => unknown, string>();
-    for (const [name, method] of Object.entries(service) as [string, grpc.MethodDefinition<unknown, unknown>][]) {
+    // One key prefix per method: the same bytes are another message to another request type.
+    for (const [index, [name, method]] of (Object.entries(service) as [string, grpc.MethodDefinition<unknown, unknown>][]).entries()) {
+      const prefix = String.fromCharCode(index);
       const decode = method.requestDeserialize;
-      // One tag per decoder (proto-loader makes one per method): the same bytes are another message to another type.
-      let tag = tags.get(decode);
-      if (tag === undefined) tags.set(decode, (tag = String.fromCharCode(tags.size)));
-      const typeTag = tag;
-      out[name] = method.requestStream ? method : { ...method, requestDeserialize: (body: Buffer) => this.decode(body, typeTag, decode) };
+      out[name] = method.requestStream ? method : { ...method, requestDeserialize: (body: Buffer) => this.decode(body, prefix, decode) };
     }
     return out as grpc.ServiceDefinition;
   }
@@ -43,25 +40,14 @@ export class RequestMemo {
     return this.decoded.size;
   }
 
-  private decode(body: Buffer, typeTag: string, decode: (body: Buffer) => unknown): unknown {
+  private decode(body: Buffer, prefix: string, decode: (body: Buffer) => unknown): unknown {
     if (body.length > MAX_BODY_BYTES) return decode(body);
-    const key = typeTag + body.toString('latin1');
+    const key = prefix + body.toString('latin1');
     const hit = this.decoded.get(key);
-    if (hit !== undefined) return hit.message;
+    if (hit !== undefined) return hit;
     const message = deepFreeze(decode(body));
-    this.remember(key, message, body.length * 4 + ENTRY_OVERHEAD_BYTES);
+    this.decoded.set(key, message, body.length * 4 + ENTRY_OVERHEAD_BYTES);
     return message;
-  }
-
-  /** Oldest entries go first once either bound would be passed. */
-  private remember(key: string, message: unknown, bytes: number): void {
-    for (const [oldKey, old] of this.decoded) {
-      if (this.decoded.size < MAX_ENTRIES && this.bytes + bytes <= MAX_BYTES) break;
-      this.decoded.delete(oldKey);
-      this.bytes -= old.bytes;
-    }
-    this.decoded.set(key, { message, bytes });
-    this.bytes += bytes;
   }
 }
 

@@ -21,8 +21,6 @@ export class GrpcServer {
   private readonly endStreams: () => void;
   readonly streams: ActivityStreams;
   private shuttingDown = false;
-  /** Request bodies KEDA repeats every poll, decoded once. */
-  readonly requests = new RequestMemo();
 
   constructor(
     registry: TriggerRegistry,
@@ -42,7 +40,8 @@ export class GrpcServer {
     this.streams = new ActivityStreams((delta) => metrics.activeStreams.inc(delta));
     const handlers = externalScalerHandlers({ registry, streams: this.streams, metrics, shuttingDown: () => this.shuttingDown });
     this.endStreams = handlers.endStreams;
-    this.server.addService(this.requests.wrap(externalScalerService()), handlers.implementation);
+    // Request bodies KEDA repeats every poll are decoded once.
+    this.server.addService(new RequestMemo().wrap(externalScalerService()), handlers.implementation);
     this.health = new HealthImplementation({ '': 'SERVING', liveness: 'SERVING', readiness: 'NOT_SERVING', [EXTERNAL_SCALER_SERVICE]: 'NOT_SERVING' });
     this.health.addToServer(this.server);
     new ReflectionService(packageDefinition()).addToServer(this.server);

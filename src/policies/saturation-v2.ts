@@ -8,7 +8,7 @@
 import { MetadataError } from '../signals/metadata-error.js';
 import { optionalNumberKey, parseNumberKey } from '../signals/metadata-values.js';
 import type { Contribution, Evaluation, SignalContext } from '../signals/types.js';
-import { windowMeanTokens } from '../signals/windowed/per-request.js';
+import { fleetMeanTokens } from '../signals/windowed/per-request.js';
 import { notFreshMembers, type FreshWorker, type StateScope } from '../store/pool-store.js';
 import { applyPanic, PANIC_KEYS, panicKey, parsePanic, type PanicConfig } from './panic-window.js';
 import { ageOutIn, parsePendingTimeout, PENDING_TIMEOUT_KEYS } from './pending-timeout.js';
@@ -73,25 +73,12 @@ export function saturationV2Key(p: SaturationV2Params): string {
  */
 export const MEAN_TOKENS_WINDOW_MS = 5 * 60_000;
 
-/**
- * Mean tokens per request over the last five minutes; when no request finished in them, the
- * mean since the workers started (their histograms' sum over count), said so in the details.
- */
+/** Mean tokens per request over the last five minutes, else since the workers started, and which it is. */
 function meanTokens(workers: readonly FreshWorker[], at: number, which: 'prompt' | 'generation'): { value?: number; over: string } {
-  const recent = windowMeanTokens(workers, MEAN_TOKENS_WINDOW_MS, at, which);
-  if (recent.value !== undefined) return { value: recent.value, over: `${recent.finishedRequests} requests finished in the last 5m` };
-  const histogram = which === 'prompt' ? 'requestPromptTokens' : 'requestGenerationTokens';
-  let sum = 0;
-  let count = 0;
-  for (const w of workers) {
-    const h = w.sample.histograms[histogram];
-    if (!h || !Number.isFinite(h.sum) || !Number.isFinite(h.count)) continue;
-    sum += h.sum;
-    count += h.count;
-  }
-  return count > 0
-    ? { value: sum / count, over: `no request finished in the last 5m: ${count} requests since the workers started` }
-    : { over: 'no finished request' };
+  const mean = fleetMeanTokens(workers, MEAN_TOKENS_WINDOW_MS, at, which);
+  if (mean.value === undefined) return { over: 'no finished request' };
+  if (mean.over === 'window') return { value: mean.value, over: `${mean.requests} requests finished in the last 5m` };
+  return { value: mean.value, over: `no request finished in the last 5m: ${mean.requests} requests since the workers started` };
 }
 
 /** The observed k2 values of each policy use, per output-length bucket (WVA's rolling window of 10). */

@@ -1,3 +1,4 @@
+import { BoundedCache } from '../config/bounds.js';
 import type { PoolConfig } from '../config/schema.js';
 import { MetadataError } from '../signals/metadata-error.js';
 import { KEDA_KEYS, metadataKey, parseTriggerMetadata, type DynamoPoolIdentity, type PoolCatalog } from './metadata.js';
@@ -25,8 +26,7 @@ class QuerySlotsFull extends MetadataError {}
  * map on every call, so parsing and validation happen off the hot path after the first call.
  */
 export class TriggerRegistry implements PoolCatalog {
-  private readonly cache = new Map<string, { entry: Trigger | MetadataError; bytes: number }>();
-  private cachedBytes = 0;
+  private readonly cache = new BoundedCache<Trigger | MetadataError>(MAX_CACHED, MAX_CACHED_BYTES);
   private readonly keys = new WeakMap<object, string>();
 
   constructor(
@@ -62,7 +62,7 @@ export class TriggerRegistry implements PoolCatalog {
   /** Returns the trigger for this metadata, or throws MetadataError naming the bad key. */
   resolve(metadata: Readonly<Record<string, string>>): Trigger {
     const key = this.keyOf(metadata);
-    let entry = this.cache.get(key)?.entry;
+    let entry = this.cache.get(key);
     if (entry === undefined) {
       try {
         entry = this.build(metadata);
@@ -94,19 +94,12 @@ export class TriggerRegistry implements PoolCatalog {
 
   /** Bytes the cached entries are estimated to hold (see MAX_CACHED_BYTES). */
   get cacheBytes(): number {
-    return this.cachedBytes;
+    return this.cache.bytes;
   }
 
   /** Caches an entry, first dropping the oldest ones past either bound (a dropped trigger is parsed again when asked for). */
   private remember(key: string, entry: Trigger | MetadataError): void {
-    const bytes = key.length * 4 + ENTRY_OVERHEAD_BYTES;
-    for (const [oldKey, old] of this.cache) {
-      if (this.cache.size < MAX_CACHED && this.cachedBytes + bytes <= MAX_CACHED_BYTES) break;
-      this.cache.delete(oldKey);
-      this.cachedBytes -= old.bytes;
-    }
-    this.cache.set(key, { entry, bytes });
-    this.cachedBytes += bytes;
+    this.cache.set(key, entry, key.length * 4 + ENTRY_OVERHEAD_BYTES);
   }
 
   /** Parses the metadata and tells the pool's store what the trigger needs collected. */
@@ -159,7 +152,7 @@ export class TriggerRegistry implements PoolCatalog {
   /** Every trigger KEDA has asked about, for the explain API. */
   triggers(): Trigger[] {
     const out: Trigger[] = [];
-    for (const { entry } of this.cache.values()) if (entry instanceof Trigger) out.push(entry);
+    for (const entry of this.cache.values()) if (entry instanceof Trigger) out.push(entry);
     return out;
   }
 }

@@ -114,13 +114,28 @@ export const contextLength = (workers: readonly FreshWorker[], params: WindowPar
 /**
  * The fleet's mean prompt (or generation) tokens per request finished in the window — WVA V2's
  * `rate(vllm:request_prompt_tokens_sum[5m]) / rate(vllm:request_prompt_tokens_count[5m])`
- * (llm-d/workload-variant-autoscaler internal/collector/registration/saturation.go) — or
- * undefined when no request finished in it.
+ * (llm-d/workload-variant-autoscaler internal/collector/registration/saturation.go) — else, when
+ * none finished in it, the mean over every request since the workers started; undefined when no
+ * request finished at all.
  */
-export function windowMeanTokens(workers: readonly FreshWorker[], windowMs: number, now: number, which: 'prompt' | 'generation') {
+export function fleetMeanTokens(
+  workers: readonly FreshWorker[],
+  windowMs: number,
+  now: number,
+  which: 'prompt' | 'generation',
+): { value?: number; requests: number; over: 'window' | 'lifetime' } {
   const prompt = which === 'prompt';
   const w = perRequestWindow(workers, windowMs, now, prompt, !prompt, `${which} token counts`);
-  return { value: w.requests > 0 ? w.tokens / w.requests : undefined, finishedRequests: w.requests, workers: w.readyWorkers };
+  if (w.requests > 0) return { value: w.tokens / w.requests, requests: w.requests, over: 'window' };
+  let tokens = 0;
+  let requests = 0;
+  for (const { sample } of workers) {
+    const life = perRequestReader(sample, prompt, !prompt)?.reader.fromSample(sample);
+    if (!life) continue;
+    tokens += life.tokens;
+    requests += life.requests;
+  }
+  return { value: requests > 0 ? tokens / requests : undefined, requests, over: 'lifetime' };
 }
 
 /** Tokens waiting for prefill per worker: exact where reported, else waiting × mean prompt length. */
